@@ -1,0 +1,1 @@
+"""Mode S / ADS-B receiver: demodulator, frame checking, decoders, aircraft table."""
