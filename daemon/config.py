@@ -1,0 +1,389 @@
+"""Configuration loading and validation (TOML).
+
+The whole file is validated at load time, and every problem is reported as
+``PATH:LINE: <dotted.key>: <what is wrong>``: TOML syntax errors, unknown keys
+(with the nearest valid key suggested), wrong types and out-of-range values.
+
+Layout (see the documented default `config.toml` at the repository root)::
+
+    [station]   id, lat, lon, alt
+    [redis]     url ("embedded" | redis:// | rediss:// | unix://), username, password,
+                password_file, tls_ca_file, tls_cert_file, tls_key_file, …
+    [streams]   prefix, maxlen, cell_maxlen, max_age_s, index_levels, cell_stream_level, …
+    [pipeline]  queue_size, batch_size, batch_latency_ms
+    [state]     dir
+    [log]       level
+    [sources.<name>]  type = "usgs" | "jsonl" | …, plus the keys of that type
+    [sinks.<name>]    type = "jsonl", path
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConfigErrors",
+    "Field",
+    "Table",
+    "load_config",
+    "parse_config",
+]
+
+
+class ConfigError(ValueError):
+    """One problem in a config file, located by file, line and dotted key."""
+
+    def __init__(self, path: str, line: int | None, key: str, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.message = message
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+class ConfigErrors(ValueError):
+    """All the problems found in one config file (at least one)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+Check = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config key: its type(s), default, and an optional value check.
+
+    `types` are Python types the TOML value may have (int is accepted for float).
+    `check` returns a message when the value is out of range, else None.
+    A field without a default (`required=True`) must be present.
+    """
+
+    types: tuple[type, ...]
+    default: Any = None
+    required: bool = False
+    check: Check | None = None
+    doc: str = ""
+
+
+def between(lo: float, hi: float) -> Check:
+    """A check that a number lies in [lo, hi]."""
+
+    def _check(v: Any) -> str | None:
+        return None if lo <= v <= hi else f"{v!r} is outside [{lo:g}, {hi:g}]"
+
+    return _check
+
+
+def at_least(lo: float) -> Check:
+    """A check that a number is >= lo."""
+
+    def _check(v: Any) -> str | None:
+        return None if v >= lo else f"{v!r} must be >= {lo:g}"
+
+    return _check
+
+
+def positive(v: Any) -> str | None:
+    """A check that a number is > 0."""
+    return None if v > 0 else f"{v!r} must be > 0"
+
+
+def one_of(*choices: str) -> Check:
+    """A check that a string is one of `choices`."""
+
+    def _check(v: Any) -> str | None:
+        return None if v in choices else f"{v!r} is not one of: {', '.join(choices)}"
+
+    return _check
+
+
+def non_empty(v: Any) -> str | None:
+    """A check that a string is not empty."""
+    return None if str(v).strip() else "must not be empty"
+
+
+def levels_check(v: Any) -> str | None:
+    """A check for a list of S2 levels (ints in 0..30, strictly increasing)."""
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return "must be a list of integers"
+    if not all(0 <= x <= 30 for x in v):
+        return f"{v!r}: S2 levels are 0..30"
+    if list(v) != sorted(set(v)):
+        return f"{v!r} must be strictly increasing"
+    return None
+
+
+Table = Mapping[str, Field]
+
+STATION: dict[str, Field] = {
+    "id": Field((str,), required=True, check=non_empty, doc="station id"),
+    "lat": Field((float,), required=True, check=between(-90, 90)),
+    "lon": Field((float,), required=True, check=between(-180, 180)),
+    "alt": Field((float,), default=0.0, check=between(-500, 10000)),
+}
+
+REDIS: dict[str, Field] = {
+    "url": Field((str,), default="embedded", check=non_empty),
+    "username": Field((str,), default=""),
+    "password": Field((str,), default=""),
+    "password_file": Field((str,), default=""),
+    "tls_ca_file": Field((str,), default=""),
+    "tls_cert_file": Field((str,), default=""),
+    "tls_key_file": Field((str,), default=""),
+    "tls_verify": Field((bool,), default=True),
+    "socket_timeout_s": Field((float,), default=5.0, check=positive),
+    "server_binary": Field((str,), default=""),
+    "maxmemory_mb": Field((int,), default=0, check=at_least(0)),
+}
+
+STREAMS: dict[str, Field] = {
+    "prefix": Field((str,), default="geo", check=non_empty),
+    "maxlen": Field((int,), default=1_000_000, check=at_least(0)),
+    "cell_maxlen": Field((int,), default=10_000, check=at_least(0)),
+    "max_age_s": Field((int,), default=0, check=at_least(0)),
+    "index_levels": Field((list,), default=[6, 10, 14], check=levels_check),
+    "cell_stream_level": Field((int,), default=8, check=between(0, 30)),
+    "global_stream": Field((bool,), default=True),
+    "source_streams": Field((bool,), default=True),
+    "cell_streams": Field((bool,), default=True),
+}
+
+PIPELINE: dict[str, Field] = {
+    "queue_size": Field((int,), default=10_000, check=at_least(1)),
+    "batch_size": Field((int,), default=500, check=between(1, 100_000)),
+    "batch_latency_ms": Field((int,), default=100, check=between(1, 60_000)),
+}
+
+STATE: dict[str, Field] = {
+    "dir": Field((str,), default="", doc="state directory; default $STATE_DIRECTORY or ./state"),
+}
+
+LOG: dict[str, Field] = {
+    "level": Field((str,), default="info", check=one_of("debug", "info", "warning", "error")),
+}
+
+TOP_TABLES: dict[str, Table] = {
+    "station": STATION,
+    "redis": REDIS,
+    "streams": STREAMS,
+    "pipeline": PIPELINE,
+    "state": STATE,
+    "log": LOG,
+}
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration: plain dicts with defaults filled in."""
+
+    path: str
+    station: dict[str, Any]
+    redis: dict[str, Any]
+    streams: dict[str, Any]
+    pipeline: dict[str, Any]
+    state: dict[str, Any]
+    log: dict[str, Any]
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the daemon keeps its state (spool, sequences, embedded Redis data)."""
+        configured = self.state["dir"]
+        if configured:
+            return self.resolve(configured)
+        env = os.environ.get("STATE_DIRECTORY")
+        if env:
+            return Path(env.split(":")[0])
+        return self.resolve("state")
+
+    def resolve(self, value: str) -> Path:
+        """A path from the config, relative paths taken from the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (Path(self.path).resolve().parent / p)
+
+
+class _Locator:
+    """Finds the line of a dotted key in TOML text (tomllib keeps no positions)."""
+
+    _header = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+    _key = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[str, int] = {}
+        table = ""
+        for n, raw in enumerate(text.splitlines(), start=1):
+            m = self._header.match(raw)
+            if m:
+                table = self._norm(m.group(1))
+                self.lines.setdefault(table, n)
+                continue
+            m = self._key.match(raw)
+            if m:
+                key = self._norm(m.group(1))
+                self.lines.setdefault(f"{table}.{key}" if table else key, n)
+
+    @staticmethod
+    def _norm(dotted: str) -> str:
+        return ".".join(part.strip().strip("\"'") for part in dotted.split("."))
+
+    def line(self, dotted: str) -> int | None:
+        parts = dotted.split(".")
+        while parts:
+            found = self.lines.get(".".join(parts))
+            if found:
+                return found
+            parts.pop()
+        return None
+
+
+class _Validator:
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.loc = _Locator(text)
+        self.errors: list[ConfigError] = []
+
+    def error(self, key: str, message: str) -> None:
+        self.errors.append(ConfigError(self.path, self.loc.line(key), key, message))
+
+    def table(self, prefix: str, raw: Any, schema: Table, extra_ok: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+        out: dict[str, Any] = {}
+        if not isinstance(raw, dict):
+            self.error(prefix, f"must be a table, not {type(raw).__name__}")
+            raw = {}
+        for key, value in raw.items():
+            dotted = f"{prefix}.{key}"
+            if key in extra_ok:
+                continue
+            spec = schema.get(key)
+            if spec is None:
+                self.error(dotted, f"unknown key{_did_you_mean(key, [*schema, *extra_ok])}")
+                continue
+            checked = self.value(dotted, value, spec)
+            if checked is not None:
+                out[key] = checked
+        for key, spec in schema.items():
+            if key in raw:
+                continue
+            if spec.required:
+                self.error(f"{prefix}.{key}", "required key is missing")
+            else:
+                out[key] = list(spec.default) if isinstance(spec.default, list) else spec.default
+        return out
+
+    def value(self, dotted: str, value: Any, spec: Field) -> Any:
+        ok = isinstance(value, spec.types) and not (
+            isinstance(value, bool) and bool not in spec.types
+        )
+        if not ok and float in spec.types and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            want = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in spec.types)
+            self.error(dotted, f"expected {want}, got {_TYPE_NAMES.get(type(value), type(value).__name__)} {value!r}")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.error(dotted, f"{value!r} is not a finite number")
+            return None
+        if spec.check is not None:
+            problem = spec.check(value)
+            if problem:
+                self.error(dotted, problem)
+                return None
+        return value
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+               list: "an array", dict: "a table"}
+
+
+def _did_you_mean(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if close:
+        return f'; did you mean "{close[0]}"?'
+    return f" (valid keys: {', '.join(sorted(valid))})" if valid else ""
+
+
+def parse_config(text: str, path: str = "<config>") -> Config:
+    """Validate TOML text; raise ConfigErrors listing every problem found."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line = int(m.group(1)) if m else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        if m:
+            msg += f" (column {m.group(2)})"
+        raise ConfigErrors([ConfigError(path, line, "", f"TOML syntax error: {msg}")]) from None
+
+    # Imported here: the registries import this module for Field and checks.
+    from daemon.sinks_registry import sink_schema, sink_types
+    from daemon.sources import source_schema, source_types
+
+    v = _Validator(path, text)
+    tables: dict[str, dict[str, Any]] = {}
+    for key in raw:
+        if key not in TOP_TABLES and key not in ("sources", "sinks"):
+            v.error(key, f"unknown table{_did_you_mean(key, [*TOP_TABLES, 'sources', 'sinks'])}")
+    for name, schema in TOP_TABLES.items():
+        tables[name] = v.table(name, raw.get(name, {}), schema)
+    if "station" not in raw:
+        v.errors.append(ConfigError(path, None, "station", "required table [station] is missing"))
+        v.errors = [e for e in v.errors if not e.key.startswith("station.")]
+
+    sources = _instances(v, raw.get("sources", {}), "sources", source_types(), source_schema)
+    sinks = _instances(v, raw.get("sinks", {}), "sinks", sink_types(), sink_schema)
+    if v.errors:
+        raise ConfigErrors(v.errors)
+    return Config(path=path, sources=sources, sinks=sinks, **tables)
+
+
+def _instances(
+    v: _Validator,
+    raw: Any,
+    kind: str,
+    types: list[str],
+    schema_of: Callable[[str], Table],
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if not isinstance(raw, dict):
+        v.error(kind, "must be a table of named tables")
+        return out
+    for name, body in raw.items():
+        prefix = f"{kind}.{name}"
+        if not NAME_RE.match(name):
+            v.error(prefix, "name must be 1-64 of letters, digits, '_', '-', '.'")
+        if not isinstance(body, dict):
+            v.error(prefix, "must be a table")
+            continue
+        type_name = body.get("type")
+        if type_name is None:
+            v.error(prefix, f'missing "type" (one of: {", ".join(types)})')
+            continue
+        if type_name not in types:
+            v.error(f"{prefix}.type", f"unknown type {type_name!r}{_did_you_mean(str(type_name), types)}")
+            continue
+        cfg = v.table(prefix, body, schema_of(type_name), extra_ok={"type"})
+        cfg["type"] = type_name
+        out[name] = cfg
+    return out
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; raise ConfigErrors (or OSError if unreadable)."""
+    p = Path(path)
+    return parse_config(p.read_text(encoding="utf-8"), str(path))

@@ -1,0 +1,266 @@
+"""The pipeline: sources -> one bounded queue -> batches -> S2 + encode -> sinks.
+
+Sources call their `Emit` from their own threads. The queue is bounded: when it
+is full the emitting source waits (backpressure). One sink thread takes batches
+(up to `batch_size` events or `batch_latency_s` after the first one), encodes them
+and writes them to the primary sink (Redis) in one round trip, then to any mirror
+sinks (e.g. jsonl). When the primary sink fails, the batch goes to the spool when
+one is configured (and everything after it, so order per producer is kept until
+the spool is replayed), otherwise it is retried with backoff while the queue
+backs up.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from daemon.encode import EntryEncoder
+from daemon.event import Event, Sequenced
+from daemon.metrics import Metrics
+from daemon.sequence import SequenceStore
+from sinks.base import Sink, SinkError
+from sinks.entry import StreamEntry
+
+log = logging.getLogger(__name__)
+
+
+class Emit(Protocol):
+    """What a source calls to publish an event.
+
+    `seq` overrides the automatic per-producer sequence (it must increase);
+    `memo` is (field, value) recorded atomically with the write;
+    `producer` overrides the source's default producer key.
+    """
+
+    def __call__(
+        self,
+        event: Event,
+        *,
+        seq: int | None = None,
+        memo: tuple[str, str] | None = None,
+        producer: str | None = None,
+    ) -> None: ...
+
+
+class Spool(Protocol):
+    """A disk buffer of encoded batches, replayed in order (see `sinks.spool`)."""
+
+    def append(self, batch: Sequence[StreamEntry]) -> None: ...
+
+    def peek(self) -> list[StreamEntry] | None: ...
+
+    def pop(self) -> None: ...
+
+    def depth(self) -> int: ...
+
+
+class PipelineClosed(RuntimeError):
+    """Raised in a source that emits after the pipeline stopped accepting events."""
+
+
+class Pipeline:
+    """Bounded queue plus the sink thread (design §4)."""
+
+    def __init__(
+        self,
+        encoder: EntryEncoder,
+        primary: Sink,
+        seqs: SequenceStore,
+        metrics: Metrics,
+        mirrors: Sequence[Sink] = (),
+        spool: Spool | None = None,
+        queue_size: int = 10_000,
+        batch_size: int = 500,
+        batch_latency_s: float = 0.1,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self.encoder = encoder
+        self.primary = primary
+        self.mirrors = list(mirrors)
+        self.spool = spool
+        self.seqs = seqs
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.batch_latency_s = batch_latency_s
+        self.retry_max_s = retry_max_s
+        self._queue: queue.Queue[Sequenced] = queue.Queue(maxsize=queue_size)
+        self._accepting = True
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._primary_ok = False
+        self.last_error = ""
+
+    # -- the source side ----------------------------------------------------
+    def emitter(self, default_producer: str) -> Emit:
+        """An Emit for one source; its events are counted under its name."""
+
+        def emit(
+            event: Event,
+            *,
+            seq: int | None = None,
+            memo: tuple[str, str] | None = None,
+            producer: str | None = None,
+        ) -> None:
+            prod = producer or default_producer
+            if seq is None:
+                seq = self.seqs.next(prod)
+            else:
+                self.seqs.observe(prod, seq)
+            item = Sequenced(prod, seq, event, memo)
+            while True:
+                if not self._accepting:
+                    raise PipelineClosed("pipeline is stopping")
+                try:
+                    self._queue.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    self.metrics.inc("backpressure_waits_total", source=default_producer)
+            self.metrics.inc("events_in_total", source=default_producer)
+
+        return emit
+
+    def queue_depth(self) -> int:
+        """Events waiting for the sink."""
+        return self._queue.qsize()
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self) -> None:
+        """Start the sink thread."""
+        self._thread = threading.Thread(target=self._run, name="sink", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 20.0) -> bool:
+        """Stop accepting events, drain the queue and flush; True if all was handed off."""
+        self._accepting = False
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error("sink thread did not drain within %.0f s; %d events left in memory",
+                          timeout_s, self._queue.qsize())
+                return False
+        return self._queue.empty()
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the queue is empty and nothing is spooled (for --once runs and tests)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0 and (self.spool is None or self.spool.depth() == 0):
+                return True
+            time.sleep(0.02)
+        return False
+
+    @property
+    def primary_ok(self) -> bool:
+        """Whether the last write to the primary sink succeeded."""
+        return self._primary_ok
+
+    # -- the sink thread ----------------------------------------------------
+    def _next_batch(self) -> list[Sequenced]:
+        try:
+            first = self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.batch_latency_s
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        for sink in (self.primary, *self.mirrors):
+            try:
+                sink.open()
+            except SinkError as exc:
+                log.warning("sink %s not available yet: %s", sink.name, exc)
+        backoff_s = 0.1
+        while True:
+            batch = self._next_batch()
+            if not batch:
+                if self.spool is not None and self.spool.depth() and self._replay_spool():
+                    continue
+                if self._stop.is_set() and self._queue.empty():
+                    break
+                continue
+            entries = self.encoder.encode(batch)
+            while not self._deliver(entries):
+                # No spool: retry until it works or the caller's stop timeout abandons us.
+                time.sleep(backoff_s * (0.5 + random.random()))
+                backoff_s = min(backoff_s * 2, self.retry_max_s)
+            backoff_s = 0.1
+            for _ in batch:
+                self._queue.task_done()
+        for sink in (self.primary, *self.mirrors):
+            try:
+                sink.flush()
+                sink.close()
+            except SinkError as exc:
+                log.warning("closing sink %s: %s", sink.name, exc)
+
+    def _deliver(self, entries: list[StreamEntry]) -> bool:
+        """Hand a batch to the primary sink (or the spool); False means retry later."""
+        for mirror in self.mirrors:
+            try:
+                mirror.write(entries)
+            except SinkError as exc:
+                self.metrics.inc("sink_errors_total", sink=mirror.name)
+                log.warning("mirror sink %s: %s", mirror.name, exc)
+        if self.spool is not None and self.spool.depth() and not self._replay_spool():
+            # Older batches are still spooled: keep order by queueing this one behind them.
+            self.spool.append(entries)
+            self.metrics.inc("spooled_events_total", len(entries), sink=self.primary.name)
+            return True
+        try:
+            written = self.primary.write(entries)
+        except SinkError as exc:
+            self._primary_failed(exc)
+            if self.spool is None:
+                return False
+            self.spool.append(entries)
+            self.metrics.inc("spooled_events_total", len(entries), sink=self.primary.name)
+            return True
+        self._primary_succeeded(written, len(entries))
+        return True
+
+    def _replay_spool(self) -> bool:
+        """Write spooled batches oldest first; True when the spool is empty."""
+        assert self.spool is not None
+        while True:
+            batch = self.spool.peek()
+            if batch is None:
+                self.metrics.set("spool_depth", 0)
+                return True
+            try:
+                written = self.primary.write(batch)
+            except SinkError as exc:
+                self._primary_failed(exc)
+                return False
+            self.spool.pop()
+            self.metrics.inc("replayed_events_total", len(batch), sink=self.primary.name)
+            self._primary_succeeded(written, len(batch))
+            self.metrics.set("spool_depth", self.spool.depth())
+
+    def _primary_failed(self, exc: SinkError) -> None:
+        if self._primary_ok or not self.last_error:
+            log.warning("sink %s failing: %s", self.primary.name, exc)
+        self._primary_ok = False
+        self.last_error = str(exc)
+        self.metrics.inc("sink_errors_total", sink=self.primary.name)
+
+    def _primary_succeeded(self, written: int, offered: int) -> None:
+        if not self._primary_ok and self.last_error:
+            log.info("sink %s recovered", self.primary.name)
+        self._primary_ok = True
+        self.metrics.inc("events_written_total", written, sink=self.primary.name)
+        self.metrics.inc("events_duplicate_total", offered - written, sink=self.primary.name)
