@@ -97,8 +97,9 @@ class Pipeline:
         self.last_error = ""
 
     # -- the source side ----------------------------------------------------
-    def emitter(self, default_producer: str) -> Emit:
-        """An Emit for one source; its events are counted under its name."""
+    def emitter(self, default_producer: str, source_name: str = "") -> Emit:
+        """An Emit for one source; its events are counted under `source_name`."""
+        label = source_name or default_producer
 
         def emit(
             event: Event,
@@ -120,8 +121,8 @@ class Pipeline:
                     self._queue.put(item, timeout=0.2)
                     break
                 except queue.Full:
-                    self.metrics.inc("backpressure_waits_total", source=default_producer)
-            self.metrics.inc("events_in_total", source=default_producer)
+                    self.metrics.inc("backpressure_waits_total", source=label)
+            self.metrics.inc("events_in_total", source=label)
 
         return emit
 

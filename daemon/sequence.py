@@ -6,6 +6,10 @@ reserved in blocks and the reservation is written to a small JSON file before an
 number of the block is handed out; after a crash the next run starts past the
 reservation (gaps are harmless, reuse is not). Writing once per block rather
 than once per event keeps SD-card wear negligible.
+
+A producer seen for the first time while Redis cannot be asked for its committed
+offset starts at the current time in microseconds: larger than anything an
+earlier life could have reserved, and still exact in the Lua script's doubles.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +25,7 @@ from pathlib import Path
 class SequenceStore:
     """Hands out strictly increasing sequence numbers per producer."""
 
-    def __init__(self, path: Path, committed: Callable[[str], int], block: int = 1000) -> None:
+    def __init__(self, path: Path, committed: Callable[[str], int | None], block: int = 1000) -> None:
         self.path = path
         self.committed = committed
         self.block = block
@@ -40,7 +45,10 @@ class SequenceStore:
         with self._lock:
             n = self._next.get(producer)
             if n is None:
-                n = max(self._persisted.get(producer, 0), self.committed(producer)) + 1
+                committed = self.committed(producer)
+                if committed is None and producer not in self._persisted:
+                    committed = time.time_ns() // 1000
+                n = max(self._persisted.get(producer, 0), committed or 0) + 1
             if n > self._reserved.get(producer, 0):
                 self._reserve(producer, n + self.block - 1)
             self._next[producer] = n + 1

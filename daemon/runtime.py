@@ -1,0 +1,190 @@
+"""Builds the running parts of the daemon from a validated Config.
+
+`open_runtime(config)` starts the embedded Redis when configured, connects the
+Redis Streams sink, opens the spool and the mirror sinks, and starts the
+pipeline's sink thread. It is a context manager: on exit the pipeline is drained
+and flushed and the embedded Redis is shut down. `geosensord run`, `replay`,
+`backfill` and the tests all go through it, so they publish with the same
+dedupe and the same guarantees.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.config import Config, ConfigError, ConfigErrors
+from daemon.embedded_redis import EmbeddedRedis
+from daemon.encode import EntryEncoder
+from daemon.metrics import Metrics
+from daemon.pipeline import Pipeline, Spool
+from daemon.s2index import S2Indexer
+from daemon.sequence import SequenceStore
+from daemon.sinks_registry import build_sink
+from daemon.sources.base import SourceContext, Station
+from sinks.base import SinkError
+from sinks.redis_connection import RedisOptions
+from sinks.redis_streams import RedisStreamsSink
+
+log = logging.getLogger(__name__)
+
+
+def read_password(config: Config) -> str:
+    """The Redis password from `password` or `password_file`.
+
+    ``password_file = "credential:NAME"`` reads systemd's
+    ``$CREDENTIALS_DIRECTORY/NAME`` (the unit's ``LoadCredential=``).
+    """
+    r = config.redis
+    if r["password"]:
+        return str(r["password"])
+    spec = str(r["password_file"])
+    if not spec:
+        return ""
+    if spec.startswith("credential:"):
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not cred_dir:
+            raise ConfigErrors([ConfigError(config.path, None, "redis.password_file",
+                                            "credential: needs $CREDENTIALS_DIRECTORY "
+                                            "(LoadCredential= in the systemd unit)")])
+        path = Path(cred_dir) / spec.removeprefix("credential:")
+    else:
+        path = config.resolve(spec)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigErrors([ConfigError(config.path, None, "redis.password_file",
+                                        f"cannot read {path}: {exc.strerror}")]) from None
+
+
+def make_spool(state_dir: Path) -> Spool | None:
+    """The disk spool in the state directory (None if the spool module is absent)."""
+    try:
+        from sinks.spool import DiskSpool
+    except ImportError:
+        return None
+    spool: Spool = DiskSpool(state_dir / "spool")
+    return spool
+
+
+@dataclass
+class Runtime:
+    """The running daemon parts (see the module docstring)."""
+
+    config: Config
+    metrics: Metrics
+    station: Station
+    indexer: S2Indexer
+    sink: RedisStreamsSink
+    pipeline: Pipeline
+    embedded: EmbeddedRedis | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def source_context(self) -> SourceContext:
+        """The context handed to each source."""
+        return SourceContext(
+            station=self.station,
+            metrics=self.metrics,
+            state_dir=self.config.state_dir,
+            config_dir=Path(self.config.path).resolve().parent,
+            memo=self.sink.memo,
+        )
+
+    def close(self, timeout_s: float = 20.0) -> bool:
+        """Drain and flush the pipeline, then stop the embedded Redis; True if nothing was left."""
+        drained = self.pipeline.stop(timeout_s)
+        spool = self.pipeline.spool
+        if spool is not None and hasattr(spool, "close"):
+            spool.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+        return drained
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def redis_options(config: Config, embedded: EmbeddedRedis | None) -> RedisOptions:
+    """Connection options from `[redis]` (the embedded server's socket when embedded)."""
+    r = config.redis
+    return RedisOptions(
+        url=embedded.url if embedded is not None else str(r["url"]),
+        username=str(r["username"]),
+        password=read_password(config),
+        tls_ca_file=str(r["tls_ca_file"]),
+        tls_cert_file=str(r["tls_cert_file"]),
+        tls_key_file=str(r["tls_key_file"]),
+        tls_verify=bool(r["tls_verify"]),
+        socket_timeout_s=float(r["socket_timeout_s"]),
+    )
+
+
+def open_runtime(config: Config, metrics: Metrics | None = None, spool: bool = True) -> Runtime:
+    """Start the embedded Redis (if configured), the sinks and the pipeline."""
+    metrics = metrics or Metrics()
+    state_dir = config.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    embedded = None
+    if config.redis["url"] == "embedded":
+        embedded = EmbeddedRedis(
+            state_dir / "redis",
+            binary=str(config.redis["server_binary"]) or None,
+            maxmemory_mb=int(config.redis["maxmemory_mb"]),
+        )
+        embedded.start()
+        log.info("embedded redis-server listening on %s", embedded.socket_path)
+    streams = config.streams
+    indexer = S2Indexer(tuple(streams["index_levels"]), int(streams["cell_stream_level"]))
+    encoder = EntryEncoder(indexer)
+    sink = RedisStreamsSink(
+        redis_options(config, embedded),
+        encoder.field_names,
+        prefix=str(streams["prefix"]),
+        maxlen=int(streams["maxlen"]),
+        cell_maxlen=int(streams["cell_maxlen"]),
+        max_age_s=int(streams["max_age_s"]),
+        global_stream=bool(streams["global_stream"]),
+        source_streams=bool(streams["source_streams"]),
+        cell_streams=bool(streams["cell_streams"]),
+    )
+
+    def committed(producer: str) -> int | None:
+        try:
+            return sink.committed_offset(producer)
+        except SinkError:
+            return None
+
+    seqs = SequenceStore(state_dir / "sequences.json", committed=committed)
+    mirrors = [build_sink(name, cfg, config.resolve) for name, cfg in config.sinks.items()]
+    pipe = config.pipeline
+    pipeline = Pipeline(
+        encoder,
+        sink,
+        seqs,
+        metrics,
+        mirrors=mirrors,
+        spool=make_spool(state_dir) if spool else None,
+        queue_size=int(pipe["queue_size"]),
+        batch_size=int(pipe["batch_size"]),
+        batch_latency_s=int(pipe["batch_latency_ms"]) / 1000.0,
+    )
+    try:
+        sink.open()
+    except SinkError as exc:
+        log.warning("redis not reachable yet (%s); events will be spooled", exc)
+    pipeline.start()
+    st = config.station
+    station = Station(str(st["id"]), float(st["lat"]), float(st["lon"]), float(st["alt"]))
+    return Runtime(config, metrics, station, indexer, sink, pipeline, embedded)
