@@ -247,7 +247,12 @@ class EmbeddedRedis:
         if maxmemory_mb < 0:
             raise ValueError(f"maxmemory_mb must be >= 0, got {maxmemory_mb}")
         self.state_dir = Path(state_dir).absolute()
-        self.binary = find_redis_server(binary)
+        self._binary_request = binary
+        #: The redis-server to run. Found here when possible, else at `start` (which then
+        #: raises), so an instance made only to learn `url` works without a binary.
+        self.binary: Path | None = None
+        with contextlib.suppress(EmbeddedRedisError):
+            self.binary = find_redis_server(binary)
         self.maxmemory_mb = maxmemory_mb
         self.restarts: int = 0
         self.last_error: str = ""
@@ -308,6 +313,8 @@ class EmbeddedRedis:
         """
         if self.is_running():
             return
+        if self.binary is None:
+            self.binary = find_redis_server(self._binary_request)
         self._wanted = True
         self._prepare_dirs()
         self._shutdown_orphan(timeout_s)

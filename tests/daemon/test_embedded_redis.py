@@ -304,3 +304,10 @@ def test_explicit_binary_must_exist(tmp_path: Path) -> None:
         find_redis_server(str(tmp_path / "nope"))
     with pytest.raises(EmbeddedRedisError, match="not found on PATH"):
         find_redis_server("no-such-redis-server-binary")
+
+
+def test_url_is_known_without_a_binary_and_start_says_what_is_missing(tmp_path: Path) -> None:
+    srv = EmbeddedRedis(tmp_path / "state", binary=str(tmp_path / "missing-redis-server"))
+    assert srv.url == f"unix://{tmp_path / 'state' / 'redis.sock'}"
+    with pytest.raises(EmbeddedRedisError, match="not an executable"):
+        srv.start()
