@@ -1,11 +1,11 @@
 """The `geosensord` command line (also `python -m daemon`).
 
-    geosensord run [--config PATH] [--once]
-    geosensord check-config PATH
-    geosensord tail [--config PATH] [--stream KEY | --src NAME | --region LAT,LON,KM]
-                    [--count N] [--follow] [--json]
-    geosensord backfill usgs --since DATE [...]
-    geosensord decode adsb FILE [--rate R] [--format raw|json]
+geosensord run [--config PATH] [--once]
+geosensord check-config PATH
+geosensord tail [--config PATH] [--stream KEY | --src NAME | --region LAT,LON,KM]
+                [--count N] [--follow] [--json]
+geosensord backfill usgs --since DATE [...]
+geosensord decode adsb FILE [--rate R] [--format raw|json]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ EXIT_CONFIG = 2
 PLUGGED_COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
     ("backfill", "usgs"): ("daemon.commands.backfill_usgs", "backfill USGS events from FDSN"),
     ("decode", "adsb"): ("daemon.commands.decode_adsb", "decode Mode S from an IQ recording"),
+    ("decode", "rs41"): ("daemon.commands.decode_rs41", "decode RS41 frames from audio or IQ"),
 }
 
 
@@ -122,8 +123,9 @@ def cmd_tail(args: argparse.Namespace) -> int:
     except Exception as exc:  # redis errors: report without a traceback or secrets
         from sinks.redis_connection import redact
 
-        print(f"tail: {options.display_url}: {redact(str(exc), (options.password,))}",
-              file=sys.stderr)
+        print(
+            f"tail: {options.display_url}: {redact(str(exc), (options.password,))}", file=sys.stderr
+        )
         return 1
     return 0
 
@@ -137,8 +139,11 @@ def _print_record(rec: object, as_json: bool) -> None:
         return
     f = rec.fields
     alt = f"{float(f['alt']):.0f}m" if f.get("alt") else "-"
-    print(f"{rec.entry_id} {f.get('kind', '?'):18} {f.get('lat')},{f.get('lon')} {alt} "
-          f"{f.get('id')} {f.get('data', '')}", flush=True)
+    print(
+        f"{rec.entry_id} {f.get('kind', '?'):18} {f.get('lat')},{f.get('lon')} {alt} "
+        f"{f.get('id')} {f.get('data', '')}",
+        flush=True,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,8 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the daemon")
     p.add_argument("--config", default=default_config_path(), help="config file (TOML)")
-    p.add_argument("--once", action="store_true",
-                   help="each source does one pass, the pipeline drains, then exit")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="each source does one pass, the pipeline drains, then exit",
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_run)
 

@@ -261,7 +261,9 @@ class _Validator:
     def error(self, key: str, message: str) -> None:
         self.errors.append(ConfigError(self.path, self.loc.line(key), key, message))
 
-    def table(self, prefix: str, raw: Any, schema: Table, extra_ok: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+    def table(
+        self, prefix: str, raw: Any, schema: Table, extra_ok: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if not isinstance(raw, dict):
             self.error(prefix, f"must be a table, not {type(raw).__name__}")
@@ -290,11 +292,19 @@ class _Validator:
         ok = isinstance(value, spec.types) and not (
             isinstance(value, bool) and bool not in spec.types
         )
-        if not ok and float in spec.types and isinstance(value, int) and not isinstance(value, bool):
+        if (
+            not ok
+            and float in spec.types
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+        ):
             value, ok = float(value), True
         if not ok:
-            want = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in spec.types)
-            self.error(dotted, f"expected {want}, got {_TYPE_NAMES.get(type(value), type(value).__name__)} {value!r}")
+            want = " or ".join(_type_name(t) for t in spec.types)
+            self.error(
+                dotted,
+                f"expected {want}, got {_type_name(type(value))} {value!r}",
+            )
             return None
         if isinstance(value, float) and not math.isfinite(value):
             self.error(dotted, f"{value!r} is not a finite number")
@@ -307,8 +317,18 @@ class _Validator:
         return value
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-               list: "an array", dict: "a table"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def _type_name(t: type) -> str:
+    return _TYPE_NAMES.get(t, t.__name__)
 
 
 def _did_you_mean(key: str, valid: list[str]) -> str:
@@ -375,9 +395,12 @@ def _instances(
             v.error(prefix, f'missing "type" (one of: {", ".join(types)})')
             continue
         if type_name not in types:
-            v.error(f"{prefix}.type", f"unknown type {type_name!r}{_did_you_mean(str(type_name), types)}")
+            v.error(
+                f"{prefix}.type",
+                f"unknown type {type_name!r}{_did_you_mean(str(type_name), types)}",
+            )
             continue
-        cfg = v.table(prefix, body, schema_of(type_name), extra_ok={"type"})
+        cfg = v.table(prefix, body, schema_of(type_name), extra_ok=frozenset({"type"}))
         cfg["type"] = type_name
         out[name] = cfg
     return out

@@ -76,7 +76,9 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 class StreamReader:
     """Reads the contract's streams from one Redis."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "geo", cell_stream_level: int = 8) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str = "geo", cell_stream_level: int = 8
+    ) -> None:
         self.client = client
         self.keys = StreamKeys(prefix)
         self.cell_stream_level = cell_stream_level
@@ -88,7 +90,7 @@ class StreamReader:
 
     def latest(self, key: str, count: int) -> list[StreamRecord]:
         """The newest `count` entries of one stream, oldest first."""
-        rows = self.client.xrevrange(key, count=count)
+        rows: Any = self.client.xrevrange(key, count=count)
         return [StreamRecord(key, _s(i), _fields(f)) for i, f in reversed(rows)]
 
     def latest_region(self, region: Region, count: int) -> list[StreamRecord]:
@@ -106,12 +108,13 @@ class StreamReader:
         inside.sort(key=lambda r: _id_key(r.entry_id))
         return inside[-count:] if count else inside
 
-    def follow(self, keys: list[str], block_ms: int = 5000,
-               region: Region | None = None) -> Iterator[StreamRecord]:
+    def follow(
+        self, keys: list[str], block_ms: int = 5000, region: Region | None = None
+    ) -> Iterator[StreamRecord]:
         """New entries on `keys` as they arrive (XREAD BLOCK), merged in id order."""
         last = dict.fromkeys(keys, "$")
         while True:
-            reply = self.client.xread(last, block=block_ms)  # type: ignore[arg-type]
+            reply: Any = self.client.xread(last, block=block_ms)  # type: ignore[arg-type]
             batch: list[tuple[tuple[int, int], StreamRecord]] = []
             for key, rows in reply or []:
                 skey = _s(key)
@@ -120,8 +123,9 @@ class StreamReader:
                     last[skey] = rec.entry_id
                     batch.append((_id_key(rec.entry_id), rec))
             for _, rec in heapq.nsmallest(len(batch), batch, key=lambda p: p[0]):
-                if region is None or region.contains(float(rec.fields["lat"]),
-                                                     float(rec.fields["lon"])):
+                if region is None or region.contains(
+                    float(rec.fields["lat"]), float(rec.fields["lon"])
+                ):
                     yield rec
 
 

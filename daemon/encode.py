@@ -15,7 +15,17 @@ CONTRACT_VERSION = "1"
 def field_names(index_levels: Sequence[int]) -> tuple[str, ...]:
     """The stream entry's field names, in their fixed order, for these index levels."""
     return (
-        "v", "id", "src", "kind", "t", "rx", "lat", "lon", "alt", "station", "s2",
+        "v",
+        "id",
+        "src",
+        "kind",
+        "t",
+        "rx",
+        "lat",
+        "lon",
+        "alt",
+        "station",
+        "s2",
         *(f"s2_{level}" for level in index_levels),
         "data",
     )
@@ -36,14 +46,29 @@ class EntryEncoder:
             cells = self.indexer.tokens(ev.lat, ev.lon)
             data = {"alt_ref": ev.alt_ref, **ev.data} if ev.alt is not None else ev.data
             values = (
-                CONTRACT_VERSION, ev.id, ev.src, ev.kind, str(ev.t), str(ev.rx),
-                repr(float(ev.lat)), repr(float(ev.lon)),
+                CONTRACT_VERSION,
+                ev.id,
+                ev.src,
+                ev.kind,
+                str(ev.t),
+                str(ev.rx),
+                repr(float(ev.lat)),
+                repr(float(ev.lon)),
                 "" if ev.alt is None else repr(float(ev.alt)),
-                ev.station, cells.leaf, *cells.levels,
+                ev.station,
+                cells.leaf,
+                *cells.levels,
                 json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
             )
-            out.append(StreamEntry(
-                producer=item.producer, seq=item.seq, src=ev.src, cell=cells.stream,
-                values=values, record=ev.to_record(), memo=item.memo,
-            ))
+            out.append(
+                StreamEntry(
+                    producer=item.producer,
+                    seq=item.seq,
+                    src=ev.src,
+                    cell=cells.stream,
+                    values=values,
+                    record=ev.to_record(),
+                    memo=item.memo,
+                )
+            )
         return out

@@ -143,8 +143,11 @@ class Pipeline:
         if self._thread is not None:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
-                log.error("sink thread did not drain within %.0f s; %d events left in memory",
-                          timeout_s, self._queue.qsize())
+                log.error(
+                    "sink thread did not drain within %.0f s; %d events left in memory",
+                    timeout_s,
+                    self._queue.qsize(),
+                )
                 return False
         return self._queue.empty()
 
@@ -152,7 +155,9 @@ class Pipeline:
         """Wait until the queue is empty and nothing is spooled (for --once runs and tests)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0 and (self.spool is None or self.spool.depth() == 0):
+            if self._queue.unfinished_tasks == 0 and (
+                self.spool is None or self.spool.depth() == 0
+            ):
                 return True
             time.sleep(0.02)
         return False
@@ -173,7 +178,11 @@ class Pipeline:
         while len(batch) < self.batch_size:
             remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
             batch.append(item)

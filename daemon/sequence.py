@@ -25,7 +25,9 @@ from pathlib import Path
 class SequenceStore:
     """Hands out strictly increasing sequence numbers per producer."""
 
-    def __init__(self, path: Path, committed: Callable[[str], int | None], block: int = 1000) -> None:
+    def __init__(
+        self, path: Path, committed: Callable[[str], int | None], block: int = 1000
+    ) -> None:
         self.path = path
         self.committed = committed
         self.block = block

@@ -59,8 +59,9 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
     try:
         start_sources(rt, sup, once)
         notifier.ready()
-        log.info("geosensord running: %d sources, redis %s", len(sup.states),
-                 rt.sink.options.display_url)
+        log.info(
+            "geosensord running: %d sources, redis %s", len(sup.states), rt.sink.options.display_url
+        )
         interval_s = min(5.0, notifier.watchdog_interval_s() or 5.0)
         last_status = 0.0
         while not stop.is_set():

@@ -55,7 +55,9 @@ class Supervisor:
         state = SourceState(source.name)
         self.states[source.name] = state
         thread = threading.Thread(
-            target=self._loop, args=(source, emit, once, state), name=f"source-{source.name}",
+            target=self._loop,
+            args=(source, emit, once, state),
+            name=f"source-{source.name}",
             daemon=True,
         )
         state.thread = thread
@@ -77,8 +79,12 @@ class Supervisor:
                 state.failures += 1
                 state.last_error = f"{type(exc).__name__}: {exc}"
                 self.metrics.inc("source_failures_total", source=source.name)
-                log.error("source %s failed: %s", source.name, state.last_error,
-                          exc_info=log.isEnabledFor(logging.DEBUG))
+                log.error(
+                    "source %s failed: %s",
+                    source.name,
+                    state.last_error,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
                 if once:
                     return
             finally:
@@ -103,7 +109,9 @@ class Supervisor:
         for state in self.states.values():
             if state.thread is not None:
                 state.thread.join(max(0.0, deadline - time.monotonic()))
-        return [s.name for s in self.states.values() if s.thread is not None and s.thread.is_alive()]
+        return [
+            s.name for s in self.states.values() if s.thread is not None and s.thread.is_alive()
+        ]
 
     def all_done(self) -> bool:
         """True when no source thread is alive."""

@@ -46,7 +46,7 @@ class RedisOptions:
                 kwargs["ssl_keyfile"] = self.tls_key_file
             if not self.tls_verify:
                 kwargs["ssl_cert_reqs"] = "none"
-        return redis.Redis.from_url(self.url, **kwargs)  # type: ignore[arg-type]
+        return redis.Redis.from_url(self.url, **kwargs)
 
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")

@@ -212,7 +212,14 @@ class RedisStreamsSink:
             if e.memo is not None:
                 memo_idx = key_index(self.keys.memo(e.producer))
                 memo_field, memo_value = e.memo
-            argv += [e.producer, str(e.seq), memo_idx, memo_field, memo_value, str(len(stream_keys))]
+            argv += [
+                e.producer,
+                str(e.seq),
+                memo_idx,
+                memo_field,
+                memo_value,
+                str(len(stream_keys)),
+            ]
             argv += [k for k, _ in stream_keys]
             argv += [flag for _, flag in stream_keys]
             argv += e.values

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from redis_proc import RedisProcess, find_redis_server  # noqa: E402
+from redis_proc import RedisProcess, find_redis_server
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDINGS = REPO / "recordings"

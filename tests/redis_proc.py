@@ -29,8 +29,9 @@ def free_port() -> int:
 class RedisProcess:
     """Starts, stops and restarts one redis-server; `url` points at it."""
 
-    def __init__(self, workdir: Path, binary: str, port: int | None = None,
-                 extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, workdir: Path, binary: str, port: int | None = None, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.workdir = workdir
         self.binary = binary
         self.port = port or free_port()
@@ -44,9 +45,22 @@ class RedisProcess:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), *self.extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                *self.extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_timeout=1)
         deadline = time.monotonic() + 10
