@@ -6,7 +6,7 @@ Callers count failures by class and attributes instead of parsing messages::
      └── DecodeError                  any message that cannot be decoded
           ├── FrameLengthError        .n_bytes: not 7/14 bytes, or wrong for the DF
           ├── UnsupportedFormatError  .df: a downlink format this package does not decode
-          ├── UnsupportedTypeCodeError .df, .tc: an ADS-B type code (or subtype) not decoded
+          ├── UnsupportedTypeCodeError .tc, .subtype: an ADS-B type code/subtype not decoded
           ├── FieldError              .field, .value: a field holds a reserved/invalid value
           └── CprError                .reason: CPR decode impossible (zone mismatch, stale
                                       pair, out of range of the reference)
@@ -43,12 +43,11 @@ class UnsupportedFormatError(DecodeError):
 class UnsupportedTypeCodeError(DecodeError):
     """An ADS-B type code (and, where it matters, subtype) that is not decoded."""
 
-    def __init__(self, df: int, tc: int, subtype: int | None = None) -> None:
-        self.df = df
+    def __init__(self, tc: int, subtype: int | None = None) -> None:
         self.tc = tc
         self.subtype = subtype
         sub = "" if subtype is None else f" subtype {subtype}"
-        super().__init__(f"DF{df} type code {tc}{sub} is not decoded")
+        super().__init__(f"ADS-B type code {tc}{sub} is not decoded here")
 
 
 class FieldError(DecodeError):

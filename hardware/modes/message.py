@@ -1,0 +1,265 @@
+"""Decode a checked Mode S frame into one typed, frozen record.
+
+Downlink formats and the fields read here (bit 0 = first bit on air)::
+
+    DF0   0..4 DF | 5 VS | 6 CC | 8..10 SL | 13..16 RI | 19..31 AC13 | 32..55 AP
+    DF4   0..4 DF | 5..7 FS | 8..12 DR | 13..18 UM | 19..31 AC13 | 32..55 AP
+    DF5   0..4 DF | 5..7 FS | 8..12 DR | 13..18 UM | 19..31 ID13 | 32..55 AP
+    DF11  0..4 DF | 5..7 CA | 8..31 AA | 32..55 PI (CRC ^ IID)
+    DF16  as DF0, then 32..87 MV (ACAS) | 88..111 AP
+    DF17  0..4 DF | 5..7 CA | 8..31 AA | 32..87 ME | 88..111 PI
+    DF18  0..4 DF | 5..7 CF | 8..31 AA | 32..87 ME | 88..111 PI
+    DF20  as DF4, then 32..87 MB (Comm-B) | 88..111 AP
+    DF21  as DF5, then 32..87 MB | 88..111 AP
+
+- VS (DF0/16) 1 = on the ground. FS (DF4/5/20/21): 0 airborne, 1 ground, 2 alert
+  airborne, 3 alert ground, 4 alert + SPI, 5 SPI, 6..7 reserved. CA (DF11/17): 4
+  ground, 5 airborne, others unknown.
+- ME by type code: 1..4 identification (ident.py), 5..8 surface position, 9..18 and
+  20..22 airborne position (position.py), 19 velocity (velocity.py), 28/29/31 status
+  (status.py). DF18 carries an ADS-B ME for CF 0, 1 (non-ICAO address), 2, 5 (TIS-B
+  fine, 5 non-ICAO) and 6 (ADS-R); CF 3, 4 and 7 are not decoded.
+- MB of DF20/21 is returned raw (`mb`); BDS inference is out of scope.
+
+Units: each quantity comes in the unit of the wire (altitude_ft, speed_kt, vrate_fpm)
+and as an SI property (alt_m, speed_mps, vrate_mps); `as_dict` gives both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hardware.modes.altitude import FT_TO_M, decode_ac13
+from hardware.modes.cpr import CprFrame
+from hardware.modes.crc import residual
+from hardware.modes.errors import (
+    DecodeError,
+    FrameLengthError,
+    UnsupportedFormatError,
+    UnsupportedTypeCodeError,
+)
+from hardware.modes.frame_check import CheckedFrame, downlink_format
+from hardware.modes.ident import decode_identification
+from hardware.modes.position import decode_airborne_position, decode_surface_position
+from hardware.modes.squawk import decode_id13
+from hardware.modes.status import (
+    TargetState,
+    decode_emergency_status,
+    decode_operational_status,
+    decode_target_state,
+)
+from hardware.modes.velocity import FPM_TO_MPS, KT_TO_MPS, decode_velocity
+
+__all__ = ["DecodedMessage", "decode", "decode_checked"]
+
+_SHORT = frozenset({0, 4, 5, 11})
+_LONG = frozenset({16, 17, 18, 20, 21})
+_DF18_ADSB_CF = frozenset({0, 1, 2, 5, 6})
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedMessage:
+    """Everything decoded from one frame; fields a format does not carry are None."""
+
+    df: int
+    icao: int  # AA, or the address recovered from AP
+    msg: bytes
+    tc: int | None = None  # ADS-B type code (DF17/18)
+    non_icao: bool = False  # DF18 with a non-ICAO (anonymous/TIS-B track) address
+    on_ground: bool | None = None
+    alert: bool | None = None
+    spi: bool | None = None
+    altitude_ft: int | None = None  # barometric
+    gnss_height_m: float | None = None  # above the WGS84 ellipsoid
+    squawk: str | None = None
+    callsign: str | None = None
+    category: str | None = None
+    cpr: CprFrame | None = None
+    speed_kt: float | None = None  # ground speed
+    track_deg: float | None = None
+    airspeed_kt: float | None = None
+    airspeed_type: str | None = None
+    heading_deg: float | None = None
+    vrate_fpm: int | None = None
+    vrate_source: str | None = None
+    gnss_minus_baro_ft: int | None = None
+    emergency: str | None = None
+    adsb_version: int | None = None
+    nac_p: int | None = None
+    target_state: TargetState | None = None
+    mb: bytes | None = None  # raw Comm-B of DF20/21
+    #: why part of the frame was not decoded (unsupported TC, illegal field): the
+    #: message is still returned with what could be read.
+    error: DecodeError | None = field(default=None, compare=False)
+
+    @property
+    def icao_hex(self) -> str:
+        return f"{self.icao:06X}"
+
+    @property
+    def alt_m(self) -> float | None:
+        """Barometric altitude in metres."""
+        return None if self.altitude_ft is None else self.altitude_ft * FT_TO_M
+
+    @property
+    def speed_mps(self) -> float | None:
+        return None if self.speed_kt is None else self.speed_kt * KT_TO_MPS
+
+    @property
+    def airspeed_mps(self) -> float | None:
+        return None if self.airspeed_kt is None else self.airspeed_kt * KT_TO_MPS
+
+    @property
+    def vrate_mps(self) -> float | None:
+        return None if self.vrate_fpm is None else self.vrate_fpm * FPM_TO_MPS
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict of the fields that are set, plus their SI conversions."""
+        out: dict[str, Any] = {"df": self.df, "icao": self.icao_hex, "msg": self.msg.hex().upper()}
+        for name in self.__dataclass_fields__:
+            if name in ("df", "icao", "msg", "error", "non_icao"):
+                continue
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, CprFrame):
+                value = {
+                    "odd": value.odd,
+                    "lat_cpr": value.lat_cpr,
+                    "lon_cpr": value.lon_cpr,
+                    "surface": value.surface,
+                }
+            elif isinstance(value, TargetState):
+                value = {k: getattr(value, k) for k in value.__dataclass_fields__}
+            elif isinstance(value, bytes):
+                value = value.hex().upper()
+            out[name] = value
+        if self.non_icao:
+            out["non_icao"] = True
+        for name in ("alt_m", "speed_mps", "airspeed_mps", "vrate_mps"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.error is not None:
+            out["error"] = type(self.error).__name__
+        return out
+
+
+def _flight_status(fs: int) -> dict[str, Any]:
+    return {
+        "on_ground": {0: False, 1: True, 2: False, 3: True}.get(fs),
+        "alert": fs in (2, 3, 4) if fs < 6 else None,
+        "spi": fs in (4, 5) if fs < 6 else None,
+    }
+
+
+def _ca_on_ground(ca: int) -> bool | None:
+    return {4: True, 5: False}.get(ca)
+
+
+def _decode_me(me: int) -> dict[str, Any]:
+    """Fields of a 56-bit ADS-B ME; raises DecodeError subclasses for what it cannot read."""
+    tc = me >> 51
+    if 1 <= tc <= 4:
+        ident = decode_identification(me)
+        return {"callsign": ident.callsign, "category": ident.category}
+    if 5 <= tc <= 8:
+        surf = decode_surface_position(me)
+        return {
+            "cpr": surf.cpr,
+            "on_ground": True,
+            "speed_kt": surf.speed_kt,
+            "track_deg": surf.track_deg,
+        }
+    if 9 <= tc <= 18 or 20 <= tc <= 22:
+        pos = decode_airborne_position(me)
+        gnss = None if pos.gnss_height_m is None else float(pos.gnss_height_m)
+        return {
+            "cpr": pos.cpr,
+            "on_ground": False,
+            "altitude_ft": pos.altitude_ft,
+            "gnss_height_m": gnss,
+        }
+    if tc == 19:
+        vel = decode_velocity(me)
+        return {
+            "on_ground": False,
+            "speed_kt": vel.speed_kt,
+            "track_deg": vel.track_deg,
+            "airspeed_kt": vel.airspeed_kt,
+            "airspeed_type": vel.airspeed_type,
+            "heading_deg": vel.heading_deg,
+            "vrate_fpm": vel.vrate_fpm,
+            "vrate_source": vel.vrate_source,
+            "gnss_minus_baro_ft": vel.gnss_minus_baro_ft,
+        }
+    if tc == 28:
+        status = decode_emergency_status(me)
+        return {"emergency": status.emergency, "squawk": status.squawk}
+    if tc == 29:
+        return {"target_state": decode_target_state(me)}
+    if tc == 31:
+        ops = decode_operational_status(me)
+        return {"adsb_version": ops.version, "nac_p": ops.nac_p}
+    raise UnsupportedTypeCodeError(tc)
+
+
+def decode(msg: bytes, icao: int | None = None) -> DecodedMessage:
+    """Decode a 7- or 14-byte Mode S frame that has passed `check_frame`.
+
+    `icao` overrides the address (pass CheckedFrame.icao); by default it is the AA
+    field, or the CRC residual for address/parity formats. Raises FrameLengthError and
+    UnsupportedFormatError for frames no decoder applies to; a field that cannot be
+    read inside a supported frame is left None and the reason put in `error`.
+    """
+    msg = bytes(msg)
+    if len(msg) not in (7, 14):
+        raise FrameLengthError(len(msg))
+    df = downlink_format(msg[0])
+    if df not in _SHORT and df not in _LONG:
+        raise UnsupportedFormatError(df)
+    expected = 7 if df in _SHORT else 14
+    if len(msg) != expected:
+        raise FrameLengthError(len(msg), expected)
+    value = int.from_bytes(msg, "big")
+    n_bits = len(msg) * 8
+
+    def bits(start: int, length: int) -> int:
+        return (value >> (n_bits - start - length)) & ((1 << length) - 1)
+
+    fields: dict[str, Any] = {}
+    error: DecodeError | None = None
+    if icao is None:
+        icao = bits(8, 24) if df in (11, 17, 18) else residual(msg)
+
+    try:
+        if df in (0, 16):
+            fields["on_ground"] = bool(bits(5, 1))
+            fields["altitude_ft"] = decode_ac13(bits(19, 13))
+        elif df in (4, 20):
+            fields.update(_flight_status(bits(5, 3)))
+            fields["altitude_ft"] = decode_ac13(bits(19, 13))
+        elif df in (5, 21):
+            fields.update(_flight_status(bits(5, 3)))
+            fields["squawk"] = decode_id13(bits(19, 13))
+        elif df == 11:
+            fields["on_ground"] = _ca_on_ground(bits(5, 3))
+        if df in (20, 21):
+            fields["mb"] = msg[4:11]
+        if df == 17 or (df == 18 and bits(5, 3) in _DF18_ADSB_CF):
+            if df == 17:
+                fields["on_ground"] = _ca_on_ground(bits(5, 3))
+            else:
+                fields["non_icao"] = bits(5, 3) in (1, 5)
+            me = bits(32, 56)
+            fields["tc"] = me >> 51
+            fields.update({k: v for k, v in _decode_me(me).items() if v is not None})
+    except DecodeError as exc:
+        error = exc
+    return DecodedMessage(df=df, icao=icao, msg=msg, error=error, **fields)
+
+
+def decode_checked(frame: CheckedFrame) -> DecodedMessage:
+    """Decode a frame returned by `check_frame`, keeping the address it established."""
+    return decode(frame.msg, frame.icao)
