@@ -12,6 +12,7 @@ Layout (see the documented default `config.toml` at the repository root)::
     [streams]   prefix, maxlen, cell_maxlen, max_age_s, index_levels, cell_stream_level, …
     [pipeline]  queue_size, batch_size, batch_latency_ms
     [state]     dir
+    [http]      listen (health and metrics endpoint)
     [log]       level
     [sources.<name>]  type = "usgs" | "jsonl" | …, plus the keys of that type
     [sinks.<name>]    type = "jsonl", path
@@ -172,6 +173,22 @@ STATE: dict[str, Field] = {
     "dir": Field((str,), default="", doc="state directory; default $STATE_DIRECTORY or ./state"),
 }
 
+def listen_check(v: Any) -> str | None:
+    """A check for ``HOST:PORT`` (or "" to disable)."""
+    from daemon.health import parse_listen
+
+    try:
+        if v:
+            parse_listen(str(v))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+HTTP: dict[str, Field] = {
+    "listen": Field((str,), default="127.0.0.1:9108", check=listen_check),
+}
+
 LOG: dict[str, Field] = {
     "level": Field((str,), default="info", check=one_of("debug", "info", "warning", "error")),
 }
@@ -182,6 +199,7 @@ TOP_TABLES: dict[str, Table] = {
     "streams": STREAMS,
     "pipeline": PIPELINE,
     "state": STATE,
+    "http": HTTP,
     "log": LOG,
 }
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -197,6 +215,7 @@ class Config:
     streams: dict[str, Any]
     pipeline: dict[str, Any]
     state: dict[str, Any]
+    http: dict[str, Any]
     log: dict[str, Any]
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -15,8 +15,10 @@ import signal
 import threading
 import time
 from types import FrameType
+from typing import Any
 
 from daemon.config import Config
+from daemon.health import HealthServer
 from daemon.runtime import Runtime, open_runtime
 from daemon.sources import build_source
 from daemon.supervisor import Supervisor
@@ -33,6 +35,46 @@ def status_line(rt: Runtime, sup: Supervisor) -> str:
     spool = rt.pipeline.spool.depth() if rt.pipeline.spool is not None else 0
     written = int(m.total("events_written_total"))
     return f"redis {redis_state}, written {written}, spool {spool}; " + " ".join(parts)
+
+
+def health_state(rt: Runtime, sup: Supervisor) -> dict[str, Any]:
+    """The /healthz body: ok when events are delivered or safely spooled and sources run."""
+    sources = {
+        name: {
+            "running": st.running,
+            "finished": st.finished,
+            "failures": st.failures,
+            "restarts": st.restarts,
+            "last_error": st.last_error,
+            "events": int(rt.metrics.get("events_in_total", source=name)),
+        }
+        for name, st in sup.states.items()
+    }
+    delivering = rt.pipeline.primary_ok or rt.pipeline.spool is not None
+    sources_ok = all(s["running"] or s["finished"] for s in sources.values())
+    return {
+        "ok": delivering and sources_ok,
+        "redis": "up" if rt.pipeline.primary_ok else "down",
+        "last_sink_error": rt.pipeline.last_error,
+        "queue_depth": rt.pipeline.queue_depth(),
+        "spool_depth": rt.pipeline.spool.depth() if rt.pipeline.spool is not None else 0,
+        "sources": sources,
+    }
+
+
+def start_health(rt: Runtime, sup: Supervisor) -> HealthServer | None:
+    """Start the HTTP endpoint when `[http] listen` is set; a busy port is logged, not fatal."""
+    listen = str(rt.config.http["listen"])
+    if not listen:
+        return None
+    try:
+        server = HealthServer(listen, rt.metrics, lambda: health_state(rt, sup))
+    except OSError as exc:
+        log.error("health endpoint %s not available: %s", listen, exc.strerror)
+        return None
+    server.start()
+    log.info("health and metrics on http://%s:%d/", listen.rpartition(":")[0], server.port)
+    return server
 
 
 def start_sources(rt: Runtime, sup: Supervisor, once: bool) -> None:
@@ -58,6 +100,7 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
     ok = True
     try:
         start_sources(rt, sup, once)
+        http = start_health(rt, sup)
         notifier.ready()
         log.info(
             "geosensord running: %d sources, redis %s", len(sup.states), rt.sink.options.display_url
@@ -75,6 +118,8 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
                 notifier.status(status_line(rt, sup))
                 last_status = time.monotonic()
         notifier.stopping()
+        if http is not None:
+            http.stop()
         sup.stop()
         stuck = sup.join(stop_timeout_s / 2)
         if stuck:
