@@ -75,6 +75,11 @@ if [[ "$PREFIX" != /* ]]; then
 fi
 PREFIX="${PREFIX%/}"
 VENV="$PREFIX/venv"
+# The venv's interpreter must be runnable by the service user: Debian's /usr/bin/python3,
+# not a pyenv/conda Python under /root that sudo's PATH might find. PYTHON=… overrides.
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
 
 step() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
@@ -161,8 +166,8 @@ do_install() {
         echo "install.sh: $SOURCE is not a geosensord checkout (no pyproject.toml/config.toml)" >&2
         exit 2
     }
-    if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-        echo "install.sh: geosensord needs Python >= 3.11 (Debian 12 / Raspberry Pi OS bookworm)" >&2
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "install.sh: $PYTHON is not Python >= 3.11 (Debian 12 / Raspberry Pi OS bookworm)" >&2
         exit 2
     fi
 
@@ -208,7 +213,7 @@ do_install() {
     copy_tree "$SOURCE" "$PREFIX/src"
 
     step "create the venv in $VENV and pip install $PREFIX/src[sdr]"
-    run python3 -m venv "$VENV"
+    run "$PYTHON" -m venv "$VENV"
     run "$VENV/bin/pip" install --quiet --upgrade pip
     if ! run "$VENV/bin/pip" install --quiet "$PREFIX/src[sdr]"; then
         warn "the SDR extra did not install here; installing without it (no rtlsdr:// input)"
@@ -229,8 +234,8 @@ do_install() {
     run runuser -u "$SERVICE_USER" -- "$VENV/bin/geosensord" check-config "$CONF_DIR/config.toml"
 
     step "install the RTL-SDR udev rule and the DVB-T driver blacklist"
-    run install -m 0644 "$SOURCE/deploy/99-rtlsdr.rules" "$UDEV_RULE"
-    run install -m 0644 "$SOURCE/deploy/blacklist-rtlsdr.conf" "$BLACKLIST"
+    run install -D -m 0644 "$SOURCE/deploy/99-rtlsdr.rules" "$UDEV_RULE"
+    run install -D -m 0644 "$SOURCE/deploy/blacklist-rtlsdr.conf" "$BLACKLIST"
     try udevadm control --reload-rules
     try udevadm trigger --subsystem-match=usb --action=change
     local module
