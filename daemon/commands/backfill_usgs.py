@@ -265,7 +265,7 @@ def _backfill(config: Config, name: str, qfilter: QuakeFilter, query: FdsnQuery,
         log.info("backfill %s..%s: %d events at the service, %d versions already published",
                  query.params()["starttime"], query.params()["endtime"], total, len(known))
         publisher = QuakePublisher(name, qfilter, known, rt.metrics, count_bad)
-        emit = rt.pipeline.emitter(producer)
+        emit = rt.pipeline.emitter(producer, name)
         progress = Progress(total, sys.stderr, progress_wanted)
         try:
             for page in client.pages(query, total=total):

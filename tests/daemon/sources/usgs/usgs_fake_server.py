@@ -74,7 +74,10 @@ class FdsnCatalog:
         if path.endswith("/count"):
             body = {"count": len(found), "maxAllowed": self.max_allowed}
             return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
-        if len(found) > self.max_allowed:
+        # Like ComCat: a query without `limit` matching too many events is refused;
+        # with `limit` (at most maxAllowed) the first `limit` events are returned.
+        if len(found) > self.max_allowed and int(params.get("limit", 0)) not in \
+                range(1, self.max_allowed + 1):
             msg = f"Error 400: Bad Request\n\n{len(found)} matching events exceeds search limit " \
                   f"of {self.max_allowed}. Modify the search to match fewer events.\n"
             return Reply(400, msg.encode())
