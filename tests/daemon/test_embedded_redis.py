@@ -311,3 +311,14 @@ def test_url_is_known_without_a_binary_and_start_says_what_is_missing(tmp_path: 
     assert srv.url == f"unix://{tmp_path / 'state' / 'redis.sock'}"
     with pytest.raises(EmbeddedRedisError, match="not an executable"):
         srv.start()
+
+
+def test_a_large_log_is_rotated_at_start(tmp_path: Path, binary: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "redis.log").write_bytes(b"old line\n" * (embedded_redis.LOG_ROTATE_BYTES // 9 + 1))
+    with EmbeddedRedis(state, binary=binary) as srv:
+        assert redis.Redis.from_url(srv.url).ping()
+    assert (state / "redis.log.1").read_bytes().startswith(b"old line\n")
+    assert b"old line" not in (state / "redis.log").read_bytes()
+    assert (state / "redis.log").stat().st_size > 0
