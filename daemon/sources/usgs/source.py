@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 BACKFILL_SUFFIX = ":backfill"
 MEMO_RETRY_MAX_S = 60.0
+MEMO_ATTEMPTS_ONCE = 4
 
 
 def backfill_producer(live_producer: str) -> str:
@@ -203,7 +204,7 @@ class UsgsSource(Source):
         """Poll until `stop` is set; with `once`, exactly one poll (with its retries)."""
         self._stop = stop
         try:
-            known = self._load_memo()
+            known = self._load_memo(attempts=MEMO_ATTEMPTS_ONCE if once else None)
             if known is None:
                 return
             self.publisher = QuakePublisher(self.name, self.filter, known, self.ctx.metrics,
@@ -217,17 +218,22 @@ class UsgsSource(Source):
         finally:
             self.fetcher.close()
 
-    def _load_memo(self) -> dict[str, int] | None:
+    def _load_memo(self, attempts: int | None = None) -> dict[str, int] | None:
         """The remembered versions; retried while Redis is unreachable (None if stopped).
 
-        Publishing without the memo would republish every quake in the feed.
+        Publishing without the memo would republish every quake in the feed, so the
+        source waits for Redis; after `attempts` failures (--once runs) it raises.
         """
         delay_s = 1.0
         producers = [self.producer, backfill_producer(self.producer)]
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 return load_known(self.ctx.memo, producers)
             except SinkError as exc:
+                if attempts is not None and attempt >= attempts:
+                    raise
                 self.log.warning("%s: cannot load what was published (%s); retry in %.0f s",
                                  self.name, exc, delay_s)
             if self._wait(delay_s):

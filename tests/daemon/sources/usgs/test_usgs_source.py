@@ -340,3 +340,45 @@ def test_bad_usgs_config_is_reported_with_its_key(line: str, key: str) -> None:
         parse_config(STATION_TOML + f'[sources.quakes]\ntype = "usgs"\n{line}\n', "c.toml")
     assert [e.key for e in info.value.errors] == [key]
     assert info.value.errors[0].line == 7
+
+
+class FlakyMemo:
+    """A memo reader whose Redis is down for the first `failures` calls."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self, producer: str) -> dict[str, str]:
+        from sinks.base import SinkUnavailable
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise SinkUnavailable("redis at redis://127.0.0.1:1/0: connection refused")
+        return {}
+
+
+def test_source_waits_for_redis_before_publishing(
+        usgs_http: FakeUsgsServer, usgs_dir: Path, tmp_path: Path) -> None:
+    usgs_http.routes[FEED_PATH] = [feed_reply(usgs_dir / DAY_2022)]
+    ctx = make_ctx(tmp_path)
+    ctx.memo = FlakyMemo(failures=3)
+    waits = Waits(stop_after=4)
+    emit = Collect()
+    UsgsSource("quakes", make_cfg(url=usgs_http.url(FEED_PATH)), ctx, wait=waits).run(
+        emit, threading.Event(), once=False)
+    assert waits.delays[:3] == [1.0, 2.0, 4.0]
+    assert len(emit.events) == 244
+
+
+def test_once_run_gives_up_when_redis_stays_down(usgs_dir: Path, tmp_path: Path) -> None:
+    from sinks.base import SinkUnavailable
+
+    ctx = make_ctx(tmp_path)
+    ctx.memo = FlakyMemo(failures=100)
+    emit = Collect()
+    source = UsgsSource("quakes", make_cfg(url=str(usgs_dir / DAY_2022)), ctx,
+                        wait=Waits(stop_after=99))
+    with pytest.raises(SinkUnavailable):
+        source.run(emit, threading.Event(), once=True)
+    assert emit.events == []
