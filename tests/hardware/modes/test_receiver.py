@@ -1,0 +1,173 @@
+"""The block receiver on the real capture modes1.bin and on synthetic signals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from signal_gen import df11, random_df17, synthesize
+
+from hardware.modes.receiver import ModeSMessage, Receiver
+
+DATA = Path("/work/shared/data/adsb")
+MODES1 = DATA / "modes1.bin"
+REFERENCE = DATA / "modes1.reference.txt"
+AIRCRAFT = 0x4D2023
+
+
+def run(rx: Receiver, iq: npt.NDArray[np.uint8], block_bytes: int) -> list[ModeSMessage]:
+    out: list[ModeSMessage] = []
+    for start in range(0, iq.size, block_bytes):
+        out += rx.feed(iq[start : start + block_bytes])
+    return out + rx.flush()
+
+
+def reference() -> list[tuple[int, str]]:
+    lines = [ln.split() for ln in REFERENCE.read_text().splitlines() if ln and ln[0] != "#"]
+    return [(int(sample), hex_msg) for sample, hex_msg, _ in lines]
+
+
+def overlap(found: list[tuple[float, str]], ref: list[tuple[int, str]], tol: float) -> int:
+    """How many found (sample, hex) pairs are in `ref` within `tol` samples."""
+    by_hex: dict[str, list[int]] = {}
+    for sample, hex_msg in ref:
+        by_hex.setdefault(hex_msg, []).append(sample)
+    return sum(
+        any(abs(sample - s) <= tol for s in by_hex.get(hex_msg, [])) for sample, hex_msg in found
+    )
+
+
+@pytest.fixture(scope="module")
+def modes1() -> npt.NDArray[np.uint8]:
+    if not MODES1.exists():
+        pytest.skip("modes1.bin not available")
+    return np.fromfile(MODES1, np.uint8)
+
+
+@pytest.fixture(scope="module")
+def modes1_messages(modes1: npt.NDArray[np.uint8]) -> list[ModeSMessage]:
+    return run(Receiver(2_000_000), modes1, 1 << 17)
+
+
+def test_modes1_at_2msps_decodes_more_than_dump1090_and_only_4d2023(
+    modes1_messages: list[ModeSMessage],
+) -> None:
+    msgs = modes1_messages
+    ref = reference()
+    common = overlap([(m.sample, m.hex) for m in msgs], ref, tol=8)
+    print(
+        f"\nmodes1.bin 2.0 MS/s: {len(msgs)} messages, {common} of them in the readsb list of "
+        f"{len(ref)}; by DF {sorted(Counter(m.df for m in msgs).items())}; "
+        f"crc {sorted(Counter(m.crc for m in msgs).items())}"
+    )
+    assert len(msgs) >= 320  # dump1090 at 2.0 MS/s: 284
+    assert {m.icao for m in msgs if m.df in (11, 17, 18)} == {AIRCRAFT}
+    assert {m.icao for m in msgs} == {AIRCRAFT}
+    assert common >= 300
+    assert all(m.crc in ("ok", "fixed", "ap", "iid") for m in msgs)
+
+
+def test_modes1_messages_are_in_time_order_with_sane_levels(
+    modes1_messages: list[ModeSMessage],
+) -> None:
+    samples = [m.sample for m in modes1_messages]
+    assert samples == sorted(samples)
+    assert all(-40.0 < m.signal_dbfs < 0.0 for m in modes1_messages)
+    assert all(abs(m.t_s * 2_000_000 - m.sample) <= 0.5 + 1e-6 for m in modes1_messages)
+
+
+def test_modes1_block_size_does_not_change_the_result(
+    modes1: npt.NDArray[np.uint8], modes1_messages: list[ModeSMessage]
+) -> None:
+    small = run(Receiver(2_000_000), modes1, 4096 + 2)
+    assert [(m.sample, m.msg) for m in small] == [(m.sample, m.msg) for m in modes1_messages]
+
+
+def test_modes1_resampled_to_2p4msps_gives_a_similar_yield(
+    modes1: npt.NDArray[np.uint8], modes1_messages: list[ModeSMessage]
+) -> None:
+    signal = pytest.importorskip("scipy.signal")
+    x = (modes1[0::2].astype(np.float64) - 127.5) + 1j * (modes1[1::2].astype(np.float64) - 127.5)
+    y = signal.resample_poly(x, 6, 5)
+    iq = np.empty(y.size * 2, np.float64)
+    iq[0::2], iq[1::2] = y.real, y.imag
+    iq_u8 = np.clip(np.round(iq + 127.5), 0, 255).astype(np.uint8)
+    msgs = run(Receiver(2_400_000), iq_u8, 1 << 17)
+    common = overlap([(m.sample * 5 / 6, m.hex) for m in msgs], reference(), tol=8)
+    print(f"\nmodes1 resampled to 2.4 MS/s: {len(msgs)} messages, {common} in the readsb list")
+    assert len(msgs) >= 320
+    assert {m.icao for m in msgs} == {AIRCRAFT}
+    assert common >= 300
+
+
+def test_frame_split_across_two_blocks_is_recovered_once() -> None:
+    rng = np.random.default_rng(5)
+    frames = [random_df17(rng, AIRCRAFT) for _ in range(6)]
+    iq, bursts = synthesize(frames, 2_000_000, 25.0, rng, spacing_us=300)
+    whole = run(Receiver(2_000_000), iq, iq.size)
+    assert len(whole) >= 5
+    split = next(b for b in bursts[2:] if b.frame in {m.msg for m in whole})
+    middle = 2 * int(split.start_sample + 120) + 1  # odd: one sample's I and Q in two blocks
+    rx = Receiver(2_000_000)
+    first = rx.feed(iq[:middle])
+    second = rx.feed(iq[middle:])
+    rest = rx.flush()
+    assert split.frame not in {m.msg for m in first}
+    assert [(m.sample, m.msg) for m in first + second + rest] == [(m.sample, m.msg) for m in whole]
+
+
+def test_flush_decodes_a_frame_at_the_very_end_of_the_data() -> None:
+    rng = np.random.default_rng(6)
+    frames = [random_df17(rng, AIRCRAFT) for _ in range(4)]
+    iq, bursts = synthesize(frames, 2_000_000, 25.0, rng, spacing_us=300)
+    decoded = {m.msg for m in run(Receiver(2_000_000), iq, iq.size)}
+    last = [b for b in bursts if b.frame in decoded][-1]
+    end = 2 * int(last.start_sample + 8 * 2 + 112 * 2 + 3)  # just after its last bit
+    rx = Receiver(2_000_000)
+    fed = rx.feed(iq[:end])
+    assert last.frame not in {m.msg for m in fed}
+    flushed = rx.flush()
+    assert [m.msg for m in flushed] == [last.frame]
+    assert abs(flushed[0].t_s * 2e6 - last.start_sample) < 0.75
+
+
+def test_address_parity_reply_needs_a_confirmed_address() -> None:
+    rng = np.random.default_rng(8)
+    from hardware.modes.crc import crc24
+
+    data = bytes.fromhex("20000F1F")  # DF4 altitude reply
+    df4 = data + (crc24(data) ^ AIRCRAFT).to_bytes(3, "big")
+    frames = [df4, df11(AIRCRAFT), df4]
+    iq, _ = synthesize(frames, 2_000_000, 25.0, rng, spacing_us=400)
+    msgs = run(Receiver(2_000_000), iq, 1 << 16)
+    assert [(m.df, m.crc) for m in msgs] == [(11, "ok"), (4, "ap")]
+    assert msgs[1].icao == AIRCRAFT
+
+
+def recovery(rate_hz: int, snr_db: float, count: int = 300) -> float:
+    rng = np.random.default_rng(1)
+    frames = [random_df17(rng, 0xABCDEF) for _ in range(count)]
+    iq, _ = synthesize(frames, rate_hz, snr_db, rng, spacing_us=400)
+    got = {m.msg for m in run(Receiver(rate_hz), iq, 1 << 18)}
+    rate = sum(f in got for f in frames) / count
+    print(f"\nrecovery at {rate_hz / 1e6} MS/s, {snr_db} dB SNR: {rate:.1%}")
+    return rate
+
+
+def test_recovery_at_2p4msps_15db_snr() -> None:
+    assert recovery(2_400_000, 15.0) >= 0.95
+
+
+def test_recovery_at_2msps_30db_snr() -> None:
+    # At 2.0 MS/s a pulse that starts half a sample off the grid shares a sample with
+    # its neighbours; without joint (sequence) detection a few frames stay ambiguous.
+    assert recovery(2_000_000, 30.0) >= 0.90
+
+
+@pytest.mark.xfail(strict=True, reason="issue 3 target not met: ~20 % at 2.0 MS/s, ~45 % at 2.4")
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+def test_recovery_at_12db_snr(rate_hz: int) -> None:
+    assert recovery(rate_hz, 12.0) >= 0.95
