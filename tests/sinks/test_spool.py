@@ -51,7 +51,7 @@ def segments(directory: Path) -> list[Path]:
 @pytest.mark.parametrize("fsync", ["batch", "interval", "never"])
 def test_batches_replay_in_order_across_segment_rolls(tmp_path: Path, fsync: str) -> None:
     written = batches(40)
-    spool = DiskSpool(tmp_path / "spool", max_bytes=1 << 20, segment_bytes=4096, fsync=fsync)
+    spool = DiskSpool(tmp_path / "spool", max_bytes=1 << 20, segment_bytes=1024, fsync=fsync)
     for batch in written:
         spool.append(batch)
     assert spool.depth() == 160
@@ -65,9 +65,10 @@ def test_batches_replay_in_order_across_segment_rolls(tmp_path: Path, fsync: str
     spool.close()
 
 
-def test_entries_keep_every_field_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compress_level", [0, 1, 9])
+def test_entries_keep_every_field_exactly(tmp_path: Path, compress_level: int) -> None:
     batch = make_batch(1, 6)
-    with DiskSpool(tmp_path) as spool:
+    with DiskSpool(tmp_path, compress_level=compress_level) as spool:
         spool.append(batch)
         got = spool.peek()
     assert got == batch
@@ -295,7 +296,7 @@ def test_drop_oldest_while_replaying_does_not_count_popped_events(tmp_path: Path
 
 
 def test_batch_larger_than_the_whole_spool_is_dropped_and_counted(tmp_path: Path) -> None:
-    with DiskSpool(tmp_path, max_bytes=4096, segment_bytes=4096) as spool:
+    with DiskSpool(tmp_path, max_bytes=4096, segment_bytes=4096, compress_level=0) as spool:
         spool.append(make_batch(1, 200))
         assert spool.depth() == 0
         assert spool.dropped_events == 200
