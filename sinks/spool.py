@@ -200,6 +200,7 @@ class DiskSpool:
         self._read_fd: int | None = None
         self._read_number = 0
         self._peeked: tuple[list[StreamEntry], RecordHeader] | None = None
+        self._peeked_dropped = False  # the peeked batch was dropped before its pop()
         self._last_sync_s = clock()
         self._closed = False
 
@@ -267,6 +268,7 @@ class DiskSpool:
             payload = os.pread(fd, header.payload_len, offset + HEADER_BYTES)
             try:
                 self._peeked = (decode_payload(header, payload), header)
+                self._peeked_dropped = False
             except RecordError as exc:
                 log.warning("spool %s: skipping %d events: %s", seg.path.name, header.n_events, exc)
                 self.corrupt_records += 1
@@ -274,7 +276,14 @@ class DiskSpool:
         return self._peeked[0]
 
     def pop(self) -> None:
-        """Remove the oldest batch (after the caller wrote it); no-op when empty."""
+        """Remove the batch the last `peek()` returned (after the caller wrote it).
+
+        A no-op when the spool is empty, or when that batch was meanwhile dropped
+        to make room (so a pop never removes a batch nobody has seen).
+        """
+        if self._peeked_dropped:
+            self._peeked_dropped = False
+            return
         if self._peeked is None and self.peek() is None:
             return
         assert self._peeked is not None
@@ -483,6 +492,7 @@ class DiskSpool:
             self._close_reader()
         if self._peeked is not None and self._cursor_segment == seg.number:
             self._peeked = None
+            self._peeked_dropped = True
         del self._segments[seg.number]
         self._bytes -= seg.size_bytes
         seg.path.unlink(missing_ok=True)

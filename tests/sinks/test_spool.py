@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sinks.entry import StreamEntry
 from sinks.spool import DiskSpool, SpoolFull, SpoolLocked
@@ -295,6 +298,23 @@ def test_drop_oldest_while_replaying_does_not_count_popped_events(tmp_path: Path
         assert seqs == sorted(seqs)
 
 
+def test_pop_after_the_peeked_batch_was_dropped_removes_nothing_else(tmp_path: Path) -> None:
+    written = batches(200)
+    with DiskSpool(tmp_path, max_bytes=2 * 1024, segment_bytes=1024, fsync="never") as spool:
+        spool.append(written[0])
+        assert spool.peek() == written[0]  # being written to Redis…
+        i = 1
+        while spool.dropped_events == 0:  # …while appends push it out
+            spool.append(written[i])
+            i += 1
+        depth = spool.depth()
+        spool.pop()  # the caller's pop for written[0] must not take a newer batch
+        assert spool.depth() == depth
+        replayed = drain(spool)
+    assert sum(len(b) for b in replayed) == depth
+    assert replayed == written[i - len(replayed) : i]
+
+
 def test_batch_larger_than_the_whole_spool_is_dropped_and_counted(tmp_path: Path) -> None:
     with DiskSpool(tmp_path, max_bytes=4096, segment_bytes=4096, compress_level=0) as spool:
         spool.append(make_batch(1, 200))
@@ -345,3 +365,61 @@ def test_bad_settings_name_the_parameter(
 ) -> None:
     with pytest.raises(ValueError, match=key):
         DiskSpool(tmp_path, **kwargs)  # type: ignore[arg-type]
+
+
+# Operations for the property test: ("append", n events) | ("pop", 0) | ("reopen", 0).
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(1, 12)),
+        st.tuples(st.just("pop"), st.just(0)),
+        st.tuples(st.just("reopen"), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=_ops, policy=st.sampled_from(["drop_oldest", "block"]))
+def test_any_mix_of_appends_pops_and_reopens_keeps_order_and_accounts_for_every_event(
+    ops: list[tuple[str, int]], policy: str
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+
+        def open_spool() -> DiskSpool:
+            return DiskSpool(directory, max_bytes=3 * 1024, segment_bytes=1024,
+                             policy=policy, fsync="never")
+
+        spool = open_spool()
+        next_seq, refused, dropped = 1, 0, 0
+        accepted: list[list[StreamEntry]] = []
+        popped: list[list[StreamEntry]] = []
+        for op in ops:
+            if op[0] == "append":
+                batch = make_batch(next_seq, op[1])
+                next_seq += op[1]
+                try:
+                    spool.append(batch)
+                    accepted.append(batch)
+                except SpoolFull:
+                    refused += 1
+            elif op[0] == "pop":
+                if (got := spool.peek()) is not None:
+                    popped.append(got)
+                spool.pop()
+            else:
+                dropped += spool.dropped_events
+                spool.close()
+                spool = open_spool()
+            assert spool.bytes_on_disk() <= 3 * 1024
+            assert spool.bytes_on_disk() == sum(p.stat().st_size for p in segments(directory))
+        popped += drain(spool)
+        dropped += spool.dropped_events
+        spool.close()
+    # Whatever came back is a subsequence of what went in, in order, batches intact…
+    it = iter(accepted)
+    assert all(any(b == a for a in it) for b in popped)
+    # …and every accepted event either came back or was counted as dropped.
+    assert sum(len(b) for b in popped) + dropped == sum(len(b) for b in accepted)
+    if policy == "block":
+        assert popped == accepted and dropped == 0
