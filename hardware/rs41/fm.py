@@ -1,0 +1,190 @@
+"""FM discriminator for RS41 from complex baseband IQ (e.g. an RTL-SDR at 2.4 MS/s).
+
+    IQ at R --FIR lowpass, decimate by D1--> ~240 kHz (search band +-0.35 of that)
+       --per block: Welch spectrum, strongest ~8 kHz wide hump above the noise
+         floor, power centroid = carrier offset (kept while no signal)
+       --mix by -offset (phase continuous across blocks)
+       --channel lowpass (10 kHz), decimate by D2--> audio rate ~48 kHz
+       --discriminator angle(z[n] conj z[n-1]) * rate / 2pi --> audio in Hz
+
+Every stage is a stateful block filter over whole arrays (polyphase FIR by strided
+windows and one matrix-vector product), so buffers of any size can be fed and the
+output does not depend on how the input was split. A residual offset is a DC level
+in the audio, which the audio demodulator removes.
+
+IQ file formats: ``u8`` (RTL-SDR: interleaved unsigned bytes, 127.5 = zero) and
+``cs16`` (interleaved signed 16-bit little-endian).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+INTERMEDIATE_RATE_HZ = 240_000.0
+AUDIO_RATE_HZ = 48_000.0
+CHANNEL_CUTOFF_HZ = 10_000.0
+ESTIMATE_BLOCK_S = 0.05
+SEARCH_FRACTION = 0.35
+HUMP_WIDTH_HZ = 8_000.0
+DETECT_RATIO = 3.0
+
+
+def lowpass_taps(n_taps: int, cutoff_hz: float, sample_rate_hz: float) -> NDArray[np.float32]:
+    """Hamming-windowed sinc lowpass, unity gain at DC."""
+    n = np.arange(n_taps) - (n_taps - 1) / 2
+    h = np.sinc(2 * cutoff_hz / sample_rate_hz * n) * np.hamming(n_taps)
+    taps: NDArray[np.float32] = (h / h.sum()).astype(np.float32)
+    return taps
+
+
+class FirDecimator:
+    """Stateful FIR filter + decimation by an integer factor, for complex blocks.
+
+    Polyphase form: the input is viewed as rows of ``factor`` samples and the real
+    taps (zero-padded to K rows of ``factor``) as K row vectors; one real matrix
+    product per component gives every row against every phase, and the output is
+    the sum of K shifted columns of it.
+    """
+
+    def __init__(self, taps: NDArray[np.float32], factor: int) -> None:
+        self.factor = factor
+        k = -(-taps.size // factor)
+        padded = np.zeros(k * factor, dtype=np.float32)
+        padded[: taps.size] = taps
+        # y[m] = sum_j rows[m + j] . phases[j], rows[i] = buf[i*D : (i+1)*D]
+        self._phases_t = np.ascontiguousarray(padded[::-1].reshape(k, factor).T)
+        self._history = np.zeros((k - 1) * factor, dtype=np.complex64)
+
+    def process(self, x: NDArray[np.complex64]) -> NDArray[np.complex64]:
+        """Filter and decimate a block; state carries over to the next block."""
+        d = self.factor
+        k = self._phases_t.shape[1]
+        buf = np.concatenate((self._history, x.astype(np.complex64, copy=False)))
+        n_rows = buf.size // d
+        n_out = n_rows - k + 1
+        if n_out <= 0:
+            self._history = buf
+            return np.zeros(0, dtype=np.complex64)
+        used = buf[: n_rows * d]
+        y = np.zeros(n_out, dtype=np.complex64)
+        for part, unit in ((used.real, 1.0), (used.imag, 1j)):
+            products = np.ascontiguousarray(part).reshape(n_rows, d) @ self._phases_t
+            acc = products[0:n_out, 0].copy()
+            for j in range(1, k):
+                acc += products[j : j + n_out, j]
+            y += unit * acc
+        self._history = buf[n_out * d :]
+        return y
+
+
+def estimate_offset_hz(
+    z: NDArray[np.complex64], sample_rate_hz: float, search_hz: float
+) -> float | None:
+    """Carrier offset (Hz) of the strongest FSK hump in a block, None if none stands out.
+
+    Welch power spectrum (1024-point segments), smoothed over HUMP_WIDTH_HZ; the
+    hump must exceed DETECT_RATIO times the median (noise) level; the estimate is the
+    noise-subtracted power centroid within half a hump width of its maximum.
+    """
+    nseg = 1024
+    n = z.size // nseg * nseg
+    if n == 0:
+        return None
+    segs = z[:n].reshape(-1, nseg) * np.hanning(nseg).astype(np.float32)
+    power = np.fft.fftshift(np.mean(np.abs(np.fft.fft(segs, axis=1)) ** 2, axis=0))
+    freqs = np.fft.fftshift(np.fft.fftfreq(nseg, 1 / sample_rate_hz))
+    floor = float(np.median(power))
+    width = max(1, round(HUMP_WIDTH_HZ / (sample_rate_hz / nseg)))
+    smooth = np.convolve(power, np.ones(width) / width, mode="same")
+    in_band = np.abs(freqs) <= search_hz
+    smooth_band = np.where(in_band, smooth, 0.0)
+    k = int(np.argmax(smooth_band))
+    if floor <= 0 or smooth_band[k] < DETECT_RATIO * floor:
+        return None
+    region = np.abs(freqs - freqs[k]) <= HUMP_WIDTH_HZ
+    weight = np.maximum(power[region] - floor, 0.0)
+    if weight.sum() <= 0:
+        return None
+    return float(np.sum(weight * freqs[region]) / weight.sum())
+
+
+class FmDemodulator:
+    """Streaming IQ -> FM audio (Hz of deviation) with carrier offset search/tracking.
+
+    ``audio_rate_hz`` is ``sample_rate_hz / (D1 * D2)``, near 48 kHz.
+    ``offset_hz`` is the current carrier offset estimate (Hz from the tuning).
+    """
+
+    def __init__(self, sample_rate_hz: float) -> None:
+        self.sample_rate_hz = float(sample_rate_hz)
+        d1 = max(1, round(self.sample_rate_hz / INTERMEDIATE_RATE_HZ))
+        self.intermediate_rate_hz = self.sample_rate_hz / d1
+        d2 = max(1, round(self.intermediate_rate_hz / AUDIO_RATE_HZ))
+        self.audio_rate_hz = self.intermediate_rate_hz / d2
+        self._stage1: FirDecimator | None = None
+        if d1 > 1:
+            taps1 = lowpass_taps(6 * d1 + 1, 0.35 * self.intermediate_rate_hz, self.sample_rate_hz)
+            self._stage1 = FirDecimator(taps1, d1)
+        n2 = math.ceil(3.3 * self.intermediate_rate_hz / 6_000.0) | 1
+        self._channel = FirDecimator(
+            lowpass_taps(n2, CHANNEL_CUTOFF_HZ, self.intermediate_rate_hz), d2
+        )
+        self._search_hz = SEARCH_FRACTION * self.intermediate_rate_hz
+        self._block = max(1024, int(ESTIMATE_BLOCK_S * self.intermediate_rate_hz))
+        self._pending = np.zeros(0, dtype=np.complex64)
+        self._phase = 0.0  # mixer phase (rad) at the next intermediate sample
+        self._last = np.complex64(1.0)  # last channel sample, for the discriminator
+        self.offset_hz = 0.0
+
+    def process(self, iq: NDArray[np.complexfloating]) -> NDArray[np.float32]:
+        """Demodulate a block of IQ; returns the audio it completes (Hz)."""
+        z = np.asarray(iq, dtype=np.complex64)
+        if self._stage1 is not None:
+            z = self._stage1.process(z)
+        self._pending = np.concatenate((self._pending, z))
+        n_blocks = self._pending.size // self._block
+        if n_blocks == 0:
+            return np.zeros(0, dtype=np.float32)
+        work = self._pending[: n_blocks * self._block].reshape(n_blocks, self._block)
+        self._pending = self._pending[n_blocks * self._block :]
+        mixed = np.empty_like(work)
+        step = -2 * np.pi / self.intermediate_rate_hz
+        ramp = np.arange(self._block, dtype=np.float64)
+        # One estimate per block: a loop per 50 ms block, not per sample.
+        for b in range(n_blocks):
+            est = estimate_offset_hz(work[b], self.intermediate_rate_hz, self._search_hz)
+            if est is not None:
+                self.offset_hz = est
+            phase = self._phase + step * self.offset_hz * ramp
+            mixed[b] = work[b] * np.exp(1j * phase).astype(np.complex64)
+            self._phase = float((self._phase + step * self.offset_hz * self._block) % (2 * np.pi))
+        channel = self._channel.process(mixed.reshape(-1))
+        return self._discriminate(channel)
+
+    def _discriminate(self, z: NDArray[np.complex64]) -> NDArray[np.float32]:
+        if z.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        prev = np.concatenate(([self._last], z[:-1]))
+        self._last = z[-1]
+        hz = np.angle(z * np.conj(prev)) * (self.audio_rate_hz / (2 * np.pi))
+        return hz.astype(np.float32)
+
+
+def iq_from_bytes(data: bytes, fmt: str) -> NDArray[np.complex64]:
+    """Complex samples (full scale about 1) from interleaved ``u8`` or ``cs16`` bytes."""
+    if fmt == "u8":
+        v = (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 127.5) / 127.5
+    elif fmt == "cs16":
+        v = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    else:
+        raise ValueError(f"unknown IQ format {fmt!r} (u8 or cs16)")
+    v = v[: v.size // 2 * 2]
+    return v.view(np.complex64)
+
+
+def bytes_per_sample(fmt: str) -> int:
+    """Bytes of one complex sample in an IQ file format."""
+    return {"u8": 2, "cs16": 4}[fmt]
