@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 SOURCE_MODULES: dict[str, str] = {
     "usgs": "daemon.sources.usgs",
     "jsonl": "daemon.sources.jsonl",
+    "serial": "daemon.sources.serial",
+    "adsb": "daemon.sources.adsb",
+    "beast": "daemon.sources.adsb.beast",
+    "raw": "daemon.sources.adsb.raw",
+    "sbs": "daemon.sources.adsb.sbs",
 }
 
 

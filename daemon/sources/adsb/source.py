@@ -1,0 +1,285 @@
+"""The `adsb` source: IQ samples (rtl_tcp, RTL-SDR, file) -> Mode S -> aircraft events.
+
+Threads::
+
+    reader thread (BlockPump)          source thread (run)
+    IqSource.read_block ──queue──►  Receiver.feed ─► ModeSTracker ─► Emit
+
+Message times follow the sample clock: at the first block of a connection (or file)
+the block's time (host clock for live inputs; start time + offset for files) anchors
+absolute sample index n0 to time t0, and a message at absolute index n has
+t = t0 + (n - n0) / rate. Network and USB jitter in block arrival thus does not
+reorder messages; the anchor is reset when it drifts more than 1 s from the block
+times (a dongle's clock error, a server replaying faster than real time). The
+receiver's indices count only the samples it was fed; a short table of recent blocks
+maps them back to absolute indices across dropped blocks.
+
+Inputs end and fail like this:
+- file: end of file ends the pass (the receiver is flushed); with `loop` it never ends.
+- rtl_tcp: the server closing the connection ends the pass with ``--once``; otherwise
+  the source reconnects with backoff (0.5 s doubling to `backoff_max_s`, reset after a
+  connection that delivered samples) and goes on with the same aircraft table.
+- rtlsdr: a missing dongle or library raises DeviceUnavailableError, logged with what
+  to do and retried with the same backoff (``--once``: the pass fails).
+
+File input with a deterministic start time publishes with sequence numbers derived
+from sample indices under a producer key that includes a fingerprint of the file, so
+replaying the same recording again publishes nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from daemon.event import Event
+from daemon.pipeline import Emit
+from daemon.sources.adsb.inputs import InputSpec, parse_input
+from daemon.sources.adsb.pump import END, BlockPump
+from daemon.sources.adsb.tracker import SLOTS, AircraftPublisher, ModeSTracker
+from daemon.sources.base import Source, SourceContext
+from hardware.iq.base import IqBlock, IqSource, TunerSettings
+from hardware.iq.errors import IqSourceError
+from hardware.iq.file import IqFileSource
+from hardware.iq.rtl_tcp import RtlTcpClient
+from hardware.modes.beast import BEAST_CLOCK_HZ
+from hardware.modes.receiver import ModeSMessage, Receiver
+
+__all__ = ["AdsbSource", "parse_start_time"]
+
+_BACKOFF_INITIAL_S = 0.5
+_FINGERPRINT_BYTES = 65_536
+_MAX_DRIFT_S = 1.0
+
+
+def parse_start_time(value: Any, path: Path) -> float | None:
+    """Epoch seconds of a file's first sample: "" = the file's mtime, "now" = None (the
+    host clock at open), a number, or ISO 8601 (UTC unless a zone is given)."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        return path.stat().st_mtime
+    if text == "now":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def start_time_check(value: Any) -> str | None:
+    """Config check for `start_time` (see parse_start_time)."""
+    if isinstance(value, int | float) or str(value).strip() in ("", "now"):
+        return None
+    try:
+        parse_start_time(value, Path("."))
+    except ValueError:
+        return (f"{value!r}: expected \"\" (the file's mtime), \"now\", epoch seconds or "
+                "an ISO 8601 time")
+    return None
+
+
+class AdsbSource(Source):
+    """Demodulates IQ from the configured `input` and publishes aircraft events."""
+
+    def __init__(self, name: str, cfg: dict[str, Any], ctx: SourceContext) -> None:
+        super().__init__(name, cfg, ctx)
+        self.spec: InputSpec = parse_input(str(cfg["input"]))
+        self.rate_hz = int(cfg["rate"])
+        gain = cfg["gain"]
+        self.settings = TunerSettings(
+            frequency_hz=int(cfg["frequency_hz"]),
+            sample_rate_hz=self.rate_hz,
+            gain_db=None if gain == "auto" else float(gain),
+            ppm=int(cfg["ppm"]),
+            rtl_agc=bool(cfg["agc"]),
+            bias_tee=bool(cfg["bias_tee"]),
+        )
+        lat = cfg["receiver_lat"] if cfg["receiver_lat"] is not None else ctx.station.lat
+        lon = cfg["receiver_lon"] if cfg["receiver_lon"] is not None else ctx.station.lon
+        self.publisher = AircraftPublisher(
+            name, ctx.station.id, (float(lat), float(lon)), _unset_emit,
+            min_interval_s=float(cfg["min_interval_s"]), raw_stream=bool(cfg["raw_stream"]),
+        )
+        self.tracker = ModeSTracker(name, self.publisher, ctx.metrics,
+                                    max_range_m=float(cfg["max_range_km"]) * 1000.0)
+        self.receiver = Receiver(self.rate_hz, int(cfg["max_fix_bits"]))
+        # (fed index of the block's first sample, absolute index, time of that sample)
+        self._segments: deque[tuple[int, int, float]] = deque(maxlen=16)
+        self._anchor: tuple[int, float] | None = None  # (absolute sample, epoch s)
+        self._deterministic = False
+        self._file_path: Path | None = None
+        self._start_time_s: float | None = None
+        if self.spec.kind == "file":
+            self._file_path = ctx.resolve(self.spec.path)
+
+    # -- inputs ---------------------------------------------------------------
+    def open_input(self) -> IqSource:
+        """A fresh IqSource for the configured input (not yet connected)."""
+        block = int(self.cfg["block_samples"])
+        if self.spec.kind == "rtl_tcp":
+            return RtlTcpClient(self.spec.host, self.spec.port, self.settings,
+                                block_samples=block, timeout_s=float(self.cfg["timeout_s"]))
+        if self.spec.kind == "rtlsdr":
+            from hardware.iq.rtlsdr import RtlSdrSource
+
+            return RtlSdrSource(self.spec.device, self.settings, block_samples=block)
+        assert self._file_path is not None
+        if self._start_time_s is None:
+            self._start_time_s = parse_start_time(self.cfg["start_time"], self._file_path)
+            if self._start_time_s is None:
+                self._start_time_s = time.time()
+            else:
+                self._deterministic = True
+                self.publisher.producer = f"{self.producer}:{self._fingerprint()}"
+        return IqFileSource(self._file_path, self.rate_hz, block_samples=block,
+                            realtime=bool(self.cfg["realtime"]), loop=bool(self.cfg["loop"]),
+                            start_time_s=self._start_time_s)
+
+    def _fingerprint(self) -> str:
+        assert self._file_path is not None
+        h = hashlib.sha1()
+        with open(self._file_path, "rb") as fh:
+            h.update(fh.read(_FINGERPRINT_BYTES))
+        h.update(f"{self._file_path.stat().st_size}:{self._start_time_s!r}:{self.rate_hz}"
+                 .encode())
+        return h.hexdigest()[:12]
+
+    # -- the loop -------------------------------------------------------------
+    def run(self, emit: Emit, stop: threading.Event, once: bool) -> None:
+        """Decode until `stop`; with `once`, until the input ends (see module doc)."""
+        self.publisher.emit = emit
+        metrics, name = self.ctx.metrics, self.name
+        delay_s = _BACKOFF_INITIAL_S
+        failing = False
+        while not stop.is_set():
+            try:
+                iq = self.open_input()
+            except OSError as exc:  # a file that cannot be opened: not worth retrying fast
+                raise IqSourceError(f"{self.spec.path}: {exc.strerror or exc}") from None
+            blocks_before = metrics.get("adsb_blocks_total", source=name)
+            try:
+                finished = self._pump(iq, stop)
+            except IqSourceError as exc:
+                metrics.set("adsb_input_up", 0, source=name)
+                metrics.inc("adsb_input_errors_total", source=name)
+                if once:
+                    raise
+                if metrics.get("adsb_blocks_total", source=name) > blocks_before:
+                    delay_s = _BACKOFF_INITIAL_S
+                if not failing:
+                    self.log.error("%s: %s; retrying with backoff", name, exc)
+                else:
+                    self.log.warning("%s: still failing: %s", name, exc)
+                failing = True
+                wait_s = delay_s * (0.5 + random.random())
+                delay_s = min(delay_s * 2, float(self.cfg["backoff_max_s"]))
+                if stop.wait(wait_s):
+                    return
+                continue
+            metrics.set("adsb_input_up", 0, source=name)
+            if failing:
+                self.log.info("%s: input is back", name)
+                failing = False
+            if not finished or once or self.spec.kind == "file":
+                return
+            # The server closed the connection: a live input reconnects.
+            self.log.warning("%s: %s closed the connection; reconnecting", name,
+                             iq.describe())
+            if metrics.get("adsb_blocks_total", source=name) > blocks_before:
+                delay_s = _BACKOFF_INITIAL_S
+            wait_s = delay_s * (0.5 + random.random())
+            delay_s = min(delay_s * 2, float(self.cfg["backoff_max_s"]))
+            if stop.wait(wait_s):
+                return
+
+    def _pump(self, iq: IqSource, stop: threading.Event) -> bool:
+        """Decode one connection/open of `iq`; True at its end, False when stopped."""
+        metrics, name = self.ctx.metrics, self.name
+        lossless = self.spec.kind == "file" and not self.cfg["realtime"]
+
+        def dropped(block: IqBlock) -> None:
+            metrics.inc("adsb_blocks_dropped_total", source=name)
+            metrics.inc("adsb_samples_dropped_total", block.n_samples, source=name)
+
+        pump = BlockPump(iq, int(self.cfg["queue_blocks"]), lossless=lossless, on_drop=dropped)
+        pump.start()
+        first = True
+        try:
+            while not stop.is_set():
+                item = pump.get(0.5)
+                if item is None:
+                    continue
+                if item is END:
+                    self._handle(self.receiver.flush())
+                    return True
+                if isinstance(item, IqSourceError):
+                    raise item
+                assert isinstance(item, IqBlock)
+                if first:
+                    self._anchor = None
+                    metrics.set("adsb_input_up", 1, source=name)
+                    first = False
+                    if self.receiver.samples_fed and not item.discontinuity:
+                        item = IqBlock(item.iq, item.first_sample, item.host_time_s, True)
+                self.process_block(item)
+            return False
+        finally:
+            pump.stop()
+
+    def process_block(self, block: IqBlock) -> None:
+        """Demodulate one block and publish what its messages change."""
+        metrics, name = self.ctx.metrics, self.name
+        if block.discontinuity and self.receiver.samples_fed:
+            self._handle(self.receiver.flush())
+        anchor = self._anchor
+        t0 = block.host_time_s
+        if anchor is not None:
+            predicted = anchor[1] + (block.first_sample - anchor[0]) / self.rate_hz
+            if abs(predicted - t0) <= _MAX_DRIFT_S:
+                t0 = predicted
+            else:
+                anchor = None
+        if anchor is None:
+            self._anchor = (block.first_sample, block.host_time_s)
+        self._segments.append((self.receiver.samples_fed, block.first_sample, t0))
+        metrics.inc("adsb_blocks_total", source=name)
+        metrics.inc("adsb_samples_total", block.n_samples, source=name)
+        self._handle(self.receiver.feed(block.iq))
+
+    def _handle(self, messages: list[ModeSMessage]) -> None:
+        rate = self.rate_hz
+        ticks_per_sample = BEAST_CLOCK_HZ / rate
+        if not self._segments:
+            return
+        for m in messages:
+            fed = m.t_s * rate  # fractional fed-sample index of the preamble
+            seg = self._segments[0]
+            for candidate in reversed(self._segments):
+                if candidate[0] <= m.sample:
+                    seg = candidate
+                    break
+            fed0, abs0, t0 = seg
+            t_s = t0 + (fed - fed0) / rate
+            abs_sample = abs0 + (m.sample - fed0)
+            self.tracker.handle_checked(
+                m.msg, m.icao, m.corrected_bits, t_s, m.signal_dbfs,
+                seq_base=abs_sample * SLOTS if self._deterministic else None,
+                timestamp_12mhz=round(abs_sample * ticks_per_sample),
+            )
+
+
+def _unset_emit(event: Event, *, seq: int | None = None, memo: tuple[str, str] | None = None,
+                producer: str | None = None) -> None:
+    raise RuntimeError("AdsbSource.run sets the emitter before publishing")
