@@ -22,7 +22,6 @@ memo hashes at start, so neither republishes what the other already published.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,8 +35,6 @@ from daemon.sources.base import Source, SourceContext
 from daemon.sources.usgs.feed import DocumentError, FeatureError, Quake, QuakeFilter, parse_feed
 from daemon.sources.usgs.poller import FeedPoller, FetchAborted, FetchError, HttpFetcher, Wait
 from sinks.base import SinkError
-
-log = logging.getLogger(__name__)
 
 BACKFILL_SUFFIX = ":backfill"
 MEMO_RETRY_MAX_S = 60.0
@@ -209,8 +206,8 @@ class UsgsSource(Source):
                 return
             self.publisher = QuakePublisher(self.name, self.filter, known, self.ctx.metrics,
                                             self.count_bad)
-            log.info("%s: %d quake versions remembered; polling %s every %.0f s",
-                     self.name, len(known), self.poller.url, self.effective_interval_s)
+            self.log.info("%s: %d quake versions remembered; polling %s every %.0f s",
+                          self.name, len(known), self.poller.url, self.effective_interval_s)
             while not stop.is_set():
                 self.poll(emit)
                 if once or self._wait(self.next_delay_s()):
@@ -257,8 +254,9 @@ class UsgsSource(Source):
             return PublishStats()
         if resp.max_age_s is not None and resp.max_age_s != self.max_age_s:
             if resp.max_age_s > self.interval_s:
-                log.info("%s: feed max-age %.0f s is above interval %.0f s; polling every %.0f s",
-                         self.name, resp.max_age_s, self.interval_s, resp.max_age_s)
+                self.log.info("%s: feed max-age %.0f s is above interval %.0f s; "
+                              "polling every %.0f s",
+                              self.name, resp.max_age_s, self.interval_s, resp.max_age_s)
             self.max_age_s = resp.max_age_s
         metrics.inc("usgs_polls_total", source=name)
         if resp.body is None:
@@ -278,7 +276,7 @@ class UsgsSource(Source):
         self.failed_polls = 0
         self.last_stats = stats
         metrics.set("usgs_last_poll_features", stats.features, source=name)
-        log.debug("%s: %d features, %d published, %d known, %d filtered, %d bad in %.2f s",
-                  self.name, stats.features, stats.published, stats.known,
-                  sum(stats.filtered.values()), stats.bad, time.monotonic() - started)
+        self.log.debug("%s: %d features, %d published, %d known, %d filtered, %d bad in %.2f s",
+                       self.name, stats.features, stats.published, stats.known,
+                       sum(stats.filtered.values()), stats.bad, time.monotonic() - started)
         return stats

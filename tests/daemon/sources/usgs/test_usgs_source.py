@@ -382,3 +382,18 @@ def test_once_run_gives_up_when_redis_stays_down(usgs_dir: Path, tmp_path: Path)
     with pytest.raises(SinkUnavailable):
         source.run(emit, threading.Event(), once=True)
     assert emit.events == []
+
+
+def test_readme_sample_config_block_validates_and_documents_every_key() -> None:
+    readme = (Path(__file__).resolve().parents[4] / "daemon/sources/usgs/README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    cfg = parse_config(STATION_TOML + block).sources["quakes"]
+    assert set(cfg) - {"type"} == set(FIELDS)
+    assert cfg["min_magnitude"] == 2.5 and cfg["include_types"] == ["earthquake"]
+
+
+def test_public_surface_is_deliberate() -> None:
+    import daemon.sources.usgs as usgs
+
+    assert sorted(usgs.__all__) == ["DEFAULT_URL", "FIELDS", "UsgsSource", "build"]
+    assert all(hasattr(usgs, name) for name in usgs.__all__)
