@@ -2,7 +2,8 @@
 
 Public surface::
 
-    port        PortSettings, SerialLineReader, SerialLineWriter, ReaderStats, open_port
+    port        PortSettings, SerialLineReader, SerialLineWriter, ReaderStats, StopFlag,
+                open_port
     protocols   KvParser, CsvParser, JsonParser, LineParser, parse_number
     checksum    xor_checksum, append_checksum, split_checksum, verify_checksum
     nmea        parse_sentence, decode_gga, decode_rmc, parse_fix, Fix, GpsTracker, utc_ms
@@ -34,6 +35,7 @@ from hardware.serial.port import (
     ReaderStats,
     SerialLineReader,
     SerialLineWriter,
+    StopFlag,
     open_port,
 )
 from hardware.serial.protocols import (
@@ -62,6 +64,7 @@ __all__ = [
     "SentenceError",
     "SerialLineReader",
     "SerialLineWriter",
+    "StopFlag",
     "append_checksum",
     "decode_gga",
     "decode_rmc",

@@ -33,8 +33,8 @@ __all__ = [
     "NmeaSentence",
     "decode_gga",
     "decode_rmc",
-    "parse_sentence",
     "parse_fix",
+    "parse_sentence",
     "utc_ms",
 ]
 
@@ -130,7 +130,8 @@ def _angle(s: NmeaSentence, text: str, hemi: str, deg_digits: int, limit: float)
         minutes = float(text[deg_digits:])
     except ValueError:
         raise SentenceError(s.kind, f"bad coordinate {text!r}") from None
-    if not text[:deg_digits + 2].isdigit() or text.find(".") not in (-1, deg_digits + 2) or not 0 <= minutes < 60:
+    well_formed = text[:deg_digits + 2].isdigit() and text.find(".") in (-1, deg_digits + 2)
+    if not well_formed or not 0 <= minutes < 60:
         raise SentenceError(s.kind, f"bad coordinate {text!r}")
     value = degrees + minutes / 60.0
     if value > limit:

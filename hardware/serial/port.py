@@ -31,12 +31,13 @@ device that both sends readings and shows status lines).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import serial
 
@@ -45,12 +46,21 @@ __all__ = [
     "ReaderStats",
     "SerialLineReader",
     "SerialLineWriter",
+    "StopFlag",
     "open_port",
 ]
 
 Report = Callable[[str, str], None]
 Opener = Callable[["PortSettings"], Any]
 PORT_ERRORS = (serial.SerialException, OSError)
+
+
+class StopFlag(Protocol):
+    """What `lines` polls to know when to return (a `threading.Event` is one)."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,7 @@ class SerialLineReader:
         if self._report is not None:
             self._report(what, detail)
 
-    def lines(self, stop: threading.Event) -> Iterator[str]:
+    def lines(self, stop: StopFlag) -> Iterator[str]:
         """Decoded lines (no CR/LF) until `stop` is set; never raises on device errors."""
         delay_s = self.settings.reconnect_initial_s
         while not stop.is_set():
@@ -162,12 +172,10 @@ class SerialLineReader:
             port, self._port = self._port, None
             self.stats.ready = False
         if port is not None:
-            try:
+            with contextlib.suppress(*PORT_ERRORS):  # already gone with the device
                 port.close()
-            except PORT_ERRORS:
-                pass  # already gone with the device
 
-    def _read(self, port: Any, stop: threading.Event) -> Iterator[str]:
+    def _read(self, port: Any, stop: StopFlag) -> Iterator[str]:
         s = self.settings
         opened_s = self._clock()
         settle_until_s = opened_s + s.settle_s
@@ -330,10 +338,8 @@ class SerialLineWriter:
         port, self._port = self._port, None
         self.stats.ready = False
         if port is not None:
-            try:
+            with contextlib.suppress(*PORT_ERRORS):
                 port.close()
-            except PORT_ERRORS:
-                pass
 
     def close(self) -> None:
         """Close the port (a later write reopens it)."""
