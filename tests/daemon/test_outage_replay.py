@@ -238,3 +238,41 @@ def test_daemon_killed_with_a_full_spool_resumes_exactly_once(
     assert ids_by_producer(durable_redis) == {"alpha": [f"test:alpha:{i}" for i in range(n)]}
     assert metrics.total("replayed_events_total") == left
     assert list((state / "spool").glob("*.seg")) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="daemon/pipeline.py: SpoolFull from spool.append() escapes _deliver() and ends the "
+    "sink thread; it should return False (retry with backoff) so the batch waits in memory",
+)
+def test_block_policy_holds_events_back_instead_of_dropping(
+    durable_redis: RedisProcess, tmp_path: Path
+) -> None:
+    n = 3000
+    encoder = EntryEncoder(S2Indexer((6, 10, 14), 8))
+    sink = RedisStreamsSink(RedisOptions(durable_redis.url), field_names=encoder.field_names)
+    spool = DiskSpool(tmp_path / "spool", max_bytes=32 * 1024, segment_bytes=8 * 1024,
+                      policy="block", fsync="never")
+    pipeline = Pipeline(encoder, sink, SequenceStore(tmp_path / "seq.json", lambda p: 0),
+                        Metrics(), spool=spool, queue_size=200, batch_size=50,
+                        batch_latency_s=0.02)
+    pipeline.start()
+    durable_redis.stop()
+    emit = pipeline.emitter("alpha")
+
+    def run_source() -> None:
+        for i in range(n):
+            emit(make_event("alpha", i))
+
+    source = threading.Thread(target=run_source, daemon=True)
+    source.start()
+    wait_for(lambda: spool.bytes_on_disk() > 24 * 1024)
+    time.sleep(0.3)  # the spool is full and the source is held back by backpressure
+    durable_redis.start()
+    source.join(3)
+    assert not source.is_alive()
+    assert pipeline.wait_idle(3)
+    assert pipeline.stop()
+    spool.close()
+    assert ids_by_producer(durable_redis) == {"alpha": [f"test:alpha:{i}" for i in range(n)]}
+    assert spool.dropped_events == 0
