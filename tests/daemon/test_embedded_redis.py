@@ -19,6 +19,19 @@ from daemon import embedded_redis
 from daemon.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server
 
 
+def _wait_aof_written(client: redis.Redis, timeout_s: float = 5.0) -> None:
+    """Wait until Redis has written its AOF buffer to the file.
+
+    With appendfsync everysec Redis may postpone that write for up to 2 s while a
+    background fsync runs (and reply anyway): that is the documented loss window
+    of a killed server, not what these tests are about.
+    """
+    deadline = time.monotonic() + timeout_s
+    while int(client.info("persistence")["aof_buffer_length"]) != 0:
+        assert time.monotonic() < deadline, "AOF buffer never written"
+        time.sleep(0.02)
+
+
 def _system_binary() -> str | None:
     for candidate in (*embedded_redis.SYSTEM_BINARIES, shutil.which("redis-server")):
         if candidate and embedded_redis._usable(Path(candidate)):
@@ -97,6 +110,7 @@ def test_supervise_once_restarts_a_sigkilled_child_and_data_survives(
     client = redis.Redis.from_url(server.url)
     client.xadd("geo:events", {"id": "usgs:x:1"})
     client.set("k", "v")
+    _wait_aof_written(client)
     first_pid = server.pid
     assert first_pid is not None
     assert server.supervise_once() is False  # healthy: nothing to do
@@ -322,3 +336,23 @@ def test_a_large_log_is_rotated_at_start(tmp_path: Path, binary: str) -> None:
     assert (state / "redis.log.1").read_bytes().startswith(b"old line\n")
     assert b"old line" not in (state / "redis.log").read_bytes()
     assert (state / "redis.log").stat().st_size > 0
+
+
+def test_appendfsync_always_keeps_every_acknowledged_write_through_a_kill(
+    tmp_path: Path, binary: str
+) -> None:
+    srv = EmbeddedRedis(tmp_path / "state", binary=binary, appendfsync="always")
+    with srv:
+        client = redis.Redis.from_url(srv.url)
+        assert client.config_get("appendfsync") == {"appendfsync": "always"}
+        for i in range(50):
+            client.xadd("geo:events", {"i": str(i)})
+        pid = srv.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # no wait for the AOF: "always" wrote before replying
+        assert _wait_dead(pid)
+        assert srv.supervise_once() is True
+        assert client.xlen("geo:events") == 50
+        client.close()
+    with pytest.raises(ValueError, match="appendfsync"):
+        EmbeddedRedis(tmp_path / "x", binary=binary, appendfsync="sometimes")
