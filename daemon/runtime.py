@@ -10,12 +10,14 @@ dedupe and the same guarantees.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+import redis
 
 from daemon.config import Config, ConfigError, ConfigErrors
 from daemon.embedded_redis import EmbeddedRedis
@@ -48,25 +50,36 @@ def read_password(config: Config) -> str:
     if spec.startswith("credential:"):
         cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
         if not cred_dir:
-            raise ConfigErrors([ConfigError(config.path, None, "redis.password_file",
-                                            "credential: needs $CREDENTIALS_DIRECTORY "
-                                            "(LoadCredential= in the systemd unit)")])
+            raise ConfigErrors(
+                [
+                    ConfigError(
+                        config.path,
+                        None,
+                        "redis.password_file",
+                        "credential: needs $CREDENTIALS_DIRECTORY "
+                        "(LoadCredential= in the systemd unit)",
+                    )
+                ]
+            )
         path = Path(cred_dir) / spec.removeprefix("credential:")
     else:
         path = config.resolve(spec)
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigErrors([ConfigError(config.path, None, "redis.password_file",
-                                        f"cannot read {path}: {exc.strerror}")]) from None
+        raise ConfigErrors(
+            [
+                ConfigError(
+                    config.path, None, "redis.password_file", f"cannot read {path}: {exc.strerror}"
+                )
+            ]
+        ) from None
 
 
-def make_spool(state_dir: Path) -> Spool | None:
-    """The disk spool in the state directory (None if the spool module is absent)."""
-    try:
-        from sinks.spool import DiskSpool
-    except ImportError:
-        return None
+def make_spool(state_dir: Path) -> Spool:
+    """The disk spool in the state directory."""
+    from sinks.spool import DiskSpool
+
     spool: Spool = DiskSpool(state_dir / "spool")
     return spool
 
@@ -82,7 +95,7 @@ class Runtime:
     sink: RedisStreamsSink
     pipeline: Pipeline
     embedded: EmbeddedRedis | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    lock_fd: int | None = None
 
     def source_context(self) -> SourceContext:
         """The context handed to each source."""
@@ -102,6 +115,9 @@ class Runtime:
             spool.close()
         if self.embedded is not None:
             self.embedded.stop()
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
         return drained
 
     def __enter__(self) -> Runtime:
@@ -131,11 +147,48 @@ def redis_options(config: Config, embedded: EmbeddedRedis | None) -> RedisOption
     )
 
 
-def open_runtime(config: Config, metrics: Metrics | None = None, spool: bool = True) -> Runtime:
-    """Start the embedded Redis (if configured), the sinks and the pipeline."""
+def _answers(socket_path: Path) -> bool:
+    """Whether a Redis server answers PING on a unix socket."""
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+class StateDirLocked(RuntimeError):
+    """Another daemon already runs with this state directory."""
+
+
+def lock_state_dir(state_dir: Path) -> int:
+    """Take the daemon's exclusive lock on `state_dir` (held until the process exits)."""
+    fd = os.open(state_dir / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateDirLocked(
+            f"another geosensord is running with state directory {state_dir}"
+        ) from None
+    return fd
+
+
+def open_runtime(config: Config, metrics: Metrics | None = None, role: str = "daemon") -> Runtime:
+    """Start the embedded Redis (if configured), the sinks and the pipeline.
+
+    `role` "daemon" owns the state directory (exclusive lock, the spool, the
+    embedded server). Any other role (e.g. "backfill") is a client beside a
+    running daemon: it attaches to the daemon's embedded Redis when it answers
+    (starting its own only when none does), keeps its sequences in
+    ``sequences.<role>.json``, and has no spool (it retries instead).
+    """
     metrics = metrics or Metrics()
     state_dir = config.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
+    owner = role == "daemon"
+    lock_fd = lock_state_dir(state_dir) if owner else None
     embedded = None
     if config.redis["url"] == "embedded":
         embedded = EmbeddedRedis(
@@ -143,13 +196,20 @@ def open_runtime(config: Config, metrics: Metrics | None = None, spool: bool = T
             binary=str(config.redis["server_binary"]) or None,
             maxmemory_mb=int(config.redis["maxmemory_mb"]),
         )
-        embedded.start()
-        log.info("embedded redis-server listening on %s", embedded.socket_path)
+        if not owner and _answers(embedded.socket_path):
+            log.info("using the running daemon's embedded redis at %s", embedded.socket_path)
+            options = redis_options(config, embedded)
+            embedded = None
+        else:
+            embedded.start()
+            options = redis_options(config, embedded)
+    else:
+        options = redis_options(config, None)
     streams = config.streams
     indexer = S2Indexer(tuple(streams["index_levels"]), int(streams["cell_stream_level"]))
     encoder = EntryEncoder(indexer)
     sink = RedisStreamsSink(
-        redis_options(config, embedded),
+        options,
         encoder.field_names,
         prefix=str(streams["prefix"]),
         maxlen=int(streams["maxlen"]),
@@ -166,7 +226,8 @@ def open_runtime(config: Config, metrics: Metrics | None = None, spool: bool = T
         except SinkError:
             return None
 
-    seqs = SequenceStore(state_dir / "sequences.json", committed=committed)
+    seq_file = "sequences.json" if owner else f"sequences.{role}.json"
+    seqs = SequenceStore(state_dir / seq_file, committed=committed)
     mirrors = [build_sink(name, cfg, config.resolve) for name, cfg in config.sinks.items()]
     pipe = config.pipeline
     pipeline = Pipeline(
@@ -175,7 +236,7 @@ def open_runtime(config: Config, metrics: Metrics | None = None, spool: bool = T
         seqs,
         metrics,
         mirrors=mirrors,
-        spool=make_spool(state_dir) if spool else None,
+        spool=make_spool(state_dir) if owner else None,
         queue_size=int(pipe["queue_size"]),
         batch_size=int(pipe["batch_size"]),
         batch_latency_s=int(pipe["batch_latency_ms"]) / 1000.0,
@@ -187,4 +248,6 @@ def open_runtime(config: Config, metrics: Metrics | None = None, spool: bool = T
     pipeline.start()
     st = config.station
     station = Station(str(st["id"]), float(st["lat"]), float(st["lon"]), float(st["alt"]))
-    return Runtime(config, metrics, station, indexer, sink, pipeline, embedded)
+    rt = Runtime(config, metrics, station, indexer, sink, pipeline, embedded)
+    rt.lock_fd = lock_fd
+    return rt

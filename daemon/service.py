@@ -19,7 +19,7 @@ from typing import Any
 
 from daemon.config import Config
 from daemon.health import HealthServer
-from daemon.runtime import Runtime, open_runtime
+from daemon.runtime import Runtime, StateDirLocked, open_runtime
 from daemon.sources import build_source
 from daemon.supervisor import Supervisor
 from daemon.systemd_notify import Notifier
@@ -95,7 +95,11 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    rt = open_runtime(config)
+    try:
+        rt = open_runtime(config)
+    except StateDirLocked as exc:
+        log.error("%s", exc)
+        return 1
     sup = Supervisor(rt.metrics)
     ok = True
     try:

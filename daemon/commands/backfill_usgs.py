@@ -162,21 +162,6 @@ def _pick_source(config: Config, wanted: str | None) -> tuple[str, dict[str, Any
     return "usgs", {"type": "usgs", **defaults}
 
 
-def _embedded_redis_in_use(config: Config) -> bool:
-    """True when the config uses the embedded Redis and a daemon's server already answers."""
-    if config.redis["url"] != "embedded":
-        return False
-    import redis
-
-    from daemon.embedded_redis import EmbeddedRedis
-
-    url = EmbeddedRedis(config.state_dir / "redis").url
-    try:
-        return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
-    except (redis.RedisError, OSError):
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the backfill; see the module docstring for exit codes."""
     from daemon.cli import load_or_report, setup_logging
@@ -210,11 +195,6 @@ def run(args: argparse.Namespace) -> int:
         if qfilter.radius_km > 0 else None,
         updated_after_ms=updated_after_ms,
     )
-    if _embedded_redis_in_use(config):
-        print("backfill usgs: the daemon's embedded Redis is running; starting a second one "
-              "would stop it. Stop the daemon, or point [redis] url at that server.",
-              file=sys.stderr)
-        return EXIT_FAILED
     fetcher = HttpFetcher(timeout_s=args.timeout_s, retries=int(cfg["retries"]),
                           backoff_max_s=float(cfg["backoff_max_s"]))
     client = FdsnClient(fetcher, args.url, limit=args.limit)
@@ -244,7 +224,7 @@ def _backfill(config: Config, name: str, qfilter: QuakeFilter, query: FdsnQuery,
 
     bad_log = RateLimitedLog(log)
     totals = PublishStats()
-    with open_runtime(config) as rt:
+    with open_runtime(config, role="backfill") as rt:
         ctx = rt.source_context()
         live = f"{ctx.station.id}:{name}"
         producer = backfill_producer(live)
