@@ -94,6 +94,7 @@ ints that any thread (metrics) may read without a lock.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -226,23 +227,26 @@ class DiskSpool:
         record = encode_record(batch, self.compress_level)
         if not self._make_room(len(record), len(batch)):
             return
-        seg = self._writable_segment(len(record))
-        assert self._write_fd is not None
+        seg: _Segment | None = None
         try:
+            seg = self._writable_segment(len(record))
+            assert self._write_fd is not None
             _write_all(self._write_fd, record)
+            if self.fsync == "batch" or (
+                self.fsync == "interval"
+                and self._clock() - self._last_sync_s >= self.fsync_interval_s
+            ):
+                self._sync_writer()
         except OSError as exc:
             # ENOSPC/EIO: cut the partial record so the segment stays well formed.
-            os.ftruncate(self._write_fd, seg.size_bytes)
+            if seg is not None and self._write_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._write_fd, seg.size_bytes)
             raise SpoolFull(f"spool {self.directory}: {exc.strerror}", len(batch)) from None
         seg.size_bytes += len(record)
         seg.events += len(batch)
         self._bytes += len(record)
         self._depth += len(batch)
-        if self.fsync == "batch" or (
-            self.fsync == "interval"
-            and self._clock() - self._last_sync_s >= self.fsync_interval_s
-        ):
-            self._sync_writer()
 
     def peek(self) -> list[StreamEntry] | None:
         """The oldest spooled batch (left in place), or None when the spool is empty."""

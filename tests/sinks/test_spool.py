@@ -349,6 +349,37 @@ def test_block_policy_refuses_without_storing_and_accepts_after_replay(tmp_path:
         assert replayed + drain(spool) == [*accepted, refused]
 
 
+def test_disk_refusing_a_write_raises_spool_full_and_leaves_no_partial_record(
+    tmp_path: Path,
+) -> None:
+    # RLIMIT_FSIZE makes write() fail with EFBIG past 3000 bytes, like a full disk.
+    child = textwrap.dedent(f"""
+        import resource, signal, sys
+        sys.path[:0] = [{str(REPO)!r}, {str(Path(__file__).parent)!r}]
+        from pathlib import Path
+        from sinks.spool import DiskSpool, SpoolFull
+        from test_spool import batches
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+        spool = DiskSpool(Path({str(tmp_path)!r}), compress_level=0)
+        for i, batch in enumerate(batches(50)):
+            try:
+                spool.append(batch)
+            except SpoolFull as exc:
+                print(i, exc.events)
+                break
+        spool.close()
+    """)
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    accepted, refused_events = map(int, proc.stdout.split())
+    assert refused_events == 4
+    with DiskSpool(tmp_path) as spool:
+        assert spool.truncated_bytes == 0
+        assert drain(spool) == batches(50)[:accepted]
+
+
 def test_second_spool_on_the_same_directory_is_refused(tmp_path: Path) -> None:
     with DiskSpool(tmp_path), pytest.raises(SpoolLocked):
         DiskSpool(tmp_path)
