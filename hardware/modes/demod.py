@@ -56,6 +56,8 @@ SHORT_BITS = 56
 LONG_BITS = 112
 SUPPORTED_RATES_HZ = (2_000_000, 2_400_000)
 
+_RAYLEIGH_MEAN_TO_MEDIAN = 1.06  # mean / median of a Rayleigh magnitude
+
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -118,16 +120,16 @@ def frame_residuals(msgs: U8, nbits: int) -> U32:
 
 
 def estimate_noise_floor(mag: F32) -> float:
-    """Noise floor of a block in magnitude units: the 25th percentile of a 1-in-16
-    subsample (for Rayleigh noise of scale s that is 0.76 s, the mean is 1.25 s).
+    """Noise floor of a block in magnitude units: the median of a 1-in-16 subsample
+    (for Rayleigh noise of scale s that is 1.18 s; the mean is 1.25 s).
 
-    Mode S replies fill well under half of the air time even in dense airspace, so a
-    low percentile tracks the noise and ignores the pulses.
+    Mode S replies fill well under half of the air time even in dense airspace, so
+    the median tracks the noise and ignores the pulses.
     """
     sub = mag[::16]
     if sub.size == 0:
         return 0.0
-    k = sub.size // 4
+    k = sub.size // 2
     return float(np.partition(sub, k)[k])
 
 
@@ -264,8 +266,9 @@ class Demodulator:
         *,
         phase_step_samples: float = 0.25,
         pulse_to_quiet: float = 2.0,
-        pulse_min_to_quiet: float = 1.0,
+        pulse_min_to_quiet: float = 2.0,
         pulse_to_noise: float = 2.0,
+        quiet_noise_credit: float = 1.0,
         rank_bits: int = 24,
         max_rounds: int = 3,
         chunk_samples: int = 32_768,
@@ -275,6 +278,7 @@ class Demodulator:
         self.sample_rate_hz = sample_rate_hz
         self.pulse_to_quiet = pulse_to_quiet
         self.pulse_min_to_quiet = pulse_min_to_quiet
+        self.quiet_noise_credit = quiet_noise_credit
         self.pulse_to_noise = pulse_to_noise
         self.rank_bits = rank_bits
         self.max_rounds = max_rounds
@@ -313,6 +317,9 @@ class Demodulator:
         self.lookback = 1  # the most negative whole phase
         self._window_len = int(np.ceil(last + 1.0)) + 2
         self.span = self._window_len
+        rank_last = (DATA_START_US + self.rank_bits * BIT_US) * sps
+        self._rank_len = int(np.ceil(rank_last)) + 4
+        self._short_frame_samples = int((DATA_START_US + SHORT_BITS * BIT_US) * sps)
         """Samples needed from a preamble start to slice a long frame at any phase."""
 
     def _make_taps(self, frac: float, sps: float) -> _Taps:
@@ -404,8 +411,17 @@ class Demodulator:
         for q in qo[2:]:
             quiet += win[q : q + length]
         passed = self._scratch_bool[:length]
-        # weakest pulse > pulse_min_to_quiet x mean quiet window
-        np.greater(weakest, quiet * np.float32(self.pulse_min_to_quiet / len(qo)), out=passed)
+        # The weakest pulse's excess over the mean noise must be pulse_min_to_quiet
+        # times the quiet windows' excess: strict where the quiet windows hold energy
+        # (a frame's own data bits mimicking a preamble), lenient near the noise.
+        noise_window = np.float32(_RAYLEIGH_MEAN_TO_MEDIAN * noise_floor * width)
+        k = self.pulse_min_to_quiet
+        np.greater(
+            weakest,
+            quiet * np.float32(k / len(qo))
+            - np.float32(self.quiet_noise_credit * (k - 1.0)) * noise_window,
+            out=passed,
+        )
         # mean pulse > pulse_to_quiet x mean quiet window, and > pulse_to_noise x floor
         np.maximum(
             quiet * np.float32(self.pulse_to_quiet * len(po) / len(qo)),
@@ -417,17 +433,20 @@ class Demodulator:
 
     def _soft_bits(self, windows: F32, shift: int, frac_index: int, nbits: int) -> F32:
         """Slot difference (first - second half) of the first `nbits` bits of each
-        window row, for the fractional phase `frac_index`, window offset `shift`."""
+        window column, for the fractional phase `frac_index`, window offset `shift`.
+
+        `windows` is (samples, candidates) so that every term below is a set of whole
+        contiguous rows; returns (nbits, candidates)."""
         taps = self._taps[frac_index]
         period_b, period_s = self._period_bits, self._period_samples
-        out = np.empty((windows.shape[0], nbits), np.float32)
+        out = np.empty((nbits, windows.shape[1]), np.float32)
         for r in range(min(period_b, nbits)):
             count = (nbits - r + period_b - 1) // period_b
             stop_pad = period_s * (count - 1) + 1
             acc: F32 | None = None
             for offset, weight in taps.soft[r]:
                 o = offset + shift
-                view = windows[:, o : o + stop_pad : period_s]
+                view = windows[o : o + stop_pad : period_s]
                 if acc is None:
                     acc = view.copy() if weight == 1.0 else view * np.float32(weight)
                 elif weight == 1.0:
@@ -437,13 +456,29 @@ class Demodulator:
                 else:
                     acc += view * np.float32(weight)
             assert acc is not None
-            out[:, r::period_b] = acc
+            out[r::period_b] = acc
         return out
 
-    def _windows(self, mag: F32, preambles: I64) -> F32:
-        """(C, window_len) magnitude rows starting one sample before each preamble."""
-        rows: F32 = mag[(preambles - self.lookback)[:, None] + np.arange(self._window_len)]
-        return rows
+    def _windows(self, mag: F32, preambles: I64, length: int) -> F32:
+        """(length, C) magnitude windows, column c starting `lookback` samples before
+        preamble c."""
+        # Row gather from a strided view (a copy per row, not an index per sample),
+        # then one transpose so the slicer works on contiguous rows.
+        view = np.lib.stride_tricks.sliding_window_view(mag, length)
+        cols: F32 = np.ascontiguousarray(view[preambles - self.lookback].T)
+        return cols
+
+    def _inside_clean(
+        self, preambles: I64, chosen_class: npt.NDArray[np.int8], pending: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.bool_]:
+        """Which pending candidates start within a short frame after a CLEAN one."""
+        clean_starts = preambles[chosen_class == CLEAN]
+        if clean_starts.size == 0 or pending.size == 0:
+            return np.zeros(pending.size, bool)
+        starts = preambles[pending]
+        before = np.searchsorted(clean_starts, starts, side="left") - 1
+        prev = clean_starts[np.maximum(before, 0)]
+        return np.asarray((before >= 0) & (starts - prev < self._short_frame_samples))
 
     def slice(self, mag: F32, preambles: I64, classify: Classifier = crc_classifier) -> Candidates:
         """Slice candidate preambles, trying ranked phases until `classify` accepts one.
@@ -454,19 +489,21 @@ class Demodulator:
         if preambles.size == 0:
             return _empty_candidates()
         count, nphase = preambles.size, self.phases.size
-        windows = self._windows(mag, preambles)
-        # 1. Rank phases on the first rank_bits bits.
+        # 1. Rank phases on the first rank_bits bits (short windows: cheap to gather).
+        windows = self._windows(mag, preambles, self._rank_len)
         margin = np.empty((count, nphase), np.float32)
         df_ok = np.empty((count, nphase), bool)
         for p in range(nphase):
             soft = self._soft_bits(
                 windows, int(self._phase_whole[p]) + 1, int(self._phase_frac[p]), self.rank_bits
             )
-            margin[:, p] = np.abs(soft).sum(axis=1)
-            df = np.packbits(soft[:, :5] > 0, axis=1)[:, 0] >> 3
+            margin[:, p] = np.abs(soft).sum(axis=0)
+            df = np.packbits(soft[:5] > 0, axis=0)[0] >> 3
             df_ok[:, p] = _KNOWN_DF[df]
         order = np.argsort(-(margin + df_ok * np.float32(1e9)), axis=1, kind="stable")
-        # 2. Rounds: slice whole frames at each pending candidate's next phase.
+        # 2. Rounds: slice whole frames at each pending candidate's next phase. After
+        # each round, candidates that start inside a clean frame are dropped: they are
+        # that frame's own pulses seen as a preamble.
         chosen_phase = np.full(count, -1, np.intp)
         chosen_class = np.zeros(count, np.int8)
         pending = np.arange(count)
@@ -476,25 +513,24 @@ class Demodulator:
             pending, phase = pending[valid], phase[valid]
             if pending.size == 0:
                 break
-            rows, cand, phase = self._slice_rows(windows, pending, preambles, phase)
+            rows, cand, phase = self._slice_rows(mag, preambles, pending, phase)
             cls = classify(rows)
             better = cls > chosen_class[cand]
             chosen_class[cand[better]] = cls[better]
             chosen_phase[cand[better]] = phase[better]
             pending = np.sort(cand[cls != CLEAN])
+            pending = pending[~self._inside_clean(preambles, chosen_class, pending)]
         chosen = np.flatnonzero(chosen_class > REJECT)
         if chosen.size == 0:
             return _empty_candidates()
-        rows, cand, _ = self._slice_rows(
-            windows, chosen, preambles, chosen_phase[chosen], levels=True
-        )
+        rows, cand, _ = self._slice_rows(mag, preambles, chosen, chosen_phase[chosen], levels=True)
         return rows.take(np.argsort(cand, kind="stable"))
 
     def _slice_rows(
         self,
-        windows: F32,
-        cands: npt.NDArray[np.intp],
+        mag: F32,
         preambles: I64,
+        cands: npt.NDArray[np.intp],
         phase: npt.NDArray[np.intp],
         *,
         levels: bool = False,
@@ -506,9 +542,9 @@ class Demodulator:
         """
         order = np.argsort(phase, kind="stable")
         cands, phase = cands[order], phase[order]
-        rows_win = windows[cands]
+        rows_win = self._windows(mag, preambles[cands], self._window_len)
         n = cands.size
-        soft = np.empty((n, LONG_BITS), np.float32)
+        soft = np.empty((LONG_BITS, n), np.float32)
         bounds = np.searchsorted(phase, np.arange(self.phases.size + 1))
         groups = [
             (p, int(bounds[p]), int(bounds[p + 1]))
@@ -516,10 +552,13 @@ class Demodulator:
             if bounds[p + 1] > bounds[p]
         ]
         for p, lo, hi in groups:
-            soft[lo:hi] = self._soft_bits(
-                rows_win[lo:hi], int(self._phase_whole[p]) + 1, int(self._phase_frac[p]), LONG_BITS
+            soft[:, lo:hi] = self._soft_bits(
+                rows_win[:, lo:hi],
+                int(self._phase_whole[p]) + 1,
+                int(self._phase_frac[p]),
+                LONG_BITS,
             )
-        msg = np.packbits(soft > 0, axis=1)
+        msg = np.ascontiguousarray(np.packbits(soft > 0, axis=0).T)
         df = (msg[:, 0] >> 3).astype(np.uint8)
         long_rows = df >= 16
         nbits = np.where(long_rows, LONG_BITS, SHORT_BITS).astype(np.int16)
@@ -531,10 +570,10 @@ class Demodulator:
         if levels:
             absdiff = np.abs(soft)
             margin = np.where(
-                long_rows, absdiff.mean(axis=1), absdiff[:, :SHORT_BITS].mean(axis=1)
+                long_rows, absdiff.mean(axis=0), absdiff[:SHORT_BITS].mean(axis=0)
             ).astype(np.float32)
             for p, lo, hi in groups:
-                signal[lo:hi] = self._signal(rows_win[lo:hi], p, long_rows[lo:hi])
+                signal[lo:hi] = self._signal(rows_win[:, lo:hi], p, long_rows[lo:hi])
         rows = Candidates(
             preamble=preambles[cands],
             phase=self.phases[phase].astype(np.float32),
@@ -552,20 +591,20 @@ class Demodulator:
         taps = self._taps[int(self._phase_frac[phase])]
         shift = int(self._phase_whole[phase]) + 1
         period_b, period_s = self._period_bits, self._period_samples
-        peak = np.empty((rows_win.shape[0], LONG_BITS), np.float32)
+        peak = np.empty((LONG_BITS, rows_win.shape[1]), np.float32)
         for r in range(period_b):
             count = (LONG_BITS - r + period_b - 1) // period_b
             stop_pad = period_s * (count - 1) + 1
             levels = []
             for off, a, b in (taps.slot1[r], taps.slot0[r]):
                 o = off + shift
-                lo = rows_win[:, o : o + stop_pad : period_s]
-                hi = rows_win[:, o + 1 : o + 1 + stop_pad : period_s]
+                lo = rows_win[o : o + stop_pad : period_s]
+                hi = rows_win[o + 1 : o + 1 + stop_pad : period_s]
                 levels.append(lo * np.float32(a) + hi * np.float32(b))
-            peak[:, r::period_b] = np.maximum(levels[0], levels[1])
-        level: F32 = np.where(
-            long_rows, peak.mean(axis=1), peak[:, :SHORT_BITS].mean(axis=1)
-        ).astype(np.float32)
+            peak[r::period_b] = np.maximum(levels[0], levels[1])
+        level: F32 = np.where(long_rows, peak.mean(axis=0), peak[:SHORT_BITS].mean(axis=0)).astype(
+            np.float32
+        )
         return level
 
 

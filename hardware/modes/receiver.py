@@ -52,7 +52,7 @@ __all__ = ["ModeSMessage", "Receiver"]
 
 _AP_DF = np.isin(np.arange(32), (0, 4, 5, 16, 20, 21, 24))
 _ADSB_DF = np.isin(np.arange(32), (11, 17, 18))
-_NOISE_SMOOTHING = 0.5  # weight of the newest block in the noise-floor average
+_NOISE_TAU_SAMPLES = 200_000  # noise-floor averaging time constant (0.1 s at 2 MS/s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +137,14 @@ class Receiver:
         buf = np.concatenate([self._tail, mag])
         base = self._tail_start
         if not final:
+            # Exponential average with a time constant in samples, so the tracked
+            # floor hardly depends on how the stream is cut into blocks.
             block_noise = estimate_noise_floor(mag)
+            weight = 1.0 - math.exp(-mag.size / _NOISE_TAU_SAMPLES)
             self._noise_floor = (
                 block_noise
                 if self._noise_floor is None
-                else (1 - _NOISE_SMOOTHING) * self._noise_floor + _NOISE_SMOOTHING * block_noise
+                else (1 - weight) * self._noise_floor + weight * block_noise
             )
         noise = self._noise_floor if self._noise_floor is not None else 0.0
         # Search preambles where a whole long frame fits; keep the rest for later.
