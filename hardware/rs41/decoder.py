@@ -65,7 +65,7 @@ class IqDecoder:
 
     def flush(self) -> list[DecodeResult]:
         """End of input: return what is left."""
-        return self._audio.flush()
+        return self._audio.feed(self._fm.flush()) + self._audio.flush()
 
 
 def _chunks(

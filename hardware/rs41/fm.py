@@ -150,19 +150,26 @@ class FmDemodulator:
             return np.zeros(0, dtype=np.float32)
         work = self._pending[: n_blocks * self._block].reshape(n_blocks, self._block)
         self._pending = self._pending[n_blocks * self._block :]
-        mixed = np.empty_like(work)
-        step = -2 * np.pi / self.intermediate_rate_hz
-        ramp = np.arange(self._block, dtype=np.float64)
         # One estimate per block: a loop per 50 ms block, not per sample.
-        for b in range(n_blocks):
-            est = estimate_offset_hz(work[b], self.intermediate_rate_hz, self._search_hz)
-            if est is not None:
-                self.offset_hz = est
-            phase = self._phase + step * self.offset_hz * ramp
-            mixed[b] = work[b] * np.exp(1j * phase).astype(np.complex64)
-            self._phase = float((self._phase + step * self.offset_hz * self._block) % (2 * np.pi))
-        channel = self._channel.process(mixed.reshape(-1))
-        return self._discriminate(channel)
+        mixed = np.concatenate([self._mix(block) for block in work])
+        return self._discriminate(self._channel.process(mixed))
+
+    def flush(self) -> NDArray[np.float32]:
+        """End of input: demodulate what is left of the last partial block."""
+        if self._pending.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        tail, self._pending = self._pending, np.zeros(0, dtype=np.complex64)
+        return self._discriminate(self._channel.process(self._mix(tail)))
+
+    def _mix(self, block: NDArray[np.complex64]) -> NDArray[np.complex64]:
+        est = estimate_offset_hz(block, self.intermediate_rate_hz, self._search_hz)
+        if est is not None:
+            self.offset_hz = est
+        step = -2 * np.pi * self.offset_hz / self.intermediate_rate_hz
+        phase = self._phase + step * np.arange(block.size, dtype=np.float64)
+        self._phase = float((self._phase + step * block.size) % (2 * np.pi))
+        mixed: NDArray[np.complex64] = block * np.exp(1j * phase).astype(np.complex64)
+        return mixed
 
     def _discriminate(self, z: NDArray[np.complex64]) -> NDArray[np.float32]:
         if z.size == 0:

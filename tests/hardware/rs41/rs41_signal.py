@@ -1,18 +1,22 @@
-"""Test-signal synthesis for the RS41 decoder: on-air bits, GFSK audio and IQ.
+"""Test data and test signals for the RS41 decoder.
 
-Used only by the tests: it re-scrambles the reference frames, prefixes a preamble
-and modulates them, so the decoder chain can be run on signals whose content is
-known exactly.
+The bundled reference files, a comparison against rs41mod's JSON, and synthesis:
+the reference frames re-scrambled, prefixed with a preamble and GFSK-modulated as
+audio or IQ, so the decoder chain can be run on signals whose content is known.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
+from hardware.rs41.frame import Rs41Frame
 from hardware.rs41.scramble import scramble
 
 DATA = Path(__file__).resolve().parents[3] / "recordings" / "rs41"
@@ -21,6 +25,7 @@ FRAMES_HEX = DATA / "rs41pre_20150802.frames.hex"
 REFERENCE_JSONL = DATA / "rs41pre_20150802.rs41mod.jsonl"
 EXAMPLES_HEX = DATA / "rs41txt_example_frames.hex"
 BAUD = 4800
+GPS_MINUS_UTC_2015 = timedelta(seconds=17)
 
 
 def reference_frames() -> list[bytes]:
@@ -33,10 +38,34 @@ def example_frames() -> list[bytes]:
     return [bytes.fromhex(line) for line in EXAMPLES_HEX.read_text().split()]
 
 
-def on_air_bits(plain: bytes, preamble_bytes: int = 40) -> NDArray[np.uint8]:
-    """Bits on air (LSB first) of a preamble of 0xAA... then the scrambled frame."""
+def assert_matches_reference(frame: Rs41Frame, ref: dict[str, Any]) -> None:
+    """The fields rs41mod prints, within its print precision (5 decimals)."""
+    assert frame.frame == ref["frame"]
+    assert frame.serial == ref["id"]
+    gps_time = datetime.fromisoformat(ref["datetime"].replace("Z", "+00:00"))
+    assert frame.time_utc == gps_time.astimezone(UTC) - GPS_MINUS_UTC_2015
+    assert frame.lat == pytest.approx(ref["lat"], abs=1e-5)
+    assert frame.lon == pytest.approx(ref["lon"], abs=1e-5)
+    assert frame.alt == pytest.approx(ref["alt"], abs=0.5)
+    assert frame.vel_h_mps == pytest.approx(ref["vel_h"], abs=0.1)
+    assert frame.heading_deg == pytest.approx(ref["heading"], abs=0.1)
+    assert frame.vel_v_mps == pytest.approx(ref["vel_v"], abs=0.1)
+    assert frame.sats == ref["sats"]
+    assert frame.batt_v == pytest.approx(ref["batt"], abs=0.05)
+
+
+def on_air_bits(
+    plain: bytes, preamble_bytes: int = 40, flip_bits: tuple[int, ...] = ()
+) -> NDArray[np.uint8]:
+    """Bits on air (LSB first): a preamble of 0xAA..., then the scrambled frame.
+
+    ``flip_bits``: bit indices counted from the first frame bit, inverted on air.
+    """
     data = bytes([0xAA] * preamble_bytes) + scramble(plain)
-    return np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+    for i in flip_bits:
+        bits[8 * preamble_bytes + i] ^= 1
+    return bits
 
 
 def gaussian_nrz(bits: NDArray[np.uint8], sps: int, bt: float = 0.5) -> NDArray[np.float64]:
@@ -93,12 +122,13 @@ def gfsk_audio(
     noise_rms: float = 100.0,
     gap_s: float = 0.3,
     seed: int = 0,
+    flip_bits: tuple[int, ...] = (),
 ) -> NDArray[np.float32]:
     """FM-demodulated audio at 48 kHz (positive polarity) carrying ``frames`` (plain)."""
     rng = np.random.default_rng(seed)
     parts = []
     for plain in frames:
-        parts.append(amplitude * gaussian_nrz(on_air_bits(plain), 10))
+        parts.append(amplitude * gaussian_nrz(on_air_bits(plain, flip_bits=flip_bits), 10))
         parts.append(np.zeros(int(gap_s * 48_000)))
     audio = np.concatenate(parts)
     return (audio + rng.normal(0.0, noise_rms, audio.size)).astype(np.float32)

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from rs41_signal import assert_matches_reference
 
 from hardware.rs41.errors import FrameLengthError, UncorrectableError
-from hardware.rs41.frame import Rs41Frame, decode_frame, decode_plain_frame
+from hardware.rs41.frame import decode_frame, decode_plain_frame
 from hardware.rs41.scramble import scramble
-
-GPS_MINUS_UTC_2015 = timedelta(seconds=17)
-
-
-def assert_matches_reference(frame: Rs41Frame, ref: dict[str, Any]) -> None:
-    """The fields rs41mod prints, within its print precision (5 decimals)."""
-    assert frame.frame == ref["frame"]
-    assert frame.serial == ref["id"]
-    gps_time = datetime.fromisoformat(ref["datetime"].replace("Z", "+00:00"))
-    assert frame.time_utc == gps_time.astimezone(UTC) - GPS_MINUS_UTC_2015
-    assert frame.lat == pytest.approx(ref["lat"], abs=1e-5)
-    assert frame.lon == pytest.approx(ref["lon"], abs=1e-5)
-    assert frame.alt == pytest.approx(ref["alt"], abs=0.5)
-    assert frame.vel_h_mps == pytest.approx(ref["vel_h"], abs=0.1)
-    assert frame.heading_deg == pytest.approx(ref["heading"], abs=0.1)
-    assert frame.vel_v_mps == pytest.approx(ref["vel_v"], abs=0.1)
-    assert frame.sats == ref["sats"]
-    assert frame.batt_v == pytest.approx(ref["batt"], abs=0.05)
 
 
 def test_reference_frames_decode_to_rs41mod_fields(
