@@ -109,6 +109,11 @@ class RtlTcpReplayServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def commands_since(self, index: int) -> list[ServerCommand]:
+        """Commands received after the first `index` (for printing them as they come)."""
+        with self._lock:
+            return self.commands[index:]
+
     def commands_of(self, command: int) -> list[int]:
         """Parameters received for one command id, in order."""
         with self._lock:
