@@ -43,10 +43,11 @@ def lowpass_taps(n_taps: int, cutoff_hz: float, sample_rate_hz: float) -> NDArra
 class FirDecimator:
     """Stateful FIR filter + decimation by an integer factor, for complex blocks.
 
-    Polyphase form: the input is viewed as rows of ``factor`` samples and the real
-    taps (zero-padded to K rows of ``factor``) as K row vectors; one real matrix
-    product per component gives every row against every phase, and the output is
-    the sum of K shifted columns of it.
+    Polyphase form: the input is viewed as rows of ``factor`` interleaved I/Q
+    samples (2 * factor floats) and the real taps, zero-padded to K phases of
+    ``factor``, as a (2 factor x 2 K) matrix that keeps I and Q apart. One real
+    matrix product gives every row against every phase; the output is the sum of K
+    shifted column pairs of it.
     """
 
     def __init__(self, taps: NDArray[np.float32], factor: int) -> None:
@@ -54,30 +55,30 @@ class FirDecimator:
         k = -(-taps.size // factor)
         padded = np.zeros(k * factor, dtype=np.float32)
         padded[: taps.size] = taps
-        # y[m] = sum_j rows[m + j] . phases[j], rows[i] = buf[i*D : (i+1)*D]
-        self._phases_t = np.ascontiguousarray(padded[::-1].reshape(k, factor).T)
+        # y[m] = sum_j rows[m + j] . phase[j], rows[i] = buf[i*D : (i+1)*D]
+        phases = padded[::-1].reshape(k, factor).T  # (D, K)
+        self._matrix = np.zeros((2 * factor, 2 * k), dtype=np.float32)
+        self._matrix[0::2, 0::2] = phases
+        self._matrix[1::2, 1::2] = phases
+        self._k = k
         self._history = np.zeros((k - 1) * factor, dtype=np.complex64)
 
     def process(self, x: NDArray[np.complex64]) -> NDArray[np.complex64]:
         """Filter and decimate a block; state carries over to the next block."""
-        d = self.factor
-        k = self._phases_t.shape[1]
+        d, k = self.factor, self._k
         buf = np.concatenate((self._history, x.astype(np.complex64, copy=False)))
         n_rows = buf.size // d
         n_out = n_rows - k + 1
         if n_out <= 0:
             self._history = buf
             return np.zeros(0, dtype=np.complex64)
-        used = buf[: n_rows * d]
-        y = np.zeros(n_out, dtype=np.complex64)
-        for part, unit in ((used.real, 1.0), (used.imag, 1j)):
-            products = np.ascontiguousarray(part).reshape(n_rows, d) @ self._phases_t
-            acc = products[0:n_out, 0].copy()
-            for j in range(1, k):
-                acc += products[j : j + n_out, j]
-            y += unit * acc
+        rows = buf[: n_rows * d].view(np.float32).reshape(n_rows, 2 * d)
+        products = rows @ self._matrix  # (rows, K phases x [I, Q])
+        acc = products[0:n_out, 0:2].copy()
+        for j in range(1, k):
+            acc += products[j : j + n_out, 2 * j : 2 * j + 2]
         self._history = buf[n_out * d :]
-        return y
+        return acc.view(np.complex64).reshape(-1)
 
 
 def estimate_offset_hz(
@@ -166,9 +167,13 @@ class FmDemodulator:
         if est is not None:
             self.offset_hz = est
         step = -2 * np.pi * self.offset_hz / self.intermediate_rate_hz
-        phase = self._phase + step * np.arange(block.size, dtype=np.float64)
+        # Phase in float64 (it grows over the block), wrapped, then float32 trig.
+        phase = np.mod(self._phase + step * np.arange(block.size), 2 * np.pi).astype(np.float32)
         self._phase = float((self._phase + step * block.size) % (2 * np.pi))
-        mixed: NDArray[np.complex64] = block * np.exp(1j * phase).astype(np.complex64)
+        lo = np.empty(block.size, dtype=np.complex64)
+        lo.real = np.cos(phase)
+        lo.imag = np.sin(phase)
+        mixed: NDArray[np.complex64] = block * lo
         return mixed
 
     def _discriminate(self, z: NDArray[np.complex64]) -> NDArray[np.float32]:
