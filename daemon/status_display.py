@@ -4,7 +4,7 @@ Every `interval_s` the daemon writes one line to the device, in the format of
 `hardware.serial.status` (the sketch in ``hardware/arduino/geosensor`` shows
 each ``|``-separated row on one line of an SSD1306)::
 
-    >redis up|spool 0|bench 0.5/s|adsb 118/s*4C\\n
+    >redis up|spool 0|bench 0.5/s|adsb 118/s*14\\n
 
 Rows: Redis state, spool depth (batches waiting on disk), then events/s per
 source over the last interval. The line goes either to its own port or

@@ -3,7 +3,7 @@
 Wire format::
 
     $GPGGA,123519,4807.038,N,...,M,,*47\\r\\n     NMEA: XOR of the chars between '$' and '*'
-    temp=21.5 hum=40*1F\\n                        sensor line: XOR of every char before '*'
+    temp=21.5 hum=40*40\\n                        sensor line: XOR of every char before '*'
 
 The checksum is two hex digits (either case accepted) after the last ``*``; it
 is the XOR of the ASCII codes of the covered characters.

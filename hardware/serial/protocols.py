@@ -5,7 +5,7 @@ One line is one reading. The optional ``*HH`` checksum suffix (see
 
 ``kv`` — whitespace (or comma) separated ``key=value`` tokens::
 
-    temp=21.5 hum=40 a0=512 state=ok*5C
+    temp=21.5 hum=40 a0=512 state=ok*54
 
 ``csv`` — a header line names the columns (or they are configured), then one
 row per reading; empty cells are left out::

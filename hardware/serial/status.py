@@ -2,7 +2,7 @@
 
 Wire format, one line, at most `MAX_STATUS_BYTES` including the LF::
 
-    >redis up|spool 0|bench 0.5/s|adsb 118/s*4C\\n
+    >redis up|spool 0|bench 0.5/s|adsb 118/s*14\\n
     ^ prefix  ^ rows separated by '|'       ^ *HH: XOR of everything before '*'
 
 Each row is one line of the display: at most 21 characters (128 px / 6 px font
