@@ -1,12 +1,16 @@
 """`geosensord check-config`: every class of config error is reported with file, line and key.
 
-The real CLI runs as a subprocess (``python -m daemon check-config PATH``): exit 2
-and one ``PATH:LINE: key: message`` line on stderr per problem; exit 0 when valid.
+Exit 2 and one ``PATH:LINE: key: message`` line on stderr per problem; exit 0 when
+valid. The process contract is proven with the real CLI as a subprocess (``python -m
+daemon check-config PATH``); the many per-error cases call the same entry point in
+process (see `check_config`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import re
 import subprocess
@@ -16,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from daemon.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,15 +99,28 @@ class Checked:
         return int(m.group(1))
 
 
-def check_config(path: Path) -> Checked:
-    """Run the real CLI on `path`; the repo is put on PYTHONPATH (it is not installed)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "daemon", "check-config", str(path)],
-        capture_output=True, text=True, timeout=30, env=env, cwd=path.parent,
-    )
-    return Checked(str(path), proc.returncode, proc.stdout,
-                   [line for line in proc.stderr.splitlines() if line.strip()])
+def check_config(path: Path, *, subprocess_run: bool = False) -> Checked:
+    """Run `check-config` on `path`.
+
+    With `subprocess_run`, as ``python -m daemon check-config PATH`` in a child process
+    (the repo is put on PYTHONPATH: it is not installed). Otherwise the same entry point
+    (`daemon.cli.main`, what ``python -m daemon`` calls) runs in this process, which is
+    much cheaper; the tests that prove the process contract (exit status, stderr) use
+    the subprocess.
+    """
+    if subprocess_run:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "daemon", "check-config", str(path)],
+            capture_output=True, text=True, timeout=30, env=env, cwd=path.parent,
+        )
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    else:
+        out_buf, err_buf = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out_buf), contextlib.redirect_stderr(err_buf):
+            code = cli_main(["check-config", str(path)])
+        out, err = out_buf.getvalue(), err_buf.getvalue()
+    return Checked(str(path), code, out, [line for line in err.splitlines() if line.strip()])
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
@@ -140,14 +159,14 @@ path = "out.jsonl"
 
 @needs_usgs
 def test_repository_config_toml_is_valid() -> None:
-    result = check_config(REPO / "config.toml")
+    result = check_config(REPO / "config.toml", subprocess_run=True)
     assert result.returncode == 0, result.errors
     assert result.errors == []
 
 
 @needs_usgs
 def test_issue_snippet_with_usgs_and_jsonl_sources_is_valid(tmp_path: Path) -> None:
-    result = check_config(write(tmp_path, ISSUE_SNIPPET))
+    result = check_config(write(tmp_path, ISSUE_SNIPPET), subprocess_run=True)
     assert result.returncode == 0, result.errors
     assert result.errors == []
 
@@ -157,7 +176,7 @@ def test_issue_snippet_with_usgs_and_jsonl_sources_is_valid(tmp_path: Path) -> N
 
 def test_toml_syntax_error_reports_the_line_tomllib_found(tmp_path: Path) -> None:
     text = STATION.replace("lat = 10.5", "lat = = 10.5")
-    result = check_config(write(tmp_path, text))
+    result = check_config(write(tmp_path, text), subprocess_run=True)
     assert result.returncode == 2
     assert len(result.errors) == 1
     want = line_number(text, "lat = =")
@@ -176,7 +195,7 @@ def test_syntax_error_at_end_of_document_still_names_a_line(tmp_path: Path) -> N
     # tomllib says "(at end of document)" without a line for an unterminated value; the
     # contract is still PATH:LINE, and the last line is where the problem is.
     text = STATION + "index_levels = [\n"
-    result = check_config(write(tmp_path, text))
+    result = check_config(write(tmp_path, text), subprocess_run=True)
     assert result.returncode == 2
     assert len(result.errors) == 1
     assert re.match(rf"^{re.escape(result.path)}:{len(text.splitlines())}: ", result.errors[0]), (
@@ -406,7 +425,7 @@ batch_size = 0
 type = "jsonl"
 pathh = "x.jsonl"
 """
-    result = check_config(write(tmp_path, text))
+    result = check_config(write(tmp_path, text), subprocess_run=True)
     assert result.returncode == 2
     expected = {
         "station.lat": 3,
@@ -422,6 +441,6 @@ pathh = "x.jsonl"
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
-    result = check_config(tmp_path / "nope.toml")
+    result = check_config(tmp_path / "nope.toml", subprocess_run=True)
     assert result.returncode == 2
     assert "no such file" in "\n".join(result.errors)
