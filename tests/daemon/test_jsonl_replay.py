@@ -124,7 +124,8 @@ def test_replay_is_idempotent_across_reruns_copies_and_appends(
     assert len(ids_in(redis_server)) == 400, "a copy of the file at another path wrote entries"
 
     # A fresh state directory (sequences.json gone): the offsets in Redis still dedupe.
-    run_once(write_config(tmp_path, redis_server.url, src_file, state="state2", name="s2.toml"))
+    replay_in_process(write_config(tmp_path, redis_server.url, src_file, state="state2",
+                                   name="s2.toml"))
     assert len(ids_in(redis_server)) == 400, "a fresh state directory re-published the file"
 
     more = records(25, first=400)
@@ -228,6 +229,15 @@ def test_jsonl_mirror_replays_into_a_fresh_redis_identically(
     assert replayed == original  # id/src/kind/t/rx/lat/lon/alt/station/data and the S2 leaf
 
 
+def replay_in_process(config_path: Path) -> None:
+    """One `--once` pass of the configured jsonl source through the real runtime."""
+    config = load_config(config_path)
+    with open_runtime(config) as rt:
+        source = build_source("replay", config.sources["replay"], rt.source_context())
+        source.run(rt.pipeline.emitter(source.producer, "replay"), threading.Event(), True)
+        assert rt.pipeline.wait_idle(10)
+
+
 def test_mirror_records_each_event_once_when_a_file_is_replayed_again(
     redis_server: RedisProcess, tmp_path: Path
 ) -> None:
@@ -235,13 +245,14 @@ def test_mirror_records_each_event_once_when_a_file_is_replayed_again(
 
     Otherwise replaying that recording later publishes the duplicates as new
     lines (new sequence numbers), i.e. the same event ids twice in Redis.
+    (In process: this is the pipeline's behaviour, the CLI adds nothing to it.)
     """
     src_file = tmp_path / "events.jsonl"
     write_jsonl(src_file, records(50))
     mirror = tmp_path / "recorded.jsonl"
     config = write_config(tmp_path, redis_server.url, src_file, mirror=mirror)
-    run_once(config)
-    run_once(config)
+    replay_in_process(config)
+    replay_in_process(config)
     ids = [json.loads(line)["id"] for line in mirror.read_text().splitlines()]
     assert len(ids_in(redis_server)) == 50
     assert len(ids) == len(set(ids)) == 50, f"mirror holds {len(ids)} lines for 50 events"
