@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import s2sphere
-from redis_proc import RedisProcess
+from redis_proc import RedisProcess, find_redis_server
 
 from daemon.encode import EntryEncoder, field_names
 from daemon.event import Event, Sequenced
@@ -69,9 +69,37 @@ def encode(events: list[Event], producer: str = "st-1:alpha", first_seq: int = 1
     ])
 
 
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One redis-server for the tests that leave its configuration alone."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    proc = RedisProcess(tmp_path_factory.mktemp("redis"), binary)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture
-def sink(redis_server: RedisProcess) -> Iterator[RedisStreamsSink]:
-    s = RedisStreamsSink(RedisOptions(url=redis_server.url), FIELDS, prefix="geo",
+def server(module_server: RedisProcess) -> RedisProcess:
+    """The module's redis-server, emptied (and its script cache too) for this test."""
+    client: Any = module_server.client()
+    client.flushall()
+    client.script_flush()
+    client.close()
+    return module_server
+
+
+@pytest.fixture
+def private_server(redis_server: RedisProcess) -> RedisProcess:
+    """A redis-server of this test alone (it is stopped or reconfigured)."""
+    return redis_server
+
+
+@pytest.fixture
+def sink(server: RedisProcess) -> Iterator[RedisStreamsSink]:
+    s = RedisStreamsSink(RedisOptions(url=server.url), FIELDS, prefix="geo",
                          maxlen=0, cell_maxlen=0)
     s.open()
     yield s
@@ -96,12 +124,12 @@ def cell_token(lat: float, lon: float, level: int = CELL_LEVEL) -> str:
 
 
 def test_every_entry_of_every_stream_has_the_contract_fields_in_order(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     batch = encode(make_events(150, "alpha")) + encode(make_events(150, "beta", seed=2),
                                                        producer="st-1:beta")
     assert sink.write(batch) == 300
-    client = rclient(redis_server)
+    client = rclient(server)
     keys = stream_keys(client)
     assert "geo:events" in keys and "geo:src:alpha" in keys and "geo:src:beta" in keys
     assert any(k.startswith("geo:cell:{") for k in keys)
@@ -115,10 +143,10 @@ def test_every_entry_of_every_stream_has_the_contract_fields_in_order(
 
 
 def test_entry_values_round_trip_the_event(sink: RedisStreamsSink,
-                                           redis_server: RedisProcess) -> None:
+                                           server: RedisProcess) -> None:
     events = make_events(40)
     sink.write(encode(events))
-    rows = rclient(redis_server).xrange("geo:events")
+    rows = rclient(server).xrange("geo:events")
     assert [f["id"] for _, f in rows] == [e.id for e in events]
     for (_, f), ev in zip(rows, events, strict=True):
         assert (f["src"], f["kind"], f["station"]) == (ev.src, ev.kind, ev.station)
@@ -133,11 +161,11 @@ def test_entry_values_round_trip_the_event(sink: RedisStreamsSink,
 
 
 def test_per_source_streams_hold_exactly_their_sources_events(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     sink.write(encode(make_events(30, "alpha")) +
                encode(make_events(20, "beta", seed=3), producer="st-1:beta"))
-    client = rclient(redis_server)
+    client = rclient(server)
     assert client.xlen("geo:events") == 50
     alpha = [f["id"] for _, f in client.xrange("geo:src:alpha")]
     beta = [f["id"] for _, f in client.xrange("geo:src:beta")]
@@ -146,11 +174,11 @@ def test_per_source_streams_hold_exactly_their_sources_events(
 
 
 def test_per_cell_streams_are_keyed_by_the_hash_tagged_cell_token(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     events = make_events(100, centre=(48.0, 11.0)) + make_events(50, seed=9, first=100)
     sink.write(encode(events))
-    client = rclient(redis_server)
+    client = rclient(server)
     expected: dict[str, set[str]] = {}
     for ev in events:
         expected.setdefault(f"geo:cell:{{{cell_token(ev.lat, ev.lon)}}}", set()).add(ev.id)
@@ -164,18 +192,18 @@ def test_per_cell_streams_are_keyed_by_the_hash_tagged_cell_token(
             assert key == f"geo:cell:{{{leaf.parent(CELL_LEVEL).to_token()}}}"
 
 
-def test_stream_switches_leave_out_the_disabled_streams(redis_server: RedisProcess) -> None:
-    s = RedisStreamsSink(RedisOptions(url=redis_server.url), FIELDS, source_streams=False,
+def test_stream_switches_leave_out_the_disabled_streams(server: RedisProcess) -> None:
+    s = RedisStreamsSink(RedisOptions(url=server.url), FIELDS, source_streams=False,
                          cell_streams=False)
     assert s.write(encode(make_events(10))) == 10
-    assert stream_keys(rclient(redis_server)) == ["geo:events"]
+    assert stream_keys(rclient(server)) == ["geo:events"]
     s.close()
 
 
-def test_custom_prefix_names_every_key(redis_server: RedisProcess) -> None:
-    s = RedisStreamsSink(RedisOptions(url=redis_server.url), FIELDS, prefix="wx")
+def test_custom_prefix_names_every_key(server: RedisProcess) -> None:
+    s = RedisStreamsSink(RedisOptions(url=server.url), FIELDS, prefix="wx")
     s.write(encode(make_events(5), memo=True))
-    client = rclient(redis_server)
+    client = rclient(server)
     assert not list(client.scan_iter("geo:*"))
     keys = set(client.scan_iter("wx:*"))
     assert {"wx:events", "wx:src:alpha", "wx:offsets", "wx:memo:st-1:alpha"} <= keys
@@ -185,12 +213,12 @@ def test_custom_prefix_names_every_key(redis_server: RedisProcess) -> None:
 # -- trimming --------------------------------------------------------------------------
 
 
-def test_maxlen_approximately_trims_every_stream(redis_server: RedisProcess) -> None:
-    s = RedisStreamsSink(RedisOptions(url=redis_server.url), FIELDS, maxlen=200, cell_maxlen=150)
+def test_maxlen_approximately_trims_every_stream(server: RedisProcess) -> None:
+    s = RedisStreamsSink(RedisOptions(url=server.url), FIELDS, maxlen=200, cell_maxlen=150)
     events = make_events(3000, centre=(10.0, 10.0), seed=4)  # a few cells, many entries each
     for i in range(0, 3000, 250):
         s.write(encode(events[i:i + 250], first_seq=i + 1))
-    client = rclient(redis_server)
+    client = rclient(server)
     # MAXLEN ~ trims whole macro nodes (100 entries by default): allow that much slack.
     assert 200 <= client.xlen("geo:events") <= 200 + 100
     assert 200 <= client.xlen("geo:src:alpha") <= 200 + 100
@@ -206,12 +234,12 @@ def test_maxlen_approximately_trims_every_stream(redis_server: RedisProcess) -> 
     s.close()
 
 
-def test_max_age_trims_entries_older_than_the_window(redis_server: RedisProcess) -> None:
-    client = rclient(redis_server)
+def test_max_age_trims_entries_older_than_the_window(server: RedisProcess) -> None:
+    client = rclient(server)
     old_ms = int(time.time() * 1000) - 3_600_000
     for i in range(500):  # an hour old: five full macro nodes
         client.xadd("geo:events", {"old": str(i)}, id=f"{old_ms}-{i}")
-    s = RedisStreamsSink(RedisOptions(url=redis_server.url), FIELDS, max_age_s=600)
+    s = RedisStreamsSink(RedisOptions(url=server.url), FIELDS, max_age_s=600)
     s.write(encode(make_events(10)))
     remaining_old = sum(1 for _, f in client.xrange("geo:events") if "old" in f)
     assert remaining_old <= 100  # MINID ~ may keep one partly old node
@@ -219,10 +247,10 @@ def test_max_age_trims_entries_older_than_the_window(redis_server: RedisProcess)
     s.close()
 
 
-def test_maxlen_zero_does_not_trim(redis_server: RedisProcess) -> None:
-    s = RedisStreamsSink(RedisOptions(url=redis_server.url), FIELDS, maxlen=0, cell_maxlen=0)
+def test_maxlen_zero_does_not_trim(server: RedisProcess) -> None:
+    s = RedisStreamsSink(RedisOptions(url=server.url), FIELDS, maxlen=0, cell_maxlen=0)
     s.write(encode(make_events(700, centre=(1.0, 1.0))))
-    assert rclient(redis_server).xlen("geo:events") == 700
+    assert rclient(server).xlen("geo:events") == 700
     s.close()
 
 
@@ -230,11 +258,11 @@ def test_maxlen_zero_does_not_trim(redis_server: RedisProcess) -> None:
 
 
 def test_writing_the_same_batch_twice_writes_nothing_the_second_time(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     batch = encode(make_events(100), memo=True)
     assert sink.write(batch) == 100
-    client = rclient(redis_server)
+    client = rclient(server)
     before = {k: client.xlen(k) for k in stream_keys(client)}
     assert sink.write(batch) == 0
     assert {k: client.xlen(k) for k in stream_keys(client)} == before
@@ -243,30 +271,30 @@ def test_writing_the_same_batch_twice_writes_nothing_the_second_time(
 
 
 def test_an_overlapping_batch_writes_only_the_new_sequences(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     events = make_events(30)
     assert sink.write(encode(events[:20])) == 20
     assert sink.write(encode(events[10:], first_seq=11)) == 10
-    ids = [f["id"] for _, f in rclient(redis_server).xrange("geo:events")]
+    ids = [f["id"] for _, f in rclient(server).xrange("geo:events")]
     assert ids == [e.id for e in events]
 
 
 def test_offsets_are_kept_per_producer_within_one_batch(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     a = encode(make_events(5, "alpha"), producer="p:a")
     b = encode(make_events(5, "beta", seed=5), producer="p:b")
     assert sink.write(a[:3]) == 3
     mixed = [x for pair in zip(a, b, strict=True) for x in pair]  # interleaved producers
     assert sink.write(mixed) == 2 + 5
-    client = rclient(redis_server)
+    client = rclient(server)
     assert client.hgetall("geo:offsets") == {"p:a": "5", "p:b": "5"}
     assert client.xlen("geo:events") == 10
 
 
 def test_large_sequence_numbers_survive_the_script_exactly(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     # Sequences start at the current time in microseconds (daemon/sequence.py).
     first = time.time_ns() // 1000
@@ -278,7 +306,7 @@ def test_large_sequence_numbers_survive_the_script_exactly(
 
 
 def test_memo_is_recorded_with_the_write_and_not_by_a_duplicate(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     events = make_events(5)
     entries = encode(events, memo=True)
@@ -291,10 +319,10 @@ def test_memo_is_recorded_with_the_write_and_not_by_a_duplicate(
 
 
 def test_a_failed_batch_leaves_no_partial_writes_behind(
-    sink: RedisStreamsSink, redis_server: RedisProcess
+    sink: RedisStreamsSink, server: RedisProcess
 ) -> None:
     """A batch is all or nothing: a retry after a rejected batch must not duplicate."""
-    client = rclient(redis_server)
+    client = rclient(server)
     client.set("geo:src:beta", "not a stream")  # a key clash makes XADD fail mid-batch
     batch = encode(make_events(5, "alpha")) + encode(make_events(5, "beta", seed=6),
                                                      producer="st-1:beta")
@@ -311,25 +339,25 @@ def test_a_failed_batch_leaves_no_partial_writes_behind(
 # -- connection failures and secrets -----------------------------------------------------
 
 
-def test_unreachable_redis_raises_sink_unavailable(redis_server: RedisProcess) -> None:
-    redis_server.stop()
-    s = RedisStreamsSink(RedisOptions(url=redis_server.url, socket_timeout_s=1.0), FIELDS)
+def test_unreachable_redis_raises_sink_unavailable(private_server: RedisProcess) -> None:
+    private_server.stop()
+    s = RedisStreamsSink(RedisOptions(url=private_server.url, socket_timeout_s=1.0), FIELDS)
     with pytest.raises(SinkUnavailable):
         s.open()
     with pytest.raises(SinkUnavailable):
         s.write(encode(make_events(1)))
 
 
-def test_sink_reconnects_after_redis_restarts(redis_server: RedisProcess) -> None:
-    s = RedisStreamsSink(RedisOptions(url=redis_server.url, socket_timeout_s=1.0), FIELDS)
+def test_sink_reconnects_after_redis_restarts(private_server: RedisProcess) -> None:
+    s = RedisStreamsSink(RedisOptions(url=private_server.url, socket_timeout_s=1.0), FIELDS)
     events = make_events(4)
     assert s.write(encode(events[:2])) == 2
-    redis_server.stop()
+    private_server.stop()
     with pytest.raises(SinkUnavailable):
         s.write(encode(events[2:3], first_seq=3))
-    redis_server.start()  # empty again: no persistence in the test server
+    private_server.start()  # empty again: no persistence in the test server
     assert s.write(encode(events[2:], first_seq=3)) == 2  # script reloaded after NOSCRIPT
-    assert rclient(redis_server).xlen("geo:events") == 2
+    assert rclient(private_server).xlen("geo:events") == 2
     s.close()
 
 
@@ -346,10 +374,10 @@ def _all_text(exc: BaseException) -> str:
 
 
 def test_wrong_password_error_and_logs_never_show_the_password(
-    redis_server: RedisProcess, caplog: pytest.LogCaptureFixture
+    private_server: RedisProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rclient(redis_server).config_set("requirepass", "the-right-one")
-    options = RedisOptions(url=redis_server.url, password=SECRET, socket_timeout_s=1.0)
+    rclient(private_server).config_set("requirepass", "the-right-one")
+    options = RedisOptions(url=private_server.url, password=SECRET, socket_timeout_s=1.0)
     assert SECRET not in repr(options)
     s = RedisStreamsSink(options, FIELDS)
     caplog.set_level(logging.DEBUG)
@@ -399,10 +427,10 @@ def test_unreachable_url_with_a_password_is_redacted_in_errors_and_logs(
 
 
 def test_password_in_options_is_redacted_even_if_a_server_echoes_it(
-    redis_server: RedisProcess,
+    server: RedisProcess,
 ) -> None:
     # An error text that happens to contain the configured password is scrubbed.
-    options = RedisOptions(url=redis_server.url, password=SECRET)
+    options = RedisOptions(url=server.url, password=SECRET)
     s = RedisStreamsSink(options, FIELDS)
     s.open()
     with pytest.raises(SinkRejected) as info:
