@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +257,42 @@ def test_mirror_records_each_event_once_when_a_file_is_replayed_again(
     ids = [json.loads(line)["id"] for line in mirror.read_text().splitlines()]
     assert len(ids_in(redis_server)) == 50
     assert len(ids) == len(set(ids)) == 50, f"mirror holds {len(ids)} lines for 50 events"
+
+
+def test_following_a_file_that_starts_empty_does_not_republish_after_a_restart(
+    redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    """A file followed from its creation (a recorder writing it) keeps one identity.
+
+    The producer key is derived from the file's first line; read while the file is
+    still empty it must not differ from what a later restart reads, or the restart
+    publishes every line again.
+    """
+    src_file = tmp_path / "live.jsonl"
+    src_file.write_text("")
+    config_path = write_config(tmp_path, redis_server.url, src_file)
+    config_path.write_text(config_path.read_text() + "follow = true\n")
+    config = load_config(config_path)
+    recs = records(20)
+    with open_runtime(config) as rt:
+        source = build_source("replay", config.sources["replay"], rt.source_context())
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=source.run, args=(rt.pipeline.emitter(source.producer, "replay"), stop, False)
+        )
+        thread.start()
+        try:
+            write_jsonl(src_file, recs, mode="a")
+            client: Any = redis_server.client()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and (
+                not client.exists("geo:events") or client.xlen("geo:events") < 20
+            ):
+                time.sleep(0.05)
+            assert client.xlen("geo:events") == 20, "follow mode did not pick up appended lines"
+        finally:
+            stop.set()
+            thread.join(5)
+    replay_in_process(config_path)  # the daemon restarted: the file now has a first line
+    ids = ids_in(redis_server)
+    assert len(ids) == len(set(ids)) == 20, f"{len(ids)} entries for 20 events after a restart"
