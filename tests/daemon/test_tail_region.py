@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import s2sphere
 from redis_proc import RedisProcess
 
 from daemon.cli import main as cli_main
@@ -266,3 +267,48 @@ def test_bad_region_is_a_usage_error(
         assert code == 2, bad
         assert err.startswith("tail: "), bad
         assert lines == []
+
+
+def test_region_count_finds_older_events_inside_behind_newer_ones_outside(
+    redis_server: RedisProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A covering cell also holds events outside the circle; `--count N` must still
+    return the newest N inside, however many newer outside events share their cell."""
+    cell = s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(45.0, 7.0)).parent(8)
+    centre = s2sphere.LatLng.from_point(s2sphere.Cell(cell).get_center())
+    lat0, lon0, radius_km = centre.lat().degrees, centre.lng().degrees, 5.0
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(f"""\
+[station]
+id = "edge-station"
+lat = 0.0
+lon = 0.0
+
+[redis]
+url = "{redis_server.url}"
+
+[state]
+dir = "{tmp_path / 'state'}"
+
+[http]
+listen = ""
+""")
+    rng = random.Random(5)
+    inside = [destination(lat0, lon0, rng.uniform(0, 360), rng.uniform(0, 3)) for _ in range(5)]
+    outside = []
+    while len(outside) < 200:
+        lat, lon = destination(lat0, lon0, rng.uniform(0, 360), rng.uniform(8, 14))
+        leaf = s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(lat, lon))
+        if leaf.parent(8) == cell:
+            outside.append((lat, lon))
+    config = load_config(config_path)
+    with open_runtime(config) as rt:
+        emit = rt.pipeline.emitter("edge-station:edge", "edge")
+        for i, (lat, lon) in enumerate(inside + outside):
+            emit(Event(id=f"edge:{i}", src="edge", kind="test.point", t=i, rx=i, lat=lat, lon=lon,
+                       alt=None, station="edge-station"))
+        assert rt.pipeline.wait_idle(10)
+    code, lines, err = tail_in_process(capsys, config_path, f"--region={lat0},{lon0},{radius_km}",
+                                       "--count", "5", "--json")
+    assert code == 0, err
+    assert [json.loads(line)["id"] for line in lines] == [f"edge:{i}" for i in range(5)]
