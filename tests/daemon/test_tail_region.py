@@ -295,7 +295,7 @@ listen = ""
 """)
     rng = random.Random(5)
     inside = [destination(lat0, lon0, rng.uniform(0, 360), rng.uniform(0, 3)) for _ in range(5)]
-    outside = []
+    outside: list[tuple[float, float]] = []
     while len(outside) < 200:
         lat, lon = destination(lat0, lon0, rng.uniform(0, 360), rng.uniform(8, 14))
         leaf = s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(lat, lon))
