@@ -333,3 +333,18 @@ def test_a_source_that_returns_is_finished_and_not_restarted(tmp_path: Path) -> 
     assert sup.join(5) == []
     assert state.finished and state.failures == 0 and source.runs == 1
     assert len(emit.events) == 1
+
+
+def test_once_exits_1_when_a_source_fails_and_0_when_all_succeed(
+    redis_server: RedisProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from daemon.cli import main as cli_main
+
+    config = write_config(tmp_path, redis_server.url, tmp_path / "missing.jsonl")
+    assert cli_main(["run", "--config", str(config), "--once"]) == 1
+    assert "source replay failed" in caplog.text
+    assert "missing.jsonl" in caplog.text
+    write_events(tmp_path / "missing.jsonl", 5)
+    assert cli_main(["run", "--config", str(config), "--once"]) == 0
+    client: Any = redis_server.client()
+    assert client.xlen("geo:events") == 5
