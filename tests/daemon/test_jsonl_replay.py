@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import s2sphere
 from redis_proc import RedisProcess
 
 from daemon.config import load_config
@@ -101,6 +102,23 @@ def ids_in(server: RedisProcess, key: str = "geo:events") -> list[str]:
     return [f["id"] for _, f in client.xrange(key)]
 
 
+def assert_s2_fields_match_s2sphere(server: RedisProcess, levels: tuple[int, ...] = (6, 10, 14),
+                                     cell_level: int = 8) -> None:
+    """Every entry's `s2` and `s2_<L>` are what s2sphere computes for its lat/lon, and it
+    sits in the per-cell stream of its cell."""
+    client: Any = server.client()
+    rows = client.xrange("geo:events")
+    assert rows
+    for _, f in rows:
+        leaf = s2sphere.CellId.from_lat_lng(
+            s2sphere.LatLng.from_degrees(float(f["lat"]), float(f["lon"])))
+        assert f["s2"] == leaf.to_token()
+        for level in levels:
+            assert f[f"s2_{level}"] == leaf.parent(level).to_token()
+        cell_key = f"geo:cell:{{{leaf.parent(cell_level).to_token()}}}"
+        assert f["id"] in {g["id"] for _, g in client.xrange(cell_key)}
+
+
 def test_replay_is_idempotent_across_reruns_copies_and_appends(
     redis_server: RedisProcess, tmp_path: Path
 ) -> None:
@@ -113,6 +131,7 @@ def test_replay_is_idempotent_across_reruns_copies_and_appends(
     expected = [r["id"] for r in first]
     assert ids_in(redis_server) == expected, "first run: every line once, in file order"
     assert ids_in(redis_server, f"geo:src:{SRC}") == expected
+    assert_s2_fields_match_s2sphere(redis_server)
 
     run_once(config)
     assert len(ids_in(redis_server)) == 400, "second run of the same file wrote new entries"
