@@ -4,6 +4,9 @@
         --frame.decode_frame--> Rs41Frame, or FrameFailure(reason) for frames that
         were found on air but could not be decoded (uncorrectable, CRC, ...)
 
+A frame that Reed-Solomon cannot correct is retried with its least reliable bytes
+(from the slicer) marked as erasures, accepted only if every block CRC passes.
+
 `AudioDecoder` and `IqDecoder` are the streaming forms (feed buffers, then flush);
 `decode_audio` and `decode_iq` run them over whole arrays or iterables of chunks.
 """
@@ -17,17 +20,60 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hardware.rs41.demod import AudioDemodulator, RawFrame
-from hardware.rs41.errors import DecodeError
+from hardware.rs41.errors import DecodeError, UncorrectableError
 from hardware.rs41.fm import FmDemodulator
 from hardware.rs41.frame import FrameFailure, Rs41Frame, decode_frame
 
 DecodeResult = Rs41Frame | FrameFailure
 
 
+# Erasure trials after plain error correction fails: this many least reliable bytes
+# of each codeword are handed to Reed-Solomon as unknown (2e + f <= 24).
+ERASURE_TRIALS = (8, 12, 16, 20)
+
+
+def codeword_byte_positions(frame_len: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Frame byte positions of codeword 1 and codeword 2 (parity, then message)."""
+    cw1 = np.concatenate((np.arange(8, 32), np.arange(56, frame_len, 2)))
+    cw2 = np.concatenate((np.arange(32, 56), np.arange(57, frame_len, 2)))
+    return cw1, cw2
+
+
+def least_reliable_bytes(raw: RawFrame, n_per_codeword: int) -> list[int]:
+    """The ``n_per_codeword`` least reliable byte positions of each codeword."""
+    out: list[int] = []
+    for positions in codeword_byte_positions(len(raw.data)):
+        rel = raw.byte_reliability[positions]
+        n = min(n_per_codeword, rel.size)
+        out += [int(p) for p in positions[np.argpartition(rel, n - 1)[:n]]]
+    return sorted(out)
+
+
+def _decode_with_erasures(raw: RawFrame) -> Rs41Frame | None:
+    """Retry an uncorrectable frame with its least reliable bytes as erasures.
+
+    Erasure decoding can mis-correct into another codeword, so a result is only
+    accepted when every block CRC agrees.
+    """
+    for n in ERASURE_TRIALS:
+        try:
+            frame = decode_frame(raw.data, least_reliable_bytes(raw, n))
+        except DecodeError:
+            continue
+        if frame.crc_failures == 0:
+            return frame
+    return None
+
+
 def decode_raw(raw: RawFrame) -> DecodeResult:
     """Decode one demodulated frame; a `FrameFailure` (never an exception) if it fails."""
     try:
         frame = decode_frame(raw.data)
+    except UncorrectableError as exc:
+        retried = _decode_with_erasures(raw) if raw.byte_reliability.size == len(raw.data) else None
+        if retried is None:
+            return FrameFailure(exc.reason, str(exc), raw.sample_offset, raw.data)
+        frame = retried
     except DecodeError as exc:
         return FrameFailure(exc.reason, str(exc), raw.sample_offset, raw.data)
     return dataclasses.replace(frame, sample_offset=raw.sample_offset)

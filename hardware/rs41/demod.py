@@ -4,7 +4,7 @@ Input is the discriminator output (audio) at any rate of a few samples per bit
 (44.1, 48, 96 kHz ...), in any units, with any DC offset, either polarity. Output is
 the on-air (still scrambled) frames, each with the sample offset of its header::
 
-    audio --DC removal (moving average, 64 bits)--> --boxcar matched filter (1 bit)--> y
+    audio --DC removal (moving average, 64 bits)--> --boxcar filter (0.8 bit)--> y
     y --normalised correlation with the header waveform--> peaks (|rho| > 0.5),
          sign of rho = polarity
     per peak: zero crossings of y in 128-bit chunks -> bit-edge phase per chunk
@@ -25,7 +25,7 @@ boundary are found once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +40,10 @@ FRAME_TYPE_STANDARD = 0x0F
 FRAME_TYPE_EXTENDED = 0xF0
 
 DC_WINDOW_BITS = 64
+# A boxcar a little shorter than a bit: the Gaussian-shaped bits spread into their
+# neighbours, and 0.8 bit measured 20 % fewer bit errors than 1.0 on the recording
+# with noise added at 3 dB.
+MATCHED_FILTER_BITS = 0.8
 CHUNK_BITS = 128
 CORRELATION_THRESHOLD = 0.5
 MAX_HEADER_ERRORS = 8
@@ -57,6 +61,8 @@ class RawFrame:
     ``inverted``: the audio had negative polarity (positive deviation = bit 0).
     ``header_errors``: wrong bits among the 64 header bits.
     ``correlation``: normalised header correlation (-1..1, sign = polarity).
+    ``byte_reliability``: per byte, the least reliable bit's distance from the slicing
+    threshold in half level spacings (Reed-Solomon erasure candidates are the lowest).
     """
 
     data: bytes
@@ -64,6 +70,7 @@ class RawFrame:
     inverted: bool
     header_errors: int
     correlation: float
+    byte_reliability: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 def moving_average(x: NDArray[np.floating], n: int) -> NDArray[np.float64]:
@@ -83,11 +90,11 @@ def moving_average(x: NDArray[np.floating], n: int) -> NDArray[np.float64]:
 
 
 def matched_filter(samples: NDArray[np.floating], sample_rate_hz: float) -> NDArray[np.float64]:
-    """DC-free, one-bit-boxcar-filtered audio (same length, same units)."""
+    """DC-free, boxcar-filtered audio (same length, same units)."""
     sps = sample_rate_hz / BAUD
     x = np.asarray(samples, dtype=np.float64)
     x = x - moving_average(x, round(DC_WINDOW_BITS * sps))
-    return moving_average(x, round(sps))
+    return moving_average(x, round(MATCHED_FILTER_BITS * sps))
 
 
 def header_waveform(sps: float) -> NDArray[np.float64]:
@@ -191,20 +198,25 @@ def bit_centres(
 
 def slice_bits(
     y: NDArray[np.float64], times: NDArray[np.float64], inverted: bool
-) -> NDArray[np.uint8]:
-    """Hard bits (0/1) of y at the given times, thresholded midway between the levels."""
+) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    """Hard bits (0/1) of y at the given times, thresholded midway between the levels,
+    and each bit's reliability: distance from the threshold in half level spacings
+    (about 1 for a clean bit, near 0 for a coin toss).
+    """
     i = np.clip(times.astype(np.int64), 0, y.size - 2)
     frac = times - i
     v = y[i] * (1.0 - frac) + y[i + 1] * frac
     mid = float(np.mean(v))
+    half_spacing = float(np.std(v)) or 1.0
     for _ in range(2):
         upper, lower = v[v > mid], v[v <= mid]
         if upper.size == 0 or lower.size == 0:
             break
         mid = 0.5 * (float(upper.mean()) + float(lower.mean()))
-    bits = v > mid
-    out: NDArray[np.uint8] = (bits != inverted).astype(np.uint8)
-    return out
+        half_spacing = 0.5 * (float(upper.mean()) - float(lower.mean())) or 1.0
+    bits: NDArray[np.uint8] = ((v > mid) != inverted).astype(np.uint8)
+    reliability = (np.abs(v - mid) / half_spacing).astype(np.float32)
+    return bits, reliability
 
 
 def _frame_type_is_extended(byte_on_air: int) -> bool:
@@ -216,8 +228,9 @@ def _frame_type_is_extended(byte_on_air: int) -> bool:
 
 def slice_frame(
     y: NDArray[np.float64], start: float, sps: float, inverted: bool
-) -> tuple[bytes, int] | None:
-    """The on-air bytes of the frame whose header starts at ``start``, and header errors.
+) -> tuple[bytes, int, NDArray[np.float32]] | None:
+    """The on-air bytes of the frame whose header starts at ``start``, its header bit
+    errors, and per-byte reliability (the least reliable of the byte's 8 bits).
 
     None when the buffer ends before the frame does (more audio is needed).
     """
@@ -225,11 +238,11 @@ def slice_frame(
         n_bits = 8 * n_bytes
         if start + n_bits * sps + 1 > y.size:
             return None
-        bits = slice_bits(y, bit_centres(y, start, n_bits, sps), inverted)
+        bits, reliability = slice_bits(y, bit_centres(y, start, n_bits, sps), inverted)
         data = np.packbits(bits, bitorder="little").tobytes()
         if n_bytes == FRAME_LEN_EXTENDED or not _frame_type_is_extended(data[FRAME_TYPE_OFFSET]):
             header_errors = int(np.count_nonzero(bits[:HEADER_LEN_BITS] != HEADER_BITS))
-            return data, header_errors
+            return data, header_errors, reliability.reshape(n_bytes, 8).min(axis=1)
     return None  # pragma: no cover - the loop always returns
 
 
@@ -289,10 +302,12 @@ class AudioDemodulator:
             sliced = slice_frame(y[:limit], start, self.sps, peak < 0)
             if sliced is None:
                 break  # runs past the window: the next window has it whole
-            data, header_errors = sliced
+            data, header_errors, byte_reliability = sliced
             if header_errors > self.max_header_errors:
                 continue
-            frames.append(RawFrame(data, round(absolute), peak < 0, header_errors, peak))
+            frames.append(
+                RawFrame(data, round(absolute), peak < 0, header_errors, peak, byte_reliability)
+            )
             self._next_allowed = absolute + 8 * len(data) * self.sps * 0.95
         return frames
 

@@ -16,11 +16,14 @@ highest powers, so it is simply left off (reedsolo then decodes a shortened word
 and an error can never be "corrected" into the padding).
 
 Syndromes are computed here with numpy first: a clean codeword (the usual case)
-never reaches the slower pure-Python decoder.
+never reaches the slower pure-Python decoder. Erasures (byte positions the
+demodulator marks as unreliable) double what a codeword can repair: e errors and
+f erasures while 2e + f <= 24.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,29 +88,55 @@ def syndromes(codeword: bytes) -> NDArray[np.int64]:
     return out
 
 
-def _correct_codeword(codeword: bytes, index: int) -> tuple[bytes, int]:
+def _correct_codeword(codeword: bytes, index: int, erasures: list[int]) -> tuple[bytes, int]:
+    """Correct c[0..n-1]; ``erasures`` are positions p (of x^p) believed unreliable."""
     if not syndromes(codeword).any():
         return codeword, 0
+    n = len(codeword)
     try:
-        _, corrected, errata = _codec().decode(codeword[::-1])
+        _, corrected, _ = _codec().decode(
+            codeword[::-1], erase_pos=[n - 1 - p for p in erasures] or None
+        )
     except reedsolo.ReedSolomonError as exc:
         raise UncorrectableError(index, str(exc)) from exc
     fixed = bytes(corrected[::-1])
     # reedsolo can return a "correction" that is no codeword when errors exceed t.
-    if syndromes(fixed).any() or len(errata) > MAX_CORRECTABLE:
+    if syndromes(fixed).any():
         raise UncorrectableError(index, "correction does not yield a codeword")
-    return fixed, len(errata)
+    n_fixed = sum(a != b for a, b in zip(codeword, fixed, strict=True))
+    if n_fixed > MAX_CORRECTABLE and not erasures:
+        raise UncorrectableError(index, f"{n_fixed} corrections exceed {MAX_CORRECTABLE}")
+    return fixed, n_fixed
 
 
-def correct_frame(frame: bytes) -> EccResult:
+def _codeword_positions(frame_len: int, erasures: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Frame byte positions mapped to (codeword 1, codeword 2) coefficient positions."""
+    cw1: list[int] = []
+    cw2: list[int] = []
+    for pos in erasures:
+        if PARITY_OFFSET <= pos < PARITY_OFFSET + N_PARITY:
+            cw1.append(pos - PARITY_OFFSET)
+        elif PARITY_OFFSET + N_PARITY <= pos < MESSAGE_OFFSET:
+            cw2.append(pos - PARITY_OFFSET - N_PARITY)
+        elif MESSAGE_OFFSET <= pos < frame_len:
+            k = pos - MESSAGE_OFFSET
+            (cw1 if k % 2 == 0 else cw2).append(N_PARITY + k // 2)
+    return cw1, cw2
+
+
+def correct_frame(frame: bytes, erasures: Sequence[int] = ()) -> EccResult:
     """Correct both codewords of a plain (descrambled) 320- or 518-byte frame.
 
-    Raises `UncorrectableError` (with `.codeword` 1 or 2) when a codeword has more
-    than 12 byte errors, `FrameLengthError` for other lengths.
+    ``erasures``: frame byte positions to treat as unknown (e.g. the least reliable
+    bytes from the demodulator); each codeword corrects e errors and f erasures
+    while 2e + f <= 24. Without erasures a codeword corrects up to 12 errors.
+    Raises `UncorrectableError` (with `.codeword` 1 or 2) beyond that,
+    `FrameLengthError` for other lengths.
     """
     cw1, cw2 = split_codewords(frame)
-    fixed1, n1 = _correct_codeword(cw1, 1)
-    fixed2, n2 = _correct_codeword(cw2, 2)
+    er1, er2 = _codeword_positions(len(frame), erasures)
+    fixed1, n1 = _correct_codeword(cw1, 1, er1)
+    fixed2, n2 = _correct_codeword(cw2, 2, er2)
     if n1 == 0 and n2 == 0:
         return EccResult(frame, (0, 0))
     out = bytearray(frame)

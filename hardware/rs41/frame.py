@@ -11,6 +11,7 @@ block that is absent or fails its CRC leaves its fields ``None`` and shows in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -69,8 +70,11 @@ class FrameFailure:
     raw: bytes = field(default=b"", repr=False)
 
 
-def decode_frame(raw: bytes) -> Rs41Frame:
+def decode_frame(raw: bytes, erasures: Sequence[int] = ()) -> Rs41Frame:
     """Decode an on-air (scrambled) 320- or 518-byte frame. Raises `DecodeError`.
+
+    ``erasures``: byte positions the demodulator found unreliable (see
+    `ecc.correct_frame`).
 
     The 8 header bytes are set to their constant: Reed-Solomon does not cover them,
     and the demodulator found the frame by matching them (allowing bit errors).
@@ -78,14 +82,14 @@ def decode_frame(raw: bytes) -> Rs41Frame:
     if len(raw) not in (FRAME_LEN_STANDARD, FRAME_LEN_EXTENDED):
         raise FrameLengthError(len(raw))
     plain = descramble(raw)
-    return decode_plain_frame(HEADER_PLAIN + plain[len(HEADER_PLAIN) :])
+    return decode_plain_frame(HEADER_PLAIN + plain[len(HEADER_PLAIN) :], erasures)
 
 
-def decode_plain_frame(plain: bytes) -> Rs41Frame:
+def decode_plain_frame(plain: bytes, erasures: Sequence[int] = ()) -> Rs41Frame:
     """Decode a descrambled 320- or 518-byte frame. Raises `DecodeError`."""
     if len(plain) not in (FRAME_LEN_STANDARD, FRAME_LEN_EXTENDED):
         raise FrameLengthError(len(plain))
-    ecc = correct_frame(plain)
+    ecc = correct_frame(plain, erasures)
     found = blk.walk_blocks(ecc.frame)
     first: dict[int, blk.Block] = {}
     for block in found:

@@ -104,6 +104,9 @@ def test_feeding_odd_sized_chunks_finds_the_same_frames_once(
     pieces += decoder.flush()
     _assert_all_60(pieces, ref_frames)
     assert [r.sample_offset for r in pieces] == [r.sample_offset for r in whole]
+    chunks = (samples[s : s + 500_000] for s in range(0, samples.size, 500_000))
+    from_iterable = list(decode_audio(chunks, rate))
+    assert [r.sample_offset for r in from_iterable] == [r.sample_offset for r in whole]
 
 
 def test_an_uncorrectable_frame_is_reported_not_passed_on(
@@ -129,3 +132,36 @@ def test_a_header_with_a_few_bit_errors_is_still_found(ref_frames: list[bytes]) 
     assert [r.header_errors for r in raw] == [4, 4]
     results = list(decode_audio(audio, 48_000))
     assert [r.plain for r in results if isinstance(r, Rs41Frame)] == ref_frames[:2]
+
+
+def test_unreliable_bytes_are_retried_as_erasures(ref_frames: list[bytes]) -> None:
+    from hardware.rs41.decoder import decode_raw
+    from hardware.rs41.demod import RawFrame
+    from hardware.rs41.scramble import scramble
+
+    on_air = bytearray(scramble(ref_frames[3]))
+    reliability = np.ones(320, dtype=np.float32)
+    for i in range(16):  # 16 errors in each codeword's message: beyond plain RS
+        for p in (56 + 2 * i, 57 + 2 * i):
+            on_air[p] ^= 0x81
+            reliability[p] = 0.05
+    plain_only = decode_raw(RawFrame(bytes(on_air), 100, True, 0, -0.9))
+    assert isinstance(plain_only, FrameFailure) and plain_only.reason == "rs_uncorrectable"
+    result = decode_raw(RawFrame(bytes(on_air), 100, True, 0, -0.9, reliability))
+    assert isinstance(result, Rs41Frame)
+    assert result.plain == ref_frames[3]
+    assert result.rs_errors == (16, 16)
+    assert result.sample_offset == 100
+
+
+def test_white_noise_at_4_db_snr_still_decodes_at_least_58(
+    wav_audio: Audio, ref_frames: list[bytes]
+) -> None:
+    # rs41mod decodes about 50 of 60 here.
+    samples, rate = wav_audio
+    rng = np.random.default_rng(4)
+    noise_std = np.sqrt(samples.var() / 10 ** (4 / 10))
+    noisy = np.round(samples + rng.normal(0.0, noise_std, samples.size)).astype(np.float32)
+    results = list(decode_audio(noisy, rate))
+    assert len(_good_frames(results, ref_frames)) >= 58
+    assert all(r.plain in ref_frames for r in results if isinstance(r, Rs41Frame))

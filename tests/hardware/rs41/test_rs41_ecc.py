@@ -70,3 +70,16 @@ def test_more_than_twelve_errors_in_a_codeword_is_uncorrectable(
         correct_frame(bad)
     assert info.value.codeword == 2
     assert info.value.reason == "rs_uncorrectable"
+
+
+def test_erasures_let_a_codeword_repair_more_than_twelve_bytes(ref_frames: list[bytes]) -> None:
+    frame = ref_frames[7]
+    bad = bytearray(frame)
+    erased = [56 + 2 * i for i in range(18)]  # 18 bytes of codeword 1's message
+    for p in erased:
+        bad[p] ^= 0x3C
+    with pytest.raises(UncorrectableError):
+        correct_frame(bytes(bad))
+    result = correct_frame(bytes(bad), [*erased, 9, 57])  # two erased bytes were fine
+    assert result.frame == frame
+    assert result.errors == (18, 0)
