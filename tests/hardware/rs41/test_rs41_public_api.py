@@ -28,7 +28,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
 
 
 def test_every_decode_error_has_a_distinct_reason_and_is_a_value_error() -> None:
-    classes = [
+    classes: list[type[errors.DecodeError]] = [
         errors.FrameLengthError,
         errors.UncorrectableError,
         errors.BlockCrcError,
