@@ -8,6 +8,11 @@ directory. Numbers are reserved in blocks in the file before use (one write per
 so the next run continues without a gap, and after a crash the next run starts
 past the reservation (a gap, never a reuse — also for readings still spooled).
 
+If neither is available (no state file, and Redis unreachable at start), the
+sequence starts at the current time in microseconds, as the pipeline's
+`daemon.sequence.SequenceStore` does: above anything an earlier life used, so
+the sink never drops new readings as replays of old ones.
+
 File (JSON, replaced atomically): ``{"seq": <highest number that may have been used>}``
 """
 
@@ -15,26 +20,32 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 
 class SequenceFloor:
     """Hands out the next sequence numbers of one source, persisting a floor."""
 
-    def __init__(self, path: Path, remembered: int = 0, block: int = 100) -> None:
+    def __init__(self, path: Path, remembered: int | None = 0, block: int = 100) -> None:
+        """`remembered` is the memo from Redis, None when it could not be read."""
         self.path = path
         self.block = block
-        self.last = max(self._read(), remembered)
+        on_disk = self._read()
+        if on_disk is None and remembered is None:
+            self.last = time.time_ns() // 1000
+        else:
+            self.last = max(on_disk or 0, remembered or 0)
         self._reserved = self.last
 
-    def _read(self) -> int:
+    def _read(self) -> int | None:
         try:
             return int(json.loads(self.path.read_text())["seq"])
         except FileNotFoundError:
-            return 0
+            return None
         except (ValueError, KeyError, TypeError, OSError):
             # A torn file after a power cut: the Redis memo still bounds reuse.
-            return 0
+            return None
 
     def _write(self, seq: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

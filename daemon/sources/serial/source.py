@@ -108,7 +108,7 @@ class SerialSource(Source):
 
     # -- lifecycle ------------------------------------------------------------
     def _load_sequence(self) -> SequenceFloor:
-        remembered = 0
+        remembered: int | None = None
         try:
             remembered = int(self.ctx.memo(self.producer).get("seq", 0))
         except Exception as exc:  # Redis down at start: the local floor still holds

@@ -192,6 +192,15 @@ def test_sequence_floor_never_reuses_after_a_crash(tmp_path: Path) -> None:
     assert SequenceFloor(path, remembered=500).next() == 501
 
 
+def test_sequence_without_any_memory_starts_above_all_earlier_lives(tmp_path: Path) -> None:
+    before_us = time.time_ns() // 1000
+    # No state file and Redis unreachable: numbers from the clock, never 1 again.
+    fresh = SequenceFloor(tmp_path / "none.seq.json", remembered=None)
+    assert fresh.next() > before_us
+    # With Redis reachable but nothing remembered, a fresh source starts at 1.
+    assert SequenceFloor(tmp_path / "other.seq.json", remembered=0).next() == 1
+
+
 @pytest.mark.parametrize(("line", "key"), [
     ('protocol = "xml"', "sources.bench.protocol"),
     ("baud = 12345", "sources.bench.baud"),
