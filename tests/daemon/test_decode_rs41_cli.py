@@ -64,14 +64,19 @@ def test_text_format_is_one_line_per_frame(capsys: pytest.CaptureFixture[str]) -
     assert lines[0].startswith("L1830070  #3172  2015-08-02T11:59:09Z  46.01891,16.34725")
 
 
-def test_u8_iq_file_decodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("fmt", ["u8", "cs16"])
+def test_iq_file_decodes(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
     frames = reference_frames()[:3]
-    path = tmp_path / "rs41.u8"
+    path = tmp_path / f"rs41.{fmt}"
     with path.open("wb") as f:
         for chunk in gfsk_iq_bursts(frames, 2_400_000, -6_000.0, snr_db=0.0):
             iq = chunk.view(np.float32) * 0.3
-            f.write(np.clip(np.round(iq * 127.5 + 127.5), 0, 255).astype(np.uint8).tobytes())
-    assert decode_rs41.run(_args(str(path), "--iq", "--rate", "2400000")) == 0
+            if fmt == "u8":
+                f.write(np.clip(np.round(iq * 127.5 + 127.5), 0, 255).astype(np.uint8).tobytes())
+            else:
+                f.write(np.round(iq * 32767).astype("<i2").tobytes())
+    argv = [str(path), "--iq", "--rate", "2400000", "--format-iq", fmt]
+    assert decode_rs41.run(_args(*argv)) == 0
     out, err = capsys.readouterr()
     assert [json.loads(line)["frame"] for line in out.splitlines()] == [3172, 3173, 3174]
     assert "3 frames decoded" in err
