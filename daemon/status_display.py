@@ -45,6 +45,7 @@ __all__ = [
     "build_status_display",
     "runtime_snapshot",
     "status_rows",
+    "validate",
 ]
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,26 @@ class _ThroughSource:
         return writer is not None and writer.write_line(text)
 
 
+def validate(cfg: Mapping[str, Any],
+             sources: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Cross-key problems of a `[status_display]` table as (dotted key, message).
+
+    `sources` are the validated ``[sources.*]`` tables: a `source` must name one of
+    type "serial". Meant for load-time validation (check-config) as well as `build`.
+    """
+    port, source_name = str(cfg.get("port", "")), str(cfg.get("source", ""))
+    if port and source_name:
+        return [("status_display.source", "set either port or source, not both")]
+    if source_name:
+        src = sources.get(source_name)
+        if src is None or src.get("type") != "serial":
+            serial = sorted(n for n, c in sources.items() if c.get("type") == "serial")
+            hint = f" (serial sources: {', '.join(serial)})" if serial else ""
+            return [("status_display.source",
+                     f"{source_name!r} is not a configured serial source{hint}")]
+    return []
+
+
 def build_status_display(
     cfg: Mapping[str, Any],
     snapshot: Callable[[], StatusSnapshot],
@@ -186,7 +207,7 @@ def build_status_display(
     if not port and not source_name:
         return None
     if port and source_name:
-        raise ValueError("status_display: set either port or source, not both")
+        raise ValueError("status_display.source: set either port or source, not both")
     writer: LineWriter
     if source_name:
         source = (sources or {}).get(source_name)

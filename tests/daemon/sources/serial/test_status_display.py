@@ -18,6 +18,7 @@ from daemon.status_display import (
     StatusSnapshot,
     build_status_display,
     status_rows,
+    validate,
 )
 from hardware.serial import parse_status
 
@@ -131,6 +132,17 @@ def test_both_or_a_non_serial_source_are_config_errors() -> None:
     with pytest.raises(ValueError, match=r"status_display\.source"):
         build_status_display(display_cfg(source="nope"), Snapshots(), {})
     assert build_status_display(display_cfg(), Snapshots()) is None
+
+
+def test_load_time_validation_names_the_key_and_the_serial_sources() -> None:
+    sources = {"bench": {"type": "serial"}, "quakes": {"type": "usgs"}}
+    assert validate(display_cfg(source="bench"), sources) == []
+    assert validate(display_cfg(port="/dev/ttyACM0"), sources) == []
+    assert validate(display_cfg(source="quakes"), sources) == [
+        ("status_display.source", "'quakes' is not a configured serial source "
+                                  "(serial sources: bench)")]
+    assert validate(display_cfg(port="/dev/x", source="bench"), sources)[0][0] == \
+        "status_display.source"
 
 
 def test_rows_fit_the_display() -> None:
