@@ -80,10 +80,13 @@ def decode_raw(raw: RawFrame) -> DecodeResult:
 
 
 class AudioDecoder:
-    """Streaming decoder over FM-demodulated audio buffers at ``sample_rate_hz``."""
+    """Streaming decoder over FM-demodulated audio buffers at ``sample_rate_hz``.
 
-    def __init__(self, sample_rate_hz: float) -> None:
-        self._demod = AudioDemodulator(sample_rate_hz)
+    ``scan_block_s``: see `AudioDemodulator` (latency against re-scanning cost).
+    """
+
+    def __init__(self, sample_rate_hz: float, scan_block_s: float = 4.0) -> None:
+        self._demod = AudioDemodulator(sample_rate_hz, scan_block_s=scan_block_s)
 
     def feed(self, samples: NDArray[np.floating]) -> list[DecodeResult]:
         """Add audio; return the frames it completes."""
@@ -100,10 +103,10 @@ class IqDecoder:
     ``sample_offset`` of the results counts audio samples (at `audio_rate_hz`).
     """
 
-    def __init__(self, sample_rate_hz: float) -> None:
+    def __init__(self, sample_rate_hz: float, scan_block_s: float = 4.0) -> None:
         self._fm = FmDemodulator(sample_rate_hz)
         self.audio_rate_hz = self._fm.audio_rate_hz
-        self._audio = AudioDecoder(self.audio_rate_hz)
+        self._audio = AudioDecoder(self.audio_rate_hz, scan_block_s)
 
     def feed(self, iq: NDArray[np.complexfloating]) -> list[DecodeResult]:
         """Add IQ samples; return the frames they complete."""

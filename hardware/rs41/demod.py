@@ -251,13 +251,18 @@ class AudioDemodulator:
 
     Feed buffers of any length; each frame is returned once, by the `feed` call
     whose audio completes it (``sample_offset`` counts from the first sample fed).
-    Audio is scanned in windows of BLOCK_SECONDS plus a tail long enough for a
-    whole extended frame, so memory and FFT sizes stay bounded.
+    Audio is scanned in windows of ``scan_block_s`` plus a tail long enough for a
+    whole extended frame, so memory and FFT sizes stay bounded. A frame is returned
+    at most ``scan_block_s`` plus about a second after its audio arrived: smaller
+    blocks give lower latency for live input and cost more re-scanning of the tail.
     """
 
-    BLOCK_SECONDS = 4.0
-
-    def __init__(self, sample_rate_hz: float, max_header_errors: int = MAX_HEADER_ERRORS) -> None:
+    def __init__(
+        self,
+        sample_rate_hz: float,
+        max_header_errors: int = MAX_HEADER_ERRORS,
+        scan_block_s: float = 4.0,
+    ) -> None:
         self.sample_rate_hz = float(sample_rate_hz)
         self.sps = self.sample_rate_hz / BAUD
         self.max_header_errors = max_header_errors
@@ -267,7 +272,7 @@ class AudioDemodulator:
         # Filters see one side only near a window edge: keep this much away from it.
         self._margin = int((DC_WINDOW_BITS + 2 * CHUNK_BITS) * self.sps)
         self._tail = int(8 * FRAME_LEN_EXTENDED * self.sps) + 3 * self._margin
-        self._block = int(self.BLOCK_SECONDS * self.sample_rate_hz)
+        self._block = max(1, int(scan_block_s * self.sample_rate_hz))
 
     def feed(self, samples: NDArray[np.floating]) -> list[RawFrame]:
         """Add audio samples; return the frames completed by them."""

@@ -165,3 +165,21 @@ def test_white_noise_at_4_db_snr_still_decodes_at_least_58(
     results = list(decode_audio(noisy, rate))
     assert len(_good_frames(results, ref_frames)) >= 58
     assert all(r.plain in ref_frames for r in results if isinstance(r, Rs41Frame))
+
+
+def test_low_latency_scanning_of_live_sized_buffers_finds_the_same_frames(
+    wav_audio: Audio, ref_frames: list[bytes]
+) -> None:
+    samples, rate = wav_audio
+    decoder = AudioDecoder(rate, scan_block_s=0.5)
+    results: list[DecodeResult] = []
+    latest_s = 0.0
+    for start in range(0, samples.size, 3_120):  # 65 ms, an RTL-SDR block's worth
+        for r in decoder.feed(samples[start : start + 3_120]):
+            results.append(r)
+            assert r.sample_offset is not None
+            # Returned within scan block + tail (~1.1 s) of the frame's end (~0.55 s).
+            latest_s = max(latest_s, (start - r.sample_offset) / rate)
+    results += decoder.flush()
+    _assert_all_60(results, ref_frames)
+    assert latest_s < 2.5
