@@ -36,6 +36,7 @@ from hardware.serial import (
     LineParser,
     PortSettings,
     SerialLineReader,
+    StopFlag,
     parse_sentence,
     verify_checksum,
 )
@@ -123,7 +124,7 @@ class SerialSource(Source):
         if self.sequence is None:
             self.sequence = self._load_sequence()
         reader = self.reader = SerialLineReader(port_settings(self.cfg), report=self._on_port)
-        flag: Any = stop
+        flag: StopFlag = stop
         if once:
             flag = _StopOrDeadline(stop, time.monotonic() + float(self.cfg["once_timeout_s"]))
         published = self.sequence.last
