@@ -205,9 +205,22 @@ def _unavailable(what: str, exc: ImportError) -> object:
     return run
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--region -33.9,151.2,50`: argparse would take the value for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--region" and arg[:1] == "-" and arg[1:2].isdigit():
+            out[-1] = f"--region={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `geosensord` console script."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(
+        _join_negative_values(list(sys.argv[1:] if argv is None else argv))
+    )
     result: int = args.func(args)
     return result
 

@@ -363,8 +363,9 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = int(m.group(1)) if m else None
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        # "at end of document" carries no position: that is the last line.
+        line = int(m.group(1)) if m else max(1, len(text.splitlines()))
+        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         if m:
             msg += f" (column {m.group(2)})"
         raise ConfigErrors([ConfigError(path, line, "", f"TOML syntax error: {msg}")]) from None

@@ -7,7 +7,7 @@ and writes them to the primary sink (Redis) in one round trip, then to any mirro
 sinks (e.g. jsonl). When the primary sink fails, the batch goes to the spool when
 one is configured (and everything after it, so order per producer is kept until
 the spool is replayed), otherwise it is retried with backoff while the queue
-backs up.
+backs up. Mirror sinks receive what Redis took as new, once, in the same order.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class Spool(Protocol):
 
     def depth(self) -> int: ...
 
+    def close(self) -> None: ...
+
 
 class PipelineClosed(RuntimeError):
     """Raised in a source that emits after the pipeline stopped accepting events."""
@@ -94,6 +96,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._primary_ok = False
+        self._backoff_s = 0.0
+        self._retry_at = 0.0
         self.last_error = ""
 
     # -- the source side ----------------------------------------------------
@@ -135,6 +139,11 @@ class Pipeline:
         """Start the sink thread."""
         self._thread = threading.Thread(target=self._run, name="sink", daemon=True)
         self._thread.start()
+
+    @property
+    def sink_thread_alive(self) -> bool:
+        """Whether the sink thread still runs (it may touch the spool)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout_s: float = 20.0) -> bool:
         """Stop accepting events, drain the queue and flush; True if all was handed off."""
@@ -194,21 +203,19 @@ class Pipeline:
                 sink.open()
             except SinkError as exc:
                 log.warning("sink %s not available yet: %s", sink.name, exc)
-        backoff_s = 0.1
         while True:
             batch = self._next_batch()
             if not batch:
-                if self.spool is not None and self.spool.depth() and self._replay_spool():
-                    continue
+                if self.spool is not None and self.spool.depth() and self._may_try_primary():
+                    self._replay_spool()
                 if self._stop.is_set() and self._queue.empty():
                     break
                 continue
             entries = self.encoder.encode(batch)
             while not self._deliver(entries):
-                # No spool: retry until it works or the caller's stop timeout abandons us.
-                time.sleep(backoff_s * (0.5 + random.random()))
-                backoff_s = min(backoff_s * 2, self.retry_max_s)
-            backoff_s = 0.1
+                # Neither Redis nor the spool took it: the queue backs up (backpressure)
+                # until one does or the caller's stop timeout abandons us.
+                time.sleep(max(0.05, self._retry_at - time.monotonic()))
             for _ in batch:
                 self._queue.task_done()
         for sink in (self.primary, *self.mirrors):
@@ -218,29 +225,58 @@ class Pipeline:
             except SinkError as exc:
                 log.warning("closing sink %s: %s", sink.name, exc)
 
-    def _deliver(self, entries: list[StreamEntry]) -> bool:
-        """Hand a batch to the primary sink (or the spool); False means retry later."""
+    def _write_primary(self, entries: list[StreamEntry]) -> None:
+        """Write to the primary sink, then mirror what it took as new (not duplicates),
+        so a mirror records each event once however often it is replayed."""
+        written = self.primary.write(entries)
+        self._primary_succeeded(written, len(entries))
+        if self.mirrors:
+            mask: list[bool] | None = getattr(self.primary, "last_written", None)
+            if mask is not None and len(mask) == len(entries):
+                entries = [e for e, new in zip(entries, mask, strict=True) if new]
+            if entries:
+                self._write_mirrors(entries)
+
+    def _write_mirrors(self, entries: list[StreamEntry]) -> None:
         for mirror in self.mirrors:
             try:
                 mirror.write(entries)
             except SinkError as exc:
                 self.metrics.inc("sink_errors_total", sink=mirror.name)
                 log.warning("mirror sink %s: %s", mirror.name, exc)
-        if self.spool is not None and self.spool.depth() and not self._replay_spool():
-            # Older batches are still spooled: keep order by queueing this one behind them.
-            self.spool.append(entries)
-            self.metrics.inc("spooled_events_total", len(entries), sink=self.primary.name)
-            return True
+
+    def _may_try_primary(self) -> bool:
+        """False while backing off after a failure: a hanging Redis costs a socket
+        timeout per attempt, so batches go straight to the spool until then."""
+        return time.monotonic() >= self._retry_at
+
+    def _deliver(self, entries: list[StreamEntry]) -> bool:
+        """Hand a batch to the primary sink (or the spool); False means retry later."""
+        spooled = self.spool is not None and self.spool.depth() > 0
+        if spooled and self._may_try_primary():
+            spooled = not self._replay_spool()
+        if not spooled and self._may_try_primary():
+            try:
+                self._write_primary(entries)
+            except SinkError as exc:
+                self._primary_failed(exc)
+            else:
+                return True
+        # Redis is down, or older batches are still spooled (order per producer
+        # must hold): queue this batch behind them.
+        return self._spool(entries)
+
+    def _spool(self, entries: list[StreamEntry]) -> bool:
+        if self.spool is None:
+            return False
         try:
-            written = self.primary.write(entries)
-        except SinkError as exc:
-            self._primary_failed(exc)
-            if self.spool is None:
-                return False
             self.spool.append(entries)
-            self.metrics.inc("spooled_events_total", len(entries), sink=self.primary.name)
-            return True
-        self._primary_succeeded(written, len(entries))
+        except SinkError as exc:  # SpoolFull under the "block" policy, or a disk error
+            self.metrics.inc("spool_full_total", sink=self.primary.name)
+            log.warning("spool refused a batch: %s", exc)
+            return False
+        self.metrics.inc("spooled_events_total", len(entries), sink=self.primary.name)
+        self.metrics.set("spool_depth", self.spool.depth())
         return True
 
     def _replay_spool(self) -> bool:
@@ -252,18 +288,19 @@ class Pipeline:
                 self.metrics.set("spool_depth", 0)
                 return True
             try:
-                written = self.primary.write(batch)
+                self._write_primary(batch)
             except SinkError as exc:
                 self._primary_failed(exc)
                 return False
             self.spool.pop()
             self.metrics.inc("replayed_events_total", len(batch), sink=self.primary.name)
-            self._primary_succeeded(written, len(batch))
             self.metrics.set("spool_depth", self.spool.depth())
 
     def _primary_failed(self, exc: SinkError) -> None:
         if self._primary_ok or not self.last_error:
             log.warning("sink %s failing: %s", self.primary.name, exc)
+        self._backoff_s = min(self._backoff_s * 2, self.retry_max_s) if self._backoff_s else 0.1
+        self._retry_at = time.monotonic() + self._backoff_s * (0.5 + random.random())
         self._primary_ok = False
         self.last_error = str(exc)
         self.metrics.inc("sink_errors_total", sink=self.primary.name)
@@ -271,6 +308,7 @@ class Pipeline:
     def _primary_succeeded(self, written: int, offered: int) -> None:
         if not self._primary_ok and self.last_error:
             log.info("sink %s recovered", self.primary.name)
+        self._backoff_s = 0.0
         self._primary_ok = True
         self.metrics.inc("events_written_total", written, sink=self.primary.name)
         self.metrics.inc("events_duplicate_total", offered - written, sink=self.primary.name)

@@ -111,7 +111,8 @@ class Runtime:
         """Drain and flush the pipeline, then stop the embedded Redis; True if nothing was left."""
         drained = self.pipeline.stop(timeout_s)
         spool = self.pipeline.spool
-        if spool is not None and hasattr(spool, "close"):
+        # A sink thread that outlived the stop timeout may still write to the spool.
+        if spool is not None and not self.pipeline.sink_thread_alive:
             spool.close()
         if self.embedded is not None:
             self.embedded.stop()

@@ -49,7 +49,8 @@ class RedisOptions:
         return redis.Redis.from_url(self.url, **kwargs)
 
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")
+# Greedy up to the last '@' of the URL token: passwords may contain '@' and '/'.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/\s]*):(?P<pw>\S*)@")
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:

@@ -34,18 +34,29 @@ log = logging.getLogger(__name__)
 
 # KEYS[1] offsets hash; KEYS[2..] the streams and memo hashes the batch touches.
 # ARGV: trim mode ("MAXLEN"|"MINID"|""), trim arg for global/src, trim arg for cells,
-# nfields, field names…, then per entry:
+# key kinds (one letter per KEY: h = hash, s = stream), nfields, field names…, then per entry:
 #   producer, seq, memo_key_index (0 = none), memo_field, memo_value,
 #   n_keys, key indexes…, cell_key_flags (1 if key uses the cell trim)…, values…
 WRITE_BATCH_LUA = """
+-- Scripts are not rolled back on error, so refuse up front what would fail midway:
+-- a key of the wrong type. (OOM is refused at the first write, before any effect.)
+local kinds = ARGV[4]
+for i = 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  local want = 'stream'
+  if string.sub(kinds, i, i) == 'h' then want = 'hash' end
+  if t ~= 'none' and t ~= want then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. t .. ', not a ' .. want)
+  end
+end
 local mode = ARGV[1]
 local trim_main = ARGV[2]
 local trim_cell = ARGV[3]
-local nf = tonumber(ARGV[4])
-local p = 5 + nf
+local nf = tonumber(ARGV[5])
+local p = 6 + nf
 local offsets = {}
 local changed = {}
-local written = 0
+local mask = {}
 while p <= #ARGV do
   local producer = ARGV[p]
   local seq = tonumber(ARGV[p + 1])
@@ -59,6 +70,9 @@ while p <= #ARGV do
     offsets[producer] = off
   end
   if seq > off then
+    -- The first stream assigns the entry id; the others reuse it, so one event has
+    -- one id everywhere and readers can merge streams in publish order.
+    local entry_id = '*'
     for k = 0, nk - 1 do
       local args = {KEYS[tonumber(ARGV[kstart + k])]}
       local trim = trim_main
@@ -68,26 +82,37 @@ while p <= #ARGV do
         args[#args + 1] = '~'
         args[#args + 1] = trim
       end
-      args[#args + 1] = '*'
+      local id_pos = #args + 1
+      args[id_pos] = entry_id
       for i = 1, nf do
-        args[#args + 1] = ARGV[4 + i]
+        args[#args + 1] = ARGV[5 + i]
         args[#args + 1] = ARGV[vstart + i - 1]
       end
-      redis.call('XADD', unpack(args))
+      local res = redis.pcall('XADD', unpack(args))
+      if type(res) == 'table' and res['err'] then
+        -- Another writer put a larger id into this stream: take a fresh one there.
+        args[id_pos] = '*'
+        redis.call('XADD', unpack(args))
+      elseif entry_id == '*' then
+        entry_id = res
+      end
     end
+    mask[#mask + 1] = '1'
+
     if memo_idx > 0 then
       redis.call('HSET', KEYS[memo_idx], ARGV[p + 3], ARGV[p + 4])
     end
     offsets[producer] = seq
     changed[producer] = true
-    written = written + 1
+  else
+    mask[#mask + 1] = '0'
   end
   p = vstart + nf
 end
 for producer, _ in pairs(changed) do
   redis.call('HSET', KEYS[1], producer, string.format('%.0f', offsets[producer]))
 end
-return written
+return table.concat(mask)
 """
 
 
@@ -140,6 +165,7 @@ class RedisStreamsSink:
         self.cell_streams = cell_streams
         self._client: redis.Redis | None = None
         self._script: Any = None
+        self.last_written: list[bool] = []
 
     # -- lifecycle -------------------------------------------------------
     def open(self) -> None:
@@ -189,17 +215,19 @@ class RedisStreamsSink:
     def encode(self, batch: Sequence[StreamEntry]) -> tuple[list[str], list[str]]:
         """KEYS and ARGV of one script call for `batch`."""
         keys = [self.keys.offsets]
+        kinds = ["h"]
         index: dict[str, int] = {}
 
-        def key_index(key: str) -> str:
+        def key_index(key: str, kind: str = "s") -> str:
             i = index.get(key)
             if i is None:
                 keys.append(key)
+                kinds.append(kind)
                 i = index[key] = len(keys)
             return str(i)
 
         mode, trim_main, trim_cell = self._trim()
-        argv = [mode, trim_main, trim_cell, str(len(self.field_names)), *self.field_names]
+        argv: list[str] = []
         for e in batch:
             stream_keys: list[tuple[str, str]] = []
             if self.global_stream:
@@ -210,7 +238,7 @@ class RedisStreamsSink:
                 stream_keys.append((key_index(self.keys.cell(e.cell)), "1"))
             memo_idx, memo_field, memo_value = "0", "", ""
             if e.memo is not None:
-                memo_idx = key_index(self.keys.memo(e.producer))
+                memo_idx = key_index(self.keys.memo(e.producer), "h")
                 memo_field, memo_value = e.memo
             argv += [
                 e.producer,
@@ -223,14 +251,22 @@ class RedisStreamsSink:
             argv += [k for k, _ in stream_keys]
             argv += [flag for _, flag in stream_keys]
             argv += e.values
-        return keys, argv
+        header = [mode, trim_main, trim_cell, "".join(kinds), str(len(self.field_names))]
+        return keys, [*header, *self.field_names, *argv]
 
     def write(self, batch: Sequence[StreamEntry]) -> int:
-        """Write a batch atomically and idempotently; return how many entries were new."""
+        """Write a batch atomically and idempotently; return how many entries were new.
+
+        `last_written` then tells, entry by entry, which ones were new.
+        """
+        self.last_written = [False] * len(batch)
         if not batch:
             return 0
         keys, argv = self.encode(batch)
-        return int(self._call(lambda c: self._script(keys=keys, args=argv, client=c)))
+        mask = self._call(lambda c: self._script(keys=keys, args=argv, client=c))
+        mask = mask.decode() if isinstance(mask, bytes) else str(mask)
+        self.last_written = [c == "1" for c in mask]
+        return mask.count("1")
 
     def _call(self, fn: Any) -> Any:
         """Run `fn(client)` and map redis-py failures onto the sink error family."""

@@ -44,6 +44,13 @@ class JsonlSource(Source):
         path = self.ctx.resolve(self.cfg["path"])
         with open(path, "rb") as fh:
             first = fh.readline()
+            while not first.endswith(b"\n") and self.cfg["follow"] and not once:
+                # The fingerprint needs the whole first line: an empty or half-written
+                # file would otherwise get a different producer key after a restart.
+                if stop.wait(0.5):
+                    return
+                fh.seek(0)
+                first = fh.readline()
             fingerprint = hashlib.sha1(first).hexdigest()[:12]
             producer = f"{self.producer}:{fingerprint}"
             fh.seek(0)

@@ -240,11 +240,6 @@ def test_daemon_killed_with_a_full_spool_resumes_exactly_once(
     assert list((state / "spool").glob("*.seg")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon/pipeline.py: SpoolFull from spool.append() escapes _deliver() and ends the "
-    "sink thread; it should return False (retry with backoff) so the batch waits in memory",
-)
 def test_block_policy_holds_events_back_instead_of_dropping(
     durable_redis: RedisProcess, tmp_path: Path
 ) -> None:
