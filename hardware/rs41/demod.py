@@ -9,7 +9,8 @@ the on-air (still scrambled) frames, each with the sample offset of its header::
          sign of rho = polarity
     per peak: zero crossings of y in 128-bit chunks -> bit-edge phase per chunk
          -> bit centre times (interpolated between chunks) -> y at bit centres
-         -> threshold midway between the two level clusters -> bits
+         -> threshold midway between the two level clusters -> bits, and per
+            byte the least reliable bit's distance from that threshold
          -> header check (<= max_header_errors wrong bits) -> bytes, LSB first
          -> byte 0x38 (descrambled) 0x0F: 320-byte frame, 0xF0: 518-byte frame
 
