@@ -140,7 +140,8 @@ def test_replay_is_idempotent_across_reruns_copies_and_appends(
     copy_dir.mkdir()
     copy = copy_dir / "renamed-copy.jsonl"
     shutil.copy(src_file, copy)
-    run_once(write_config(tmp_path, redis_server.url, copy, name="copy.toml"))
+    # (In process from here on where the CLI adds nothing: a child costs ~1 s of imports.)
+    replay_in_process(write_config(tmp_path, redis_server.url, copy, name="copy.toml"))
     assert len(ids_in(redis_server)) == 400, "a copy of the file at another path wrote entries"
 
     # A fresh state directory (sequences.json gone): the offsets in Redis still dedupe.
@@ -244,7 +245,8 @@ def test_jsonl_mirror_replays_into_a_fresh_redis_identically(
     recorded = [json.loads(line) for line in mirror.read_text().splitlines()]
     assert [r["id"] for r in recorded] == [e["id"] for e in original]
 
-    run_once(write_config(tmp_path, second_redis.url, mirror, state="state-b", name="b.toml"))
+    replay_in_process(write_config(tmp_path, second_redis.url, mirror, state="state-b",
+                                   name="b.toml"))
     replayed = entries(second_redis)
     assert replayed == original  # id/src/kind/t/rx/lat/lon/alt/station/data and the S2 leaf
 
