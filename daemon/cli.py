@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from daemon import __version__
 from daemon.config import Config, ConfigErrors, load_config
@@ -26,6 +27,10 @@ EXIT_CONFIG = 2
 
 # Commands that live in their own modules: (group, name) -> module with
 # add_arguments(parser) and run(args) -> int.
+TOP_COMMANDS: dict[str, tuple[str, str]] = {
+    "rtl-tcp-replay": ("daemon.commands.rtl_tcp_replay", "serve an IQ recording over rtl_tcp"),
+    "devices": ("daemon.commands.devices", "list RTL-SDR dongles and serial ports"),
+}
 PLUGGED_COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
     ("backfill", "usgs"): ("daemon.commands.backfill_usgs", "backfill USGS events from FDSN"),
     ("decode", "adsb"): ("daemon.commands.decode_adsb", "decode Mode S from an IQ recording"),
@@ -86,18 +91,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the latest entries of a stream, a source, or a region; --follow for new ones."""
-    from daemon.consumer import Region, StreamReader
-    from daemon.embedded_redis import EmbeddedRedis
-    from daemon.runtime import redis_options
+    from daemon.runtime import redis_options, start_embedded
 
     config = load_or_report(args.config)
     if config is None:
         return EXIT_CONFIG
-    embedded = None
-    if config.redis["url"] == "embedded" and not args.url:
-        embedded = EmbeddedRedis(config.state_dir / "redis")
+    # Without the daemon running, its embedded Redis is started just for reading.
+    embedded = None if args.url else start_embedded(config, attach=True)
     options = redis_options(config, embedded)
     client = options.client() if not args.url else type(options)(url=args.url).client()
+    try:
+        return _tail(args, config, client, options)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _tail(args: argparse.Namespace, config: Config, client: Any, options: Any) -> int:
+    from daemon.consumer import Region, StreamReader
+
     streams = config.streams
     reader = StreamReader(client, str(streams["prefix"]), int(streams["cell_stream_level"]))
     region = None
@@ -181,20 +193,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_tail)
 
+    for name, (module_name, help_text) in TOP_COMMANDS.items():
+        _plug(sub.add_parser(name, help=help_text), module_name, name)
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     for (group, name), (module_name, help_text) in PLUGGED_COMMANDS.items():
         if group not in groups:
             gp = sub.add_parser(group, help=f"{group} commands")
             groups[group] = gp.add_subparsers(dest=f"{group}_command", required=True)
-        cp = groups[group].add_parser(name, help=help_text)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            cp.set_defaults(func=_unavailable(f"{group} {name}", exc))
-            continue
-        module.add_arguments(cp)
-        cp.set_defaults(func=module.run)
+        _plug(groups[group].add_parser(name, help=help_text), module_name, f"{group} {name}")
     return parser
+
+
+def _plug(parser: argparse.ArgumentParser, module_name: str, what: str) -> None:
+    """Let a command module fill in its parser; report it when it cannot be imported."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        parser.set_defaults(func=_unavailable(what, exc))
+        return
+    module.add_arguments(parser)
+    parser.set_defaults(func=module.run)
 
 
 def _unavailable(what: str, exc: ImportError) -> object:

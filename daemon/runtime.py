@@ -133,9 +133,36 @@ class Runtime:
         self.close()
 
 
+def embedded_server(config: Config) -> EmbeddedRedis:
+    """The embedded Redis of this config's state directory (not started)."""
+    return EmbeddedRedis(
+        config.state_dir / "redis",
+        binary=str(config.redis["server_binary"]) or None,
+        maxmemory_mb=int(config.redis["maxmemory_mb"]),
+    )
+
+
+def start_embedded(config: Config, attach: bool) -> EmbeddedRedis | None:
+    """Start the embedded Redis when the config asks for one; return it (the caller stops it).
+
+    With `attach`, a server that already answers on the socket (the running daemon's) is
+    used as it is and None is returned, as for an external Redis.
+    """
+    if config.redis["url"] != "embedded":
+        return None
+    embedded = embedded_server(config)
+    if attach and _answers(embedded.socket_path):
+        log.info("using the running daemon's embedded redis at %s", embedded.socket_path)
+        return None
+    embedded.start()
+    return embedded
+
+
 def redis_options(config: Config, embedded: EmbeddedRedis | None) -> RedisOptions:
     """Connection options from `[redis]` (the embedded server's socket when embedded)."""
     r = config.redis
+    if embedded is None and r["url"] == "embedded":
+        embedded = embedded_server(config)
     return RedisOptions(
         url=embedded.url if embedded is not None else str(r["url"]),
         username=str(r["username"]),
@@ -190,22 +217,8 @@ def open_runtime(config: Config, metrics: Metrics | None = None, role: str = "da
     state_dir.mkdir(parents=True, exist_ok=True)
     owner = role == "daemon"
     lock_fd = lock_state_dir(state_dir) if owner else None
-    embedded = None
-    if config.redis["url"] == "embedded":
-        embedded = EmbeddedRedis(
-            state_dir / "redis",
-            binary=str(config.redis["server_binary"]) or None,
-            maxmemory_mb=int(config.redis["maxmemory_mb"]),
-        )
-        if not owner and _answers(embedded.socket_path):
-            log.info("using the running daemon's embedded redis at %s", embedded.socket_path)
-            options = redis_options(config, embedded)
-            embedded = None
-        else:
-            embedded.start()
-            options = redis_options(config, embedded)
-    else:
-        options = redis_options(config, None)
+    embedded = start_embedded(config, attach=not owner)
+    options = redis_options(config, embedded)
     streams = config.streams
     indexer = S2Indexer(tuple(streams["index_levels"]), int(streams["cell_stream_level"]))
     encoder = EntryEncoder(indexer)
