@@ -16,6 +16,7 @@ Layout (see the documented default `config.toml` at the repository root)::
     [log]       level
     [sources.<name>]  type = "usgs" | "jsonl" | …, plus the keys of that type
     [sinks.<name>]    type = "jsonl", path
+    [status_display]  port or source, baud, interval_s (a serial OLED status line)
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ STATE: dict[str, Field] = {
     "dir": Field((str,), default="", doc="state directory; default $STATE_DIRECTORY or ./state"),
 }
 
+
 def listen_check(v: Any) -> str | None:
     """A check for ``HOST:PORT`` (or "" to disable)."""
     from daemon.health import parse_listen
@@ -202,6 +204,7 @@ TOP_TABLES: dict[str, Table] = {
     "http": HTTP,
     "log": LOG,
 }
+EXTRA_TABLES = ("sources", "sinks", "status_display")
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -219,6 +222,7 @@ class Config:
     log: dict[str, Any]
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status_display: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -373,12 +377,14 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     # Imported here: the registries import this module for Field and checks.
     from daemon.sinks_registry import sink_schema, sink_types
     from daemon.sources import source_schema, source_types
+    from daemon.status_display import FIELDS as display_fields
+    from daemon.status_display import validate as validate_display
 
     v = _Validator(path, text)
     tables: dict[str, dict[str, Any]] = {}
     for key in raw:
-        if key not in TOP_TABLES and key not in ("sources", "sinks"):
-            v.error(key, f"unknown table{_did_you_mean(key, [*TOP_TABLES, 'sources', 'sinks'])}")
+        if key not in TOP_TABLES and key not in EXTRA_TABLES:
+            v.error(key, f"unknown table{_did_you_mean(key, [*TOP_TABLES, *EXTRA_TABLES])}")
     for name, schema in TOP_TABLES.items():
         tables[name] = v.table(name, raw.get(name, {}), schema)
     if "station" not in raw:
@@ -387,9 +393,12 @@ def parse_config(text: str, path: str = "<config>") -> Config:
 
     sources = _instances(v, raw.get("sources", {}), "sources", source_types(), source_schema)
     sinks = _instances(v, raw.get("sinks", {}), "sinks", sink_types(), sink_schema)
+    display = v.table("status_display", raw.get("status_display", {}), display_fields)
+    for key, message in validate_display(display, sources):
+        v.error(key, message)
     if v.errors:
         raise ConfigErrors(v.errors)
-    return Config(path=path, sources=sources, sinks=sinks, **tables)
+    return Config(path=path, sources=sources, sinks=sinks, status_display=display, **tables)
 
 
 def _instances(

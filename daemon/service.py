@@ -14,13 +14,16 @@ import logging
 import signal
 import threading
 import time
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
-from daemon.config import Config
+from daemon.config import Config, ConfigErrors, load_config
 from daemon.health import HealthServer
 from daemon.runtime import Runtime, StateDirLocked, open_runtime
 from daemon.sources import build_source
+from daemon.sources.base import Source
+from daemon.status_display import build_status_display, runtime_snapshot
 from daemon.supervisor import Supervisor
 from daemon.systemd_notify import Notifier
 
@@ -77,12 +80,49 @@ def start_health(rt: Runtime, sup: Supervisor) -> HealthServer | None:
     return server
 
 
-def start_sources(rt: Runtime, sup: Supervisor, once: bool) -> None:
-    """Build every configured source and start it under the supervisor."""
-    ctx = rt.source_context()
-    for name, cfg in rt.config.sources.items():
-        source = build_source(name, cfg, ctx)
-        sup.start(source, rt.pipeline.emitter(source.producer, name), once=once)
+def start_source(
+    rt: Runtime, sup: Supervisor, name: str, cfg: dict[str, Any], once: bool
+) -> Source:
+    """Build one configured source and start it under the supervisor."""
+    source = build_source(name, cfg, rt.source_context())
+    sup.start(source, rt.pipeline.emitter(source.producer, name), once=once)
+    return source
+
+
+def reload_config(rt: Runtime, sup: Supervisor, stop_timeout_s: float) -> None:
+    """SIGHUP: re-read the config; restart the sources whose table changed.
+
+    An invalid file is reported and ignored (the running config stays). Changes
+    outside `[sources]` need a restart of the daemon and are reported as such.
+    """
+    try:
+        new = load_config(rt.config.path)
+    except (OSError, ConfigErrors) as exc:
+        log.error("reload: keeping the running config; %s", exc)
+        return
+    old = rt.config
+    for section in ("station", "redis", "streams", "pipeline", "state", "http", "sinks"):
+        if getattr(old, section) != getattr(new, section):
+            log.warning("reload: [%s] changed; restart the daemon to apply it", section)
+    changed = [n for n in old.sources if n in new.sources and old.sources[n] != new.sources[n]]
+    removed = [n for n in old.sources if n not in new.sources]
+    added = [n for n in new.sources if n not in old.sources]
+    for name in changed + removed:
+        if not sup.stop_source(name, stop_timeout_s):
+            log.error("reload: source %s did not stop in time", name)
+    rt.config = replace(old, sources=new.sources)
+    for name in changed + added:
+        try:
+            start_source(rt, sup, name, new.sources[name], once=False)
+        except Exception as exc:
+            log.error("reload: source %s cannot start: %s", name, exc)
+    log.info(
+        "reloaded: %d restarted, %d added, %d removed, %d unchanged",
+        len(changed),
+        len(added),
+        len(removed),
+        len(new.sources) - len(changed) - len(added),
+    )
 
 
 def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0) -> int:
@@ -93,8 +133,17 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
+        wake.set()
+
+    reload_wanted = threading.Event()
+    wake = threading.Event()
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        reload_wanted.set()
+        wake.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         rt = open_runtime(config)
     except StateDirLocked as exc:
@@ -103,18 +152,31 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
     sup = Supervisor(rt.metrics)
     ok = True
     try:
-        start_sources(rt, sup, once)
+        sources = {
+            name: start_source(rt, sup, name, cfg, once) for name, cfg in config.sources.items()
+        }
         http = start_health(rt, sup)
+        display = build_status_display(
+            config.status_display, runtime_snapshot(rt, list(sources)), sources, rt.metrics
+        )
+        if display is not None:
+            display.start()
         notifier.ready()
         log.info(
             "geosensord running: %d sources, redis %s", len(sup.states), rt.sink.options.display_url
         )
         interval_s = min(5.0, notifier.watchdog_interval_s() or 5.0)
         last_status = 0.0
-        while not stop.is_set():
-            if once and sup.all_done():
+        while True:
+            if reload_wanted.is_set() and not stop.is_set():
+                reload_wanted.clear()
+                notifier.reloading()
+                reload_config(rt, sup, stop_timeout_s / 2)
+                notifier.ready()
+            if stop.is_set() or (once and sup.all_done()):
                 break
-            stop.wait(min(interval_s, 0.2) if once else interval_s)
+            wake.wait(min(interval_s, 0.2) if once else interval_s)
+            wake.clear()
             if rt.embedded is not None and rt.embedded.supervise_once():
                 log.warning("embedded redis-server died and was restarted")
             notifier.watchdog()
@@ -124,6 +186,8 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
         notifier.stopping()
         if http is not None:
             http.stop()
+        if display is not None:
+            display.stop()
         sup.stop()
         stuck = sup.join(stop_timeout_s / 2)
         if stuck:
