@@ -1,6 +1,7 @@
 """FM discriminator for RS41 from complex baseband IQ (e.g. an RTL-SDR at 2.4 MS/s).
 
-    IQ at R --FIR lowpass, decimate by D1--> ~240 kHz (search band +-0.35 of that)
+    IQ at R --minus running mean (tuner DC, 0.5 s)
+       --FIR lowpass, decimate by D1--> ~240 kHz (search band +-0.35 of that)
        --per block: Welch spectrum, strongest ~8 kHz wide hump above the noise
          floor, power centroid = carrier offset (kept while no signal)
        --mix by -offset (phase continuous across blocks)
@@ -30,6 +31,8 @@ ESTIMATE_BLOCK_S = 0.05
 SEARCH_FRACTION = 0.35
 HUMP_WIDTH_HZ = 8_000.0
 DETECT_RATIO = 3.0
+DC_NOTCH_HZ = 600.0
+DC_TIME_CONSTANT_S = 0.5
 
 
 def lowpass_taps(n_taps: int, cutoff_hz: float, sample_rate_hz: float) -> NDArray[np.float32]:
@@ -86,9 +89,10 @@ def estimate_offset_hz(
 ) -> float | None:
     """Carrier offset (Hz) of the strongest FSK hump in a block, None if none stands out.
 
-    Welch power spectrum (1024-point segments), smoothed over HUMP_WIDTH_HZ; the
-    hump must exceed DETECT_RATIO times the median (noise) level; the estimate is the
-    noise-subtracted power centroid within half a hump width of its maximum.
+    Welch power spectrum (1024-point segments) with the bins next to 0 Hz set to the
+    noise level (DC spike of the tuner), smoothed over HUMP_WIDTH_HZ; the hump must
+    exceed DETECT_RATIO times the median (noise) level; the estimate is the
+    noise-subtracted power centroid within a hump width of its maximum.
     """
     nseg = 1024
     n = z.size // nseg * nseg
@@ -98,6 +102,8 @@ def estimate_offset_hz(
     power = np.fft.fftshift(np.mean(np.abs(np.fft.fft(segs, axis=1)) ** 2, axis=0))
     freqs = np.fft.fftshift(np.fft.fftfreq(nseg, 1 / sample_rate_hz))
     floor = float(np.median(power))
+    # An RTL-SDR's LO leakage is a spike at 0 Hz that can outshine a weak sonde.
+    power[np.abs(freqs) < DC_NOTCH_HZ] = floor
     width = max(1, round(HUMP_WIDTH_HZ / (sample_rate_hz / nseg)))
     smooth = np.convolve(power, np.ones(width) / width, mode="same")
     in_band = np.abs(freqs) <= search_hz
@@ -138,11 +144,18 @@ class FmDemodulator:
         self._pending = np.zeros(0, dtype=np.complex64)
         self._phase = 0.0  # mixer phase (rad) at the next intermediate sample
         self._last = np.complex64(1.0)  # last channel sample, for the discriminator
+        self._dc = 0j  # running estimate of the input's DC (tuner LO leakage)
         self.offset_hz = 0.0
 
     def process(self, iq: NDArray[np.complexfloating]) -> NDArray[np.float32]:
         """Demodulate a block of IQ; returns the audio it completes (Hz)."""
         z = np.asarray(iq, dtype=np.complex64)
+        if z.size:
+            # DC blocker: the tuner's LO leakage is a constant; the sonde's FSK
+            # averages out over a block. Running mean with DC_TIME_CONSTANT_S.
+            weight = 1.0 - math.exp(-z.size / (DC_TIME_CONSTANT_S * self.sample_rate_hz))
+            self._dc += weight * (complex(z.mean()) - self._dc)
+            z = z - np.complex64(self._dc)
         if self._stage1 is not None:
             z = self._stage1.process(z)
         self._pending = np.concatenate((self._pending, z))

@@ -77,3 +77,14 @@ def test_iq_at_2_4_msps_with_offset_and_noise_decodes_at_least_58_of_60(
     good = [r for r in results if isinstance(r, Rs41Frame) and r.plain in ref_frames]
     assert len(good) >= 58
     assert len({r.frame for r in good}) == len(good)
+
+
+@pytest.mark.parametrize("offset_hz", [1_500.0, -40_000.0])
+def test_a_strong_tuner_dc_spike_neither_hides_nor_corrupts_the_sonde(
+    ref_frames: list[bytes], offset_hz: float
+) -> None:
+    # An RTL-SDR's LO leakage: a constant 2.6 times the sonde's power.
+    dc = np.complex64(1.5 + 1.0j)
+    iq = (c + dc for c in gfsk_iq_bursts(ref_frames[:4], RATE_HZ, offset_hz, snr_db=-8.0))
+    results = list(decode_iq(iq, RATE_HZ))
+    assert [r.plain for r in results if isinstance(r, Rs41Frame)] == ref_frames[:4]
