@@ -319,6 +319,8 @@ RANGE_CASES = [
     ("pipeline", "queue_size = 0", "pipeline.queue_size", ">= 1"),
     ("redis", "socket_timeout_s = -1.0", "redis.socket_timeout_s", "> 0"),
     ("log", 'level = "loud"', "log.level", "not one of"),
+    ("station", 'id = ""', "station.id", "must not be empty"),
+    ("streams", 'prefix = "  "', "streams.prefix", "must not be empty"),
 ]
 
 
@@ -438,6 +440,64 @@ pathh = "x.jsonl"
     for key, line in expected.items():
         assert result.line_of(key) == line, key
     assert 'did you mean "path"?' in result.error_for("sources.replay.pathh")
+
+
+# -- source types (usgs) and source modules ------------------------------------------
+
+
+@needs_usgs
+def test_usgs_intervall_typo_suggests_interval(tmp_path: Path) -> None:
+    text = STATION + '\n[sources.quakes]\ntype = "usgs"\nintervall = 60\n'
+    result = check_config(write(tmp_path, text))
+    assert result.returncode == 2
+    assert 'did you mean "interval"?' in result.error_for("sources.quakes.intervall")
+    assert result.line_of("sources.quakes.intervall") == line_number(text, "intervall")
+
+
+@needs_usgs
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [("interval = -5", "must be > 0"), ("interval = 0", "must be > 0"),
+     ('interval = "60s"', "expected a number"), ("min_magnitude = 12.0", "outside")],
+)
+def test_usgs_bad_values_are_reported_with_their_line(
+    tmp_path: Path, line: str, fragment: str
+) -> None:
+    text = STATION + f'\n[sources.quakes]\ntype = "usgs"\n{line}\n'
+    key = "sources.quakes." + line.split("=")[0].strip()
+    result = check_config(write(tmp_path, text))
+    assert result.returncode == 2
+    assert fragment in result.error_for(key)
+    assert result.line_of(key) == line_number(text, line)
+
+
+def test_a_source_module_that_cannot_be_imported_is_a_config_error_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # E.g. an SDR source whose optional dependency (pyrtlsdr) is not installed on this host.
+    from daemon import sources
+
+    monkeypatch.setitem(sources.SOURCE_MODULES, "broken", "daemon.sources._no_such_module_")
+    text = STATION + '\n[sources.radio]\ntype = "broken"\n'
+    result = check_config(write(tmp_path, text))
+    assert result.returncode == 2
+    assert "_no_such_module_" in result.error_for("sources.radio.type")
+
+
+def test_redis_url_with_an_unknown_scheme_is_reported(tmp_path: Path) -> None:
+    text = STATION + '\n[redis]\nurl = "http://127.0.0.1:6379/0"\n'
+    result = check_config(write(tmp_path, text))
+    assert result.returncode == 2
+    assert "http" in result.error_for("redis.url")
+    assert result.line_of("redis.url") == line_number(text, "http://")
+
+
+@pytest.mark.parametrize(
+    "url", ["embedded", "redis://127.0.0.1:6379/0", "rediss://user@h:6380/1", "unix:///run/r.sock"]
+)
+def test_documented_redis_urls_are_accepted(tmp_path: Path, url: str) -> None:
+    result = check_config(write(tmp_path, STATION + f'\n[redis]\nurl = "{url}"\n'))
+    assert result.returncode == 0, result.errors
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
