@@ -48,9 +48,9 @@ class FirDecimator:
 
     Polyphase form: the input is viewed as rows of ``factor`` interleaved I/Q
     samples (2 * factor floats) and the real taps, zero-padded to K phases of
-    ``factor``, as a (2 factor x 2 K) matrix that keeps I and Q apart. One real
-    matrix product gives every row against every phase; the output is the sum of K
-    shifted column pairs of it.
+    ``factor``, as a (2 K x 2 factor) matrix that keeps I and Q apart. One real
+    matrix product gives every phase against every row (one contiguous line per
+    phase and component); the output is the sum of K shifted lines.
     """
 
     def __init__(self, taps: NDArray[np.float32], factor: int) -> None:
@@ -59,10 +59,10 @@ class FirDecimator:
         padded = np.zeros(k * factor, dtype=np.float32)
         padded[: taps.size] = taps
         # y[m] = sum_j rows[m + j] . phase[j], rows[i] = buf[i*D : (i+1)*D]
-        phases = padded[::-1].reshape(k, factor).T  # (D, K)
-        self._matrix = np.zeros((2 * factor, 2 * k), dtype=np.float32)
-        self._matrix[0::2, 0::2] = phases
-        self._matrix[1::2, 1::2] = phases
+        phases = padded[::-1].reshape(k, factor)  # (K, D)
+        self._matrix = np.zeros((2 * k, 2 * factor), dtype=np.float32)
+        self._matrix[0::2, 0::2] = phases  # line 2j: I of phase j
+        self._matrix[1::2, 1::2] = phases  # line 2j+1: Q of phase j
         self._k = k
         self._history = np.zeros((k - 1) * factor, dtype=np.complex64)
 
@@ -76,12 +76,19 @@ class FirDecimator:
             self._history = buf
             return np.zeros(0, dtype=np.complex64)
         rows = buf[: n_rows * d].view(np.float32).reshape(n_rows, 2 * d)
-        products = rows @ self._matrix  # (rows, K phases x [I, Q])
-        acc = products[0:n_out, 0:2].copy()
+        # M @ rows.T puts each phase's output in one contiguous line, so the
+        # shifted sums below are plain vector adds (4-10x faster than columns).
+        lines = self._matrix @ rows.T  # (2K, rows)
+        re = lines[0, 0:n_out].copy()
+        im = lines[1, 0:n_out].copy()
         for j in range(1, k):
-            acc += products[j : j + n_out, 2 * j : 2 * j + 2]
+            re += lines[2 * j, j : j + n_out]
+            im += lines[2 * j + 1, j : j + n_out]
         self._history = buf[n_out * d :]
-        return acc.view(np.complex64).reshape(-1)
+        y = np.empty(n_out, dtype=np.complex64)
+        y.real = re
+        y.imag = im
+        return y
 
 
 def estimate_offset_hz(

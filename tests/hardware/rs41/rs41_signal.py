@@ -132,3 +132,34 @@ def gfsk_audio(
         parts.append(np.zeros(int(gap_s * 48_000)))
     audio = np.concatenate(parts)
     return (audio + rng.normal(0.0, noise_rms, audio.size)).astype(np.float32)
+
+
+def fm_modulate_audio(
+    audio: NDArray[np.float32],
+    audio_rate_hz: int,
+    iq_rate_hz: int,
+    offset_hz: float,
+    hz_per_unit: float,
+    snr_db: float,
+    seed: int = 0,
+) -> Iterator[NDArray[np.complex64]]:
+    """Audio as the instantaneous frequency of a carrier: IQ in blocks of 1 s, + noise.
+
+    The frequency is held between audio samples, so the phase is exactly piecewise
+    linear at the IQ rate (a multiple of the audio rate).
+    """
+    rng = np.random.default_rng(seed)
+    up = iq_rate_hz // audio_rate_hz
+    noise_std = np.float32(np.sqrt(10 ** (-snr_db / 10) / 2))
+    step = np.arange(1, up + 1, dtype=np.float64) * (2 * np.pi / iq_rate_hz)
+    phase = 0.0
+    for start in range(0, audio.size, audio_rate_hz):
+        freq = offset_hz + hz_per_unit * audio[start : start + audio_rate_hz].astype(np.float64)
+        starts = phase + np.concatenate(([0.0], np.cumsum(freq[:-1] * step[-1])))
+        phase = float((starts[-1] + freq[-1] * step[-1]) % (2 * np.pi))
+        ph = np.mod(starts[:, None] + freq[:, None] * step[None, :], 2 * np.pi).reshape(-1)
+        ph32 = ph.astype(np.float32)
+        out = noise_std * rng.standard_normal(2 * ph32.size, dtype=np.float32)
+        out[0::2] += np.cos(ph32)
+        out[1::2] += np.sin(ph32)
+        yield out.view(np.complex64)
