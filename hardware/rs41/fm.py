@@ -8,10 +8,11 @@
        --channel lowpass (10 kHz), decimate by D2--> audio rate ~48 kHz
        --discriminator angle(z[n] conj z[n-1]) * rate / 2pi --> audio in Hz
 
-Every stage is a stateful block filter over whole arrays (polyphase FIR by strided
-windows and one matrix-vector product), so buffers of any size can be fed and the
-output does not depend on how the input was split. A residual offset is a DC level
-in the audio, which the audio demodulator removes.
+Every stage is a stateful block filter over whole arrays (polyphase FIR as one real
+matrix product per buffer), so buffers of any size can be fed; the filters' output
+does not depend on how the input was split (the DC estimate, updated per buffer,
+only slightly). A residual offset is a DC level in the audio, which the audio
+demodulator removes.
 
 IQ file formats: ``u8`` (RTL-SDR: interleaved unsigned bytes, 127.5 = zero) and
 ``cs16`` (interleaved signed 16-bit little-endian).
