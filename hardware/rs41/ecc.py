@@ -62,8 +62,9 @@ class EccResult:
 
 
 def _codec() -> reedsolo.RSCodec:
-    # A fresh codec per call: RSCodec swaps reedsolo's module tables in and out,
-    # and building one is cheap next to a decode that needs it.
+    # A fresh codec per call: RSCodec swaps reedsolo's module-level tables in and
+    # out around each call, so two threads decoding at once could race there; the
+    # decoder is meant to run in one thread per process (or guard this call).
     return reedsolo.RSCodec(N_PARITY, nsize=255, fcr=0, prim=0x11D, c_exp=8)
 
 
