@@ -33,6 +33,7 @@ class SourceState:
     last_error: str = ""
     finished: bool = False
     thread: threading.Thread | None = field(default=None, repr=False)
+    stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 class Supervisor:
@@ -47,7 +48,6 @@ class Supervisor:
         self.metrics = metrics
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.stop_event = threading.Event()
         self.states: dict[str, SourceState] = {}
 
     def start(self, source: Source, emit: Emit, once: bool = False) -> SourceState:
@@ -66,11 +66,11 @@ class Supervisor:
 
     def _loop(self, source: Source, emit: Emit, once: bool, state: SourceState) -> None:
         delay_s = self.backoff_initial_s
-        while not self.stop_event.is_set():
+        while not state.stop.is_set():
             state.running = True
             started = time.monotonic()
             try:
-                source.run(emit, self.stop_event, once)
+                source.run(emit, state.stop, once)
                 state.finished = True
                 return
             except PipelineClosed:
@@ -93,7 +93,7 @@ class Supervisor:
                 delay_s = self.backoff_initial_s  # it ran fine for a long while: start over
             wait_s = delay_s * (0.5 + random.random())
             log.info("restarting source %s in %.1f s", source.name, wait_s)
-            if self.stop_event.wait(wait_s):
+            if state.stop.wait(wait_s):
                 return
             state.restarts += 1
             self.metrics.inc("source_restarts_total", source=source.name)
@@ -101,7 +101,17 @@ class Supervisor:
 
     def stop(self) -> None:
         """Ask every source to stop."""
-        self.stop_event.set()
+        for state in self.states.values():
+            state.stop.set()
+
+    def stop_source(self, name: str, timeout_s: float) -> bool:
+        """Stop one source and forget it; True if its thread ended within `timeout_s`."""
+        state = self.states.pop(name)
+        state.stop.set()
+        if state.thread is not None:
+            state.thread.join(timeout_s)
+            return not state.thread.is_alive()
+        return True
 
     def join(self, timeout_s: float) -> list[str]:
         """Wait for the source threads; return the names still running after `timeout_s`."""
