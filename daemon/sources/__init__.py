@@ -22,6 +22,9 @@ SOURCE_MODULES: dict[str, str] = {
     "beast": "daemon.sources.adsb.beast",
     "raw": "daemon.sources.adsb.raw",
     "sbs": "daemon.sources.adsb.sbs",
+    "rs41": "daemon.sources.sonde.rs41",
+    "autorx": "daemon.sources.sonde.autorx",
+    "sondehub": "daemon.sources.sonde.sondehub",
 }
 
 
