@@ -172,18 +172,24 @@ def test_sigint_stops_like_sigterm(redis_server: RedisProcess, tmp_path: Path) -
 # -- embedded Redis --------------------------------------------------------------------
 
 
-def redis_servers_using(conf: Path) -> list[int]:
-    """Pids of live processes whose command line names `conf` (our embedded redis-server)."""
+def redis_servers_in(state_dir: Path) -> list[int]:
+    """Pids of live redis processes working in `state_dir` (our embedded server).
+
+    Matched by working directory: redis-server rewrites its command line (the
+    config path disappears from /proc/<pid>/cmdline), but it runs in its data dir.
+    """
+    want = str(state_dir.resolve())
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            comm = (entry / "comm").read_text()
+            cwd = os.readlink(entry / "cwd")
             status = (entry / "status").read_text()
         except OSError:
             continue
-        if str(conf).encode() in cmdline and "\nState:\tZ" not in status:
+        if comm.startswith("redis") and cwd == want and "\nState:\tZ" not in status:
             pids.append(int(entry.name))
     return pids
 
@@ -205,7 +211,7 @@ def test_embedded_once_writes_into_its_own_redis_and_leaves_no_server_behind(
     assert proc.returncode == 0, proc.stderr
     state = tmp_path / "state" / "redis"
     assert (state / "redis.conf").exists()
-    assert redis_servers_using(state / "redis.conf") == [], "redis-server outlived the daemon"
+    assert redis_servers_in(state) == [], "redis-server outlived the daemon"
 
     # Start the same embedded server again: it reloads its AOF, and the events are there.
     embedded = EmbeddedRedis(state)
@@ -215,9 +221,48 @@ def test_embedded_once_writes_into_its_own_redis_and_leaves_no_server_behind(
         assert stream_ids(client) == ids
         assert client.xlen("geo:src:svc") == 300
         client.close()
+        assert redis_servers_in(state) == [embedded.pid]  # the helper does see a live server
     finally:
         embedded.stop()
-    assert redis_servers_using(state / "redis.conf") == []
+    assert redis_servers_in(state) == []
+
+
+def test_embedded_redis_dies_with_a_sigkilled_daemon(tmp_path: Path) -> None:
+    try:
+        find_redis_server()
+    except Exception as exc:
+        pytest.skip(f"no redis-server for the embedded mode: {exc}")
+    ids = write_events(tmp_path / "events.jsonl", 100)
+    config = write_config(tmp_path, "embedded", tmp_path / "events.jsonl")
+    proc = start_daemon(config, tmp_path / "daemon.log")
+    state = tmp_path / "state" / "redis"
+    try:
+        # Read while the daemon runs, through the embedded server's unix socket.
+        socket_path = EmbeddedRedis(state).socket_path
+        client = redis.Redis(unix_socket_path=str(socket_path), decode_responses=True,
+                             socket_timeout=2)
+
+        def all_written() -> bool:
+            try:
+                return bool(client.exists("geo:events")) and client.xlen("geo:events") >= 100
+            except redis.ConnectionError:
+                return False
+
+        wait_for(all_written, 30, "events in the embedded redis")
+        assert stream_ids(client) == ids
+        client.close()
+        servers = redis_servers_in(state)
+        assert len(servers) == 1
+        proc.kill()
+        proc.wait(10)
+        wait_for(lambda: not redis_servers_in(state), 10,
+                 "the embedded redis-server to exit after its daemon was SIGKILLed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in redis_servers_in(state):
+            os.kill(pid, signal.SIGKILL)  # our own orphan: do not leave it behind
 
 
 # -- supervision -----------------------------------------------------------------------
