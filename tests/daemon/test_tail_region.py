@@ -312,3 +312,15 @@ listen = ""
                                        "--count", "5", "--json")
     assert code == 0, err
     assert [json.loads(line)["id"] for line in lines] == [f"edge:{i}" for i in range(5)]
+
+
+def test_unreachable_url_is_named_in_the_error_without_its_password(
+    published: Published, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "tail-Secret-42"
+    code, lines, err = tail_in_process(capsys, published.config,
+                                       "--url", f"redis://:{secret}@127.0.0.1:1/0")
+    assert code == 1
+    assert lines == []
+    assert secret not in err
+    assert "127.0.0.1:1/" in err, f"the error should name the server it tried: {err!r}"
