@@ -442,6 +442,27 @@ pathh = "x.jsonl"
     assert 'did you mean "path"?' in result.error_for("sources.replay.pathh")
 
 
+def test_dotted_keys_and_inline_tables_are_located(tmp_path: Path) -> None:
+    text = STATION + """
+[sources]
+a.type = "jsonl"
+a.path = 5
+b = { type = "jsonl", path = 7 }
+"""
+    result = check_config(write(tmp_path, text))
+    assert result.line_of("sources.a.path") == line_number(text, "a.path = 5")
+    assert result.line_of("sources.b.path") == line_number(text, "b = {")
+
+
+def test_array_of_tables_telegraf_style_is_reported_at_its_line(tmp_path: Path) -> None:
+    # Telegraf configs write [[inputs.x]]; here a source is one table, [sources.x].
+    text = STATION + '\n[[sources.replay]]\ntype = "jsonl"\npath = "x.jsonl"\n'
+    result = check_config(write(tmp_path, text))
+    assert result.returncode == 2
+    assert "table" in result.error_for("sources.replay")
+    assert result.line_of("sources.replay") == line_number(text, "[[sources.replay]]")
+
+
 # -- source types (usgs) and source modules ------------------------------------------
 
 
