@@ -14,7 +14,10 @@ Layout (see the documented default `config.toml` at the repository root)::
     [state]     dir
     [http]      listen (health and metrics endpoint)
     [log]       level
-    [sources.<name>]  type = "usgs" | "jsonl" | …, plus the keys of that type
+    [spool]     max_mb, segment_mb, policy, fsync, fsync_interval_s
+    [supervisor] restart_initial_s, restart_max_s
+    [sources.<name>]  type = "usgs" | "jsonl" | …, plus the keys of that type, plus
+                      stall_timeout_s (any type)
     [sinks.<name>]    type = "jsonl", path
     [status_display]  port or source, baud, interval_s (a serial OLED status line)
 """
@@ -191,6 +194,29 @@ HTTP: dict[str, Field] = {
     "listen": Field((str,), default="127.0.0.1:9108", check=listen_check),
 }
 
+# The disk spool (sinks/spool.py) that holds batches while Redis cannot take them.
+SPOOL: dict[str, Field] = {
+    "max_mb": Field((float,), default=256.0, check=positive, doc="size bound, MiB"),
+    "segment_mb": Field((float,), default=4.0, check=positive, doc="segment file size, MiB"),
+    "policy": Field((str,), default="drop_oldest", check=one_of("drop_oldest", "block")),
+    "fsync": Field((str,), default="batch", check=one_of("batch", "interval", "never")),
+    "fsync_interval_s": Field((float,), default=1.0, check=positive),
+}
+
+# Source supervision (daemon/supervisor.py): restart delays after a failure or a stall.
+SUPERVISOR: dict[str, Field] = {
+    "restart_initial_s": Field((float,), default=1.0, check=positive),
+    "restart_max_s": Field((float,), default=300.0, check=positive),
+}
+
+# Keys every [sources.<name>] table accepts besides its type's own (handled by the
+# supervisor, not the adapter).
+SOURCE_COMMON: dict[str, Field] = {
+    "stall_timeout_s": Field(
+        (float,), default=0.0, check=at_least(0), doc="restart after this long without progress"
+    ),
+}
+
 LOG: dict[str, Field] = {
     "level": Field((str,), default="info", check=one_of("debug", "info", "warning", "error")),
 }
@@ -203,6 +229,8 @@ TOP_TABLES: dict[str, Table] = {
     "state": STATE,
     "http": HTTP,
     "log": LOG,
+    "spool": SPOOL,
+    "supervisor": SUPERVISOR,
 }
 EXTRA_TABLES = ("sources", "sinks", "status_display")
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -223,6 +251,8 @@ class Config:
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
     status_display: dict[str, Any] = field(default_factory=dict)
+    spool: dict[str, Any] = field(default_factory=lambda: _defaults(SPOOL))
+    supervisor: dict[str, Any] = field(default_factory=lambda: _defaults(SUPERVISOR))
 
     @property
     def state_dir(self) -> Path:
@@ -239,6 +269,11 @@ class Config:
         """A path from the config, relative paths taken from the config file's folder."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else (Path(self.path).resolve().parent / p)
+
+
+def _defaults(schema: Table) -> dict[str, Any]:
+    """A table filled with its defaults (for Configs built without a file)."""
+    return {k: spec.default for k, spec in schema.items() if not spec.required}
 
 
 class _Locator:
@@ -391,7 +426,20 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         v.errors.append(ConfigError(path, None, "station", "required table [station] is missing"))
         v.errors = [e for e in v.errors if not e.key.startswith("station.")]
 
-    sources = _instances(v, raw.get("sources", {}), "sources", source_types(), source_schema)
+    if tables["spool"].get("max_mb", 0) < tables["spool"].get("segment_mb", 0):
+        v.error("spool.max_mb", "must be at least spool.segment_mb")
+
+    def with_common(type_name: str) -> Table:
+        return {**source_schema(type_name), **SOURCE_COMMON}
+
+    sources = _instances(v, raw.get("sources", {}), "sources", source_types(), with_common)
+    for name, cfg in sources.items():
+        # Generic keys appear in a source's table only when written (adapters and their
+        # tests see exactly their own keys); readers use cfg.get(key, default).
+        given = raw["sources"][name]
+        for key in SOURCE_COMMON:
+            if key not in given:
+                cfg.pop(key, None)
     sinks = _instances(v, raw.get("sinks", {}), "sinks", sink_types(), sink_schema)
     display = v.table("status_display", raw.get("status_display", {}), display_fields)
     for key, message in validate_display(display, sources):

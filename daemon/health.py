@@ -1,9 +1,12 @@
 """The health and metrics HTTP endpoint (`[http] listen`, 127.0.0.1 by default).
 
     GET /healthz   200 when the pipeline delivers (Redis up, or events safely
-                   spooled) and no source is failing; 503 otherwise. JSON body
-                   with per-source state, queue and spool depth, last error.
-    GET /metrics   Prometheus text exposition of every counter and gauge.
+                   spooled), its sink thread progresses and no source is failing
+                   or wedged; 503 otherwise. JSON body with per-source state,
+                   queue and spool depth, last error.
+    GET /readyz    200 when events can be taken: Redis reachable, or the spool
+                   accepting; 503 otherwise (same JSON body).
+    GET /metrics   Prometheus text exposition of every counter, gauge and histogram.
 """
 
 from __future__ import annotations
@@ -63,10 +66,11 @@ class HealthServer:
                 if path == "/metrics":
                     body = server.metrics.prometheus().encode()
                     self._send(200, "text/plain; version=0.0.4; charset=utf-8", body)
-                elif path in ("/healthz", "/health"):
+                elif path in ("/healthz", "/health", "/readyz"):
                     state = server.health()
-                    code = 200 if state.get("ok") else 503
-                    self._send(code, "application/json", json.dumps(state).encode())
+                    good = state.get("ready" if path == "/readyz" else "ok")
+                    self._send(200 if good else 503, "application/json",
+                               json.dumps(state).encode())
                 else:
                     self._send(404, "text/plain", b"not found\n")
 

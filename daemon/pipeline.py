@@ -8,6 +8,19 @@ sinks (e.g. jsonl). When the primary sink fails, the batch goes to the spool whe
 one is configured (and everything after it, so order per producer is kept until
 the spool is replayed), otherwise it is retried with backoff while the queue
 backs up. Mirror sinks receive what Redis took as new, once, in the same order.
+
+Liveness: the sink thread stamps a heartbeat at every step of its loop (a batch
+delivered or spooled, an idle wait for events, a retry while neither Redis nor a
+full ``block`` spool takes a batch). `seconds_since_progress()` is the age of that
+stamp; the service feeds the systemd watchdog only while it stays below a
+deadline, so a sink thread wedged in one call (a hung disk, a deadlock) gets the
+daemon restarted, while an outage that is being spooled does not.
+
+Metrics (labels ``sink``): sink_batches_total, sink_write_seconds (histogram of
+successful primary writes), sink_errors_total, sink_retries_total (attempts after a
+failure), events_written_total, events_duplicate_total, spooled_events_total,
+replayed_events_total, spool_full_total; collected at export: queue_depth,
+spool_depth, spool_bytes, spool_dropped_events_total, spool_corrupt_records_total.
 """
 
 from __future__ import annotations
@@ -17,7 +30,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from daemon.encode import EntryEncoder
@@ -98,7 +111,10 @@ class Pipeline:
         self._primary_ok = False
         self._backoff_s = 0.0
         self._retry_at = 0.0
+        self._beat_s = time.monotonic()
+        self._spool_refused = False
         self.last_error = ""
+        metrics.add_collector(self._collect)
 
     # -- the source side ----------------------------------------------------
     def emitter(self, default_producer: str, source_name: str = "") -> Emit:
@@ -145,12 +161,36 @@ class Pipeline:
         """Whether the sink thread still runs (it may touch the spool)."""
         return self._thread is not None and self._thread.is_alive()
 
-    def stop(self, timeout_s: float = 20.0) -> bool:
-        """Stop accepting events, drain the queue and flush; True if all was handed off."""
+    def seconds_since_progress(self) -> float:
+        """Seconds since the sink thread last completed a step (see the module docstring)."""
+        return time.monotonic() - self._beat_s
+
+    def progressing(self, deadline_s: float) -> bool:
+        """Whether the sink thread runs and made a step within `deadline_s` seconds."""
+        return self.sink_thread_alive and self.seconds_since_progress() <= deadline_s
+
+    def stop(
+        self,
+        timeout_s: float = 20.0,
+        on_wait: Callable[[], None] | None = None,
+        wait_step_s: float = 1.0,
+    ) -> bool:
+        """Stop accepting events, drain the queue and flush; True if all was handed off.
+
+        `on_wait` is called every `wait_step_s` seconds while the drain goes on (the
+        service uses it to ask systemd for more time while the drain progresses).
+        """
         self._accepting = False
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout_s)
+            deadline = time.monotonic() + timeout_s
+            while self._thread.is_alive():
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0:
+                    break
+                self._thread.join(min(wait_step_s, remaining_s))
+                if self._thread.is_alive() and on_wait is not None:
+                    on_wait()
             if self._thread.is_alive():
                 log.error(
                     "sink thread did not drain within %.0f s; %d events left in memory",
@@ -170,6 +210,11 @@ class Pipeline:
                 return True
             time.sleep(0.02)
         return False
+
+    @property
+    def spool_accepting(self) -> bool:
+        """Whether a spool exists and took the last batch offered to it."""
+        return self.spool is not None and not self._spool_refused
 
     @property
     def primary_ok(self) -> bool:
@@ -204,6 +249,7 @@ class Pipeline:
             except SinkError as exc:
                 log.warning("sink %s not available yet: %s", sink.name, exc)
         while True:
+            self._beat_s = time.monotonic()
             batch = self._next_batch()
             if not batch:
                 if self.spool is not None and self.spool.depth() and self._may_try_primary():
@@ -216,6 +262,7 @@ class Pipeline:
                 # Neither Redis nor the spool took it: the queue backs up (backpressure)
                 # until one does or the caller's stop timeout abandons us.
                 time.sleep(max(0.05, self._retry_at - time.monotonic()))
+                self._beat_s = time.monotonic()
             for _ in batch:
                 self._queue.task_done()
         for sink in (self.primary, *self.mirrors):
@@ -228,7 +275,14 @@ class Pipeline:
     def _write_primary(self, entries: list[StreamEntry]) -> None:
         """Write to the primary sink, then mirror what it took as new (not duplicates),
         so a mirror records each event once however often it is replayed."""
+        if not self._primary_ok and self.last_error:
+            self.metrics.inc("sink_retries_total", sink=self.primary.name)
+        started_s = time.monotonic()
         written = self.primary.write(entries)
+        self.metrics.observe(
+            "sink_write_seconds", time.monotonic() - started_s, sink=self.primary.name
+        )
+        self.metrics.inc("sink_batches_total", sink=self.primary.name)
         self._primary_succeeded(written, len(entries))
         if self.mirrors:
             mask: list[bool] | None = getattr(self.primary, "last_written", None)
@@ -273,11 +327,32 @@ class Pipeline:
             self.spool.append(entries)
         except SinkError as exc:  # SpoolFull under the "block" policy, or a disk error
             self.metrics.inc("spool_full_total", sink=self.primary.name)
-            log.warning("spool refused a batch: %s", exc)
+            if not self._spool_refused:
+                log.warning("spool refused a batch: %s", exc)
+            self._spool_refused = True
             return False
+        self._spool_refused = False
         self.metrics.inc("spooled_events_total", len(entries), sink=self.primary.name)
         self.metrics.set("spool_depth", self.spool.depth())
         return True
+
+    def _collect(self, metrics: Metrics) -> None:
+        """Export-time gauges: queue and spool state owned by this pipeline."""
+        metrics.set("queue_depth", self.queue_depth())
+        if self.spool is None:
+            return
+        metrics.set("spool_depth", self.spool.depth())
+        # DiskSpool extras; another Spool implementation may not have them.
+        on_disk = getattr(self.spool, "bytes_on_disk", None)
+        if on_disk is not None:
+            metrics.set("spool_bytes", on_disk())
+        for attr, name in (
+            ("dropped_events", "spool_dropped_events_total"),
+            ("corrupt_records", "spool_corrupt_records_total"),
+        ):
+            value = getattr(self.spool, attr, None)
+            if value is not None:
+                metrics.set_total(name, value)
 
     def _replay_spool(self) -> bool:
         """Write spooled batches oldest first; True when the spool is empty."""

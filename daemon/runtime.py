@@ -13,9 +13,12 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -39,7 +42,9 @@ def read_password(config: Config) -> str:
     """The Redis password from `password` or `password_file`.
 
     ``password_file = "credential:NAME"`` reads systemd's
-    ``$CREDENTIALS_DIRECTORY/NAME`` (the unit's ``LoadCredential=``).
+    ``$CREDENTIALS_DIRECTORY/NAME`` (the unit's ``LoadCredential=``). A password
+    file that every user may read is refused (a config error naming the key and
+    the file): a secret another account can read is already leaked.
     """
     r = config.redis
     if r["password"]:
@@ -65,6 +70,19 @@ def read_password(config: Config) -> str:
     else:
         path = config.resolve(spec)
     try:
+        mode = path.stat().st_mode
+        if mode & stat.S_IROTH:
+            raise ConfigErrors(
+                [
+                    ConfigError(
+                        config.path,
+                        None,
+                        "redis.password_file",
+                        f"{path} is readable by every user (mode {stat.S_IMODE(mode):04o}); "
+                        f"restrict it, e.g. chmod 600 {path}",
+                    )
+                ]
+            )
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigErrors(
@@ -76,11 +94,19 @@ def read_password(config: Config) -> str:
         ) from None
 
 
-def make_spool(state_dir: Path) -> Spool:
-    """The disk spool in the state directory."""
-    from sinks.spool import DiskSpool
+def make_spool(state_dir: Path, cfg: dict[str, Any] | None = None) -> Spool:
+    """The disk spool in ``<state_dir>/spool`` as `[spool]` configures it (MiB sizes)."""
+    from sinks.spool import DiskSpool, MiB
 
-    spool: Spool = DiskSpool(state_dir / "spool")
+    cfg = cfg or {}
+    spool: Spool = DiskSpool(
+        state_dir / "spool",
+        max_bytes=round(float(cfg.get("max_mb", 256.0)) * MiB),
+        segment_bytes=round(float(cfg.get("segment_mb", 4.0)) * MiB),
+        policy=str(cfg.get("policy", "drop_oldest")),
+        fsync=str(cfg.get("fsync", "batch")),
+        fsync_interval_s=float(cfg.get("fsync_interval_s", 1.0)),
+    )
     return spool
 
 
@@ -107,9 +133,12 @@ class Runtime:
             memo=self.sink.memo,
         )
 
-    def close(self, timeout_s: float = 20.0) -> bool:
-        """Drain and flush the pipeline, then stop the embedded Redis; True if nothing was left."""
-        drained = self.pipeline.stop(timeout_s)
+    def close(self, timeout_s: float = 20.0, on_wait: Callable[[], None] | None = None) -> bool:
+        """Drain and flush the pipeline, then stop the embedded Redis; True if nothing was left.
+
+        `on_wait` is called about every second while the drain goes on.
+        """
+        drained = self.pipeline.stop(timeout_s, on_wait=on_wait)
         spool = self.pipeline.spool
         # A sink thread that outlived the stop timeout may still write to the spool.
         if spool is not None and not self.pipeline.sink_thread_alive:
@@ -250,7 +279,7 @@ def open_runtime(config: Config, metrics: Metrics | None = None, role: str = "da
         seqs,
         metrics,
         mirrors=mirrors,
-        spool=make_spool(state_dir) if owner else None,
+        spool=make_spool(state_dir, config.spool) if owner else None,
         queue_size=int(pipe["queue_size"]),
         batch_size=int(pipe["batch_size"]),
         batch_latency_s=int(pipe["batch_latency_ms"]) / 1000.0,

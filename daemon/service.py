@@ -3,9 +3,23 @@
 Start: open the runtime (embedded Redis, sink, spool, pipeline), start every
 configured source under the supervisor, tell systemd READY=1. Loop: supervise
 the embedded Redis, pet the watchdog, publish STATUS= with per-source counts.
-SIGTERM/SIGINT: stop the sources, drain the queue, flush the sink, STOPPING=1,
+SIGTERM/SIGINT: STOPPING=1, stop the sources, drain the queue, flush the sink,
 exit 0. With `once`, each source does one pass, the pipeline drains, and the
 exit code says whether every source succeeded.
+
+Watchdog: WATCHDOG=1 is sent only while the pipeline makes progress: its sink
+thread runs and has completed a step (delivered, spooled, waited idle for events,
+or retried a held batch) within `pipeline_deadline_s`. A sink thread wedged in
+one call longer than that stops the feeding, and systemd restarts the daemon
+after WatchdogSec. The deadline is at least two socket timeouts (connect plus
+reply of one attempt against a hanging Redis), so an outage, which is spooled,
+never trips it.
+
+Stop budget: `stop_timeout_s` (25 s, under the unit's TimeoutStopSec=30) is split
+between the sources' join and the drain. While the drain goes on and the sink
+thread progresses, EXTEND_TIMEOUT_USEC asks systemd for a few more seconds at a
+time, so a long drain of a deep queue is not killed mid-way by a shorter
+TimeoutStopSec; the drain itself never runs past its half of the budget.
 """
 
 from __future__ import annotations
@@ -29,6 +43,10 @@ from daemon.systemd_notify import Notifier
 
 log = logging.getLogger(__name__)
 
+# Seconds asked of systemd per EXTEND_TIMEOUT_USEC while a drain progresses (sent
+# every second, so a drain that stops moving runs out of extension within this).
+EXTEND_STEP_S = 5.0
+
 
 def status_line(rt: Runtime, sup: Supervisor) -> str:
     """A one-line summary for systemd's STATUS= and the logs."""
@@ -48,21 +66,33 @@ def health_state(rt: Runtime, sup: Supervisor) -> dict[str, Any]:
             "finished": st.finished,
             "failures": st.failures,
             "restarts": st.restarts,
+            "stalls": st.stalls,
+            "wedged": st.wedged,
             "last_error": st.last_error,
             "events": int(rt.metrics.get("events_in_total", source=name)),
         }
         for name, st in sup.states.items()
     }
-    delivering = rt.pipeline.primary_ok or rt.pipeline.spool is not None
-    sources_ok = all(s["running"] or s["finished"] for s in sources.values())
+    delivering = rt.pipeline.primary_ok or rt.pipeline.spool_accepting
+    progressing = rt.pipeline.progressing(pipeline_deadline_s(rt.config, None))
+    sources_ok = all((s["running"] or s["finished"]) and not s["wedged"] for s in sources.values())
     return {
-        "ok": delivering and sources_ok,
+        "ok": delivering and progressing and sources_ok,
+        "ready": delivering,
+        "sink_progress_age_s": round(rt.pipeline.seconds_since_progress(), 3),
         "redis": "up" if rt.pipeline.primary_ok else "down",
         "last_sink_error": rt.pipeline.last_error,
         "queue_depth": rt.pipeline.queue_depth(),
         "spool_depth": rt.pipeline.spool.depth() if rt.pipeline.spool is not None else 0,
         "sources": sources,
     }
+
+
+def pipeline_deadline_s(config: Config, notifier: Notifier | None) -> float:
+    """How long the sink thread may go without a step before it counts as wedged."""
+    floor_s = 2 * float(config.redis["socket_timeout_s"]) + 1.0
+    interval_s = notifier.watchdog_interval_s() if notifier is not None else None
+    return max(floor_s, interval_s or 0.0)
 
 
 def start_health(rt: Runtime, sup: Supervisor) -> HealthServer | None:
@@ -85,7 +115,12 @@ def start_source(
 ) -> Source:
     """Build one configured source and start it under the supervisor."""
     source = build_source(name, cfg, rt.source_context())
-    sup.start(source, rt.pipeline.emitter(source.producer, name), once=once)
+    sup.start(
+        source,
+        rt.pipeline.emitter(source.producer, name),
+        once=once,
+        stall_timeout_s=float(cfg.get("stall_timeout_s", 0.0)),
+    )
     return source
 
 
@@ -101,7 +136,9 @@ def reload_config(rt: Runtime, sup: Supervisor, stop_timeout_s: float) -> None:
         log.error("reload: keeping the running config; %s", exc)
         return
     old = rt.config
-    for section in ("station", "redis", "streams", "pipeline", "state", "http", "sinks"):
+    for section in (
+        "station", "redis", "streams", "pipeline", "state", "http", "sinks", "spool", "supervisor"
+    ):
         if getattr(old, section) != getattr(new, section):
             log.warning("reload: [%s] changed; restart the daemon to apply it", section)
     changed = [n for n in old.sources if n in new.sources and old.sources[n] != new.sources[n]]
@@ -149,7 +186,19 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
     except StateDirLocked as exc:
         log.error("%s", exc)
         return 1
-    sup = Supervisor(rt.metrics)
+    sup = Supervisor(
+        rt.metrics,
+        backoff_initial_s=float(config.supervisor["restart_initial_s"]),
+        backoff_max_s=float(config.supervisor["restart_max_s"]),
+    )
+    deadline_s = pipeline_deadline_s(config, notifier)
+    wedged_logged = False
+
+    def extend_stop() -> None:
+        # Only a drain that moves earns more time; a wedged one is left to the timeout.
+        if rt.pipeline.progressing(deadline_s):
+            notifier.extend_timeout(EXTEND_STEP_S)
+
     ok = True
     try:
         sources = {
@@ -179,11 +228,21 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
             wake.clear()
             if rt.embedded is not None and rt.embedded.supervise_once():
                 log.warning("embedded redis-server died and was restarted")
-            notifier.watchdog()
+            if rt.pipeline.progressing(deadline_s):
+                notifier.watchdog()
+                wedged_logged = False
+            elif not wedged_logged:
+                wedged_logged = True
+                log.error(
+                    "pipeline made no progress for %.0f s (sink thread %s); "
+                    "not feeding the watchdog",
+                    rt.pipeline.seconds_since_progress(),
+                    "alive" if rt.pipeline.sink_thread_alive else "dead",
+                )
             if time.monotonic() - last_status >= 5.0:
                 notifier.status(status_line(rt, sup))
                 last_status = time.monotonic()
-        notifier.stopping()
+        notifier.stopping(status_line(rt, sup))
         if http is not None:
             http.stop()
         if display is not None:
@@ -196,7 +255,7 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
             rt.pipeline.wait_idle(stop_timeout_s / 2)
             ok = all(not s.failures for s in sup.states.values())
     finally:
-        drained = rt.close(stop_timeout_s / 2)
+        drained = rt.close(stop_timeout_s / 2, on_wait=extend_stop)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped: %s", status_line(rt, sup))

@@ -117,7 +117,7 @@ from sinks.spool_format import (
     parse_header,
 )
 
-__all__ = ["FSYNC_POLICIES", "FULL_POLICIES", "DiskSpool", "SpoolFull", "SpoolLocked"]
+__all__ = ["FSYNC_POLICIES", "FULL_POLICIES", "DiskSpool", "MiB", "SpoolFull", "SpoolLocked"]
 
 log = logging.getLogger(__name__)
 
