@@ -541,6 +541,7 @@ function connect() {
     if (src !== state.source) return;
     state.ready = true;
     setStatus(`live · backfilled ${JSON.parse(e.data).backfilled} events`, "live");
+    refreshStats(); refreshRange();
   });
   src.addEventListener("problem", (e) => setStatus(`redis: ${JSON.parse(e.data).error}`, "error"));
   src.onerror = () => { if (src === state.source) setStatus("disconnected, retrying…", "error"); };
@@ -785,7 +786,7 @@ async function start() {
   connect();
   refreshStats(); refreshRange();
   setInterval(refreshStats, 3000);
-  setInterval(refreshRange, 10000);
+  setInterval(refreshRange, 5000);
   setInterval(() => { expireAircraft(); fetchCells(); requestDraw(); }, 1000);
 }
 
