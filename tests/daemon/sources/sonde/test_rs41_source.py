@@ -173,12 +173,14 @@ def test_a_live_input_that_falls_behind_drops_and_counts_blocks(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_rtl_tcp_reconnects_after_the_server_drops_the_connection(tmp_path: Path) -> None:
-    rate = 240_000
+    # 960 kS/s, tuned 50 kHz above the sonde, which sits 2 kHz above its nominal frequency.
+    rate = 960_000
     frames = reference_frames()[:6]
-    iq = u8_iq(list(gfsk_iq_bursts(frames, rate, -12_000.0, snr_db=5.0, seed=2)))
+    iq = u8_iq(list(gfsk_iq_bursts(frames, rate, -50_000.0 + 2_000.0, snr_db=5.0, seed=2)))
     # The first connection ends in the third frame; the next resumes where it stopped.
     with RtlTcpReplayServer(iq, drop_after_bytes=len(iq) * 5 // 12, resume=True) as server:
-        cfg = make_cfg(rs41.FIELDS, "rs41", input=server.url, rate=rate, lossless=True)
+        cfg = make_cfg(rs41.FIELDS, "rs41", input=server.url, rate=rate, lossless=True,
+                       frequency_hz=402_700_000, tuner_offset_hz=50_000)
         source = rs41.build("sonde", cfg, make_ctx(tmp_path))
         collect = Collect()
         stop = threading.Event()
@@ -195,3 +197,7 @@ def test_rtl_tcp_reconnects_after_the_server_drops_the_connection(tmp_path: Path
     assert server.connections >= 2, published
     assert published[:2] == [3172, 3173] and published[-2:] == [3176, 3177]
     assert len(published) >= 5  # at most the frame cut by the drop is lost
+    # Each connection tuned the dongle 50 kHz above the sonde.
+    assert server.commands_of(CMD_FREQUENCY)[:2] == [402_750_000, 402_750_000]
+    assert all(e.data["freq_hz"] == pytest.approx(402_702_000, abs=1_500)
+               for e in collect.events)
