@@ -24,6 +24,9 @@ from typing import Any
 import pytest
 from redis_proc import RedisProcess, free_port
 
+from daemon.config import load_config
+from daemon.event import Event, now_ms
+from daemon.runtime import open_runtime
 from daemon.viewer.regions import Rect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,7 +146,13 @@ receiver_lon = {RX[1]}
     shots = Path(os.environ.get("VIEWER_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield {"url": url, "quakes": quakes, "aircraft": aircraft, "shots": shots}
+        yield {
+            "url": url,
+            "quakes": quakes,
+            "aircraft": aircraft,
+            "shots": shots,
+            "config": config,
+        }
     finally:
         viewer.terminate()
         try:
@@ -168,6 +177,53 @@ def drag(page: Any, a: tuple[float, float], b: tuple[float, float]) -> None:
     page.mouse.down()
     page.mouse.move(bx, by, steps=8)
     page.mouse.up()
+
+
+def publish_live(config: Path) -> None:
+    """A radiosonde climbing near the receiver and a sensor reading, published while the
+    page is open (through the daemon's pipeline, as their sources would)."""
+    t0 = now_ms()
+    events = [
+        Event(
+            id=f"sonde:S1234567:{frame}",
+            src="sonde",
+            kind="sonde.telemetry",
+            t=t0 + frame,
+            rx=t0 + frame,
+            lat=RX[0] + 0.01 * frame,
+            lon=RX[1] + 0.02 * frame,
+            alt=1000.0 + 5.0 * frame,
+            station="e2e",
+            alt_ref="ellipsoid",
+            data={
+                "serial": "S1234567",
+                "frame": frame,
+                "vel_h_mps": 8.0,
+                "heading_deg": 60.0,
+                "vel_v_mps": 5.0,
+            },
+        )
+        for frame in range(1, 6)
+    ]
+    events.append(
+        Event(
+            id="serial:bench:1",
+            src="bench",
+            kind="sensor.reading",
+            t=t0,
+            rx=t0,
+            lat=RX[0] - 0.1,
+            lon=RX[1] - 0.1,
+            alt=None,
+            station="e2e",
+            data={"temp": 21.5, "hum": 40.0, "units": {"temp": "degC", "hum": "%"}},
+        )
+    )
+    with open_runtime(load_config(config), role="e2e") as rt:
+        emit = {src: rt.pipeline.emitter(f"e2e:{src}", src) for src in ("sonde", "bench")}
+        for ev in events:
+            emit[ev.src](ev)
+        assert rt.pipeline.wait_idle(10)
 
 
 def wait_ready(page: Any) -> None:
@@ -199,6 +255,13 @@ def test_map_shows_the_streams_and_filters_by_drawn_regions(demo: dict[str, Any]
         assert marker_ids(page, "aircraft") == {"4d2023"}
         page.wait_for_function("document.querySelector('#sources tbody tr') !== null")
         page.screenshot(path=str(shots / "world.png"))
+
+        # live: events published after the page loaded appear without a reload
+        publish_live(demo["config"])
+        page.wait_for_function("geoview.markers('sonde').length === 1")
+        assert marker_ids(page, "sonde") == {"S1234567"}
+        assert marker_ids(page, "sensor") == {"bench"}
+        assert page.evaluate("geoview.state.sondes.get('S1234567').pts.length") == 5
 
         # range plot (the aircraft's positions) and the time map of the quakes
         page.wait_for_function("+document.getElementById('range-plot').dataset.sectors > 0")
