@@ -195,7 +195,7 @@ def test_syntax_error_at_end_of_document_still_names_a_line(tmp_path: Path) -> N
     # tomllib says "(at end of document)" without a line for an unterminated value; the
     # contract is still PATH:LINE, and the last line is where the problem is.
     text = STATION + "index_levels = [\n"
-    result = check_config(write(tmp_path, text), subprocess_run=True)
+    result = check_config(write(tmp_path, text))
     assert result.returncode == 2
     assert len(result.errors) == 1
     assert re.match(rf"^{re.escape(result.path)}:{len(text.splitlines())}: ", result.errors[0]), (
@@ -522,6 +522,6 @@ def test_documented_redis_urls_are_accepted(tmp_path: Path, url: str) -> None:
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
-    result = check_config(tmp_path / "nope.toml", subprocess_run=True)
+    result = check_config(tmp_path / "nope.toml")
     assert result.returncode == 2
     assert "no such file" in "\n".join(result.errors)
