@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -114,6 +114,7 @@ def run_once(tmp_path: Path, redis_url: str, source_block: str) -> subprocess.Co
 def stream_events(redis_url: str, key: str = "geo:events") -> list[dict[str, str]]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        return [fields for _, fields in client.xrange(key)]
+        entries = cast(list[tuple[str, dict[str, str]]], client.xrange(key))
+        return [fields for _, fields in entries]
     finally:
         client.close()

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from redis_proc import RedisProcess
 from sonde_fixtures import (
     Collect,
@@ -21,6 +20,7 @@ from sonde_fixtures import (
     make_ctx,
     reference,
     reference_utc_ms,
+    stream_events,
     write_config,
 )
 
@@ -179,8 +179,7 @@ def test_datagrams_reach_redis_through_the_pipeline(
         thread.join(10)
         assert rt.pipeline.wait_idle(10)
         assert rt.sink.memo(source.producer) == {"L1830070": "3176"}
-    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    entries = [fields for _, fields in client.xrange("geo:events")]
+    entries = stream_events(redis_server.url)
     assert [e["id"] for e in entries] == [f"sonde:L1830070:{r['frame']}" for r in refs]
     assert [int(e["t"]) for e in entries] == [reference_utc_ms(r) for r in refs]
-    assert client.xlen("geo:src:autorx") == 5
+    assert len(stream_events(redis_server.url, "geo:src:autorx")) == 5

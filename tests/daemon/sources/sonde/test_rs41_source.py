@@ -32,7 +32,7 @@ from hardware.rs41.wav import write_wav
 def u8_iq(chunks: list[np.ndarray], scale: float = 60.0) -> bytes:
     """Complex chunks as rtl_sdr's interleaved unsigned bytes."""
     v = np.concatenate(chunks).view(np.float32)
-    return np.clip(np.rint(v * scale + 127.5), 0, 255).astype(np.uint8).tobytes()
+    return bytes(np.clip(np.rint(v * scale + 127.5), 0, 255).astype(np.uint8).tobytes())
 
 
 def run_source(cfg: dict[str, object], tmp_path: Path) -> tuple[Collect, rs41.Rs41Source]:

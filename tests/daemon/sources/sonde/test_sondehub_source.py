@@ -24,6 +24,7 @@ from sonde_fixtures import (
     make_ctx,
     reference,
     reference_utc_ms,
+    stream_events,
     write_config,
 )
 
@@ -278,7 +279,7 @@ def test_memo_in_redis_dedupes_across_a_restart(
     one_poll()
     one_poll()
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    ids = [fields["id"] for _, fields in client.xrange("geo:events")]
+    ids = [fields["id"] for fields in stream_events(redis_server.url)]
     assert sorted(ids) == sorted([f"sonde:L1830070:{refs[0]['frame']}",
                                   "sonde:19012345:1714608000",
                                   f"sonde:L1830070:{refs[1]['frame']}"])
