@@ -66,6 +66,7 @@ class ViewerSettings:
     max_cells: int = 1000
     block_ms: int = 2000
     stats_history_s: int = 3600
+    stats_discover_s: float = 10.0
     tiles_url: str = ""
     timemap_max_points: int = 20_000
 
@@ -158,21 +159,31 @@ class Viewer:
 
     async def start(self) -> None:
         """Start the statistics follower and the periodic save of range outlines."""
+        self._tasks.append(
+            asyncio.create_task(
+                follow_stats(
+                    self.client,
+                    self.book,
+                    await self._stats_keys(),
+                    discover=self._stats_keys,
+                    discover_every_s=self.settings.stats_discover_s,
+                )
+            )
+        )
+        self._tasks.append(asyncio.create_task(self._save_periodically()))
+
+    async def _stats_keys(self) -> dict[str, int]:
+        """The streams the statistics read, with the entry time to start at (epoch ms)."""
         now_ms = await self._now_ms()
         history_ms = now_ms - self.settings.stats_history_s * 1000
-        since: dict[str, int] = {}
-        if self.settings.source_streams:
-            names = set(self.settings.sources)
-            names.update(await self._stream_sources())
-            for name in sorted(names):
-                # Receivers read their whole stream: the all-time range outline needs it.
-                since[self.keys.source(name)] = (
-                    0 if name in self.settings.receivers else (history_ms)
-                )
-        else:
-            since[self.keys.events] = 0 if self.settings.receivers else history_ms
-        self._tasks.append(asyncio.create_task(follow_stats(self.client, self.book, since)))
-        self._tasks.append(asyncio.create_task(self._save_periodically()))
+        if not self.settings.source_streams:
+            return {self.keys.events: 0 if self.settings.receivers else history_ms}
+        names = set(self.settings.sources) | await self._stream_sources()
+        # Receivers read their whole stream: the all-time range outline needs it.
+        return {
+            self.keys.source(name): 0 if name in self.settings.receivers else history_ms
+            for name in sorted(names)
+        }
 
     async def stop(self) -> None:
         """Stop the background tasks, save the outlines, close Redis."""

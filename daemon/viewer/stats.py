@@ -15,8 +15,10 @@ import asyncio
 import json
 import logging
 import math
+import time
 import urllib.request
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,13 +192,25 @@ async def follow_stats(
     since_ms: dict[str, int],
     block_ms: int = 2000,
     chunk: int = 5000,
+    discover: Callable[[], Awaitable[dict[str, int]]] | None = None,
+    discover_every_s: float = 10.0,
 ) -> None:
     """Feed `book` with every entry of each key after its `since_ms`, then follow them.
 
-    Connection errors are logged and retried; cancel the task to stop it.
+    `discover` (called every `discover_every_s`) returns keys to read as well, with
+    their `since_ms`: streams of sources that appeared after the start. Connection
+    errors are logged and retried; cancel the task to stop it.
     """
     cursors = {key: f"{ms}-0" for key, ms in since_ms.items()}
+    next_discovery = time.monotonic() + discover_every_s
     while True:
+        if discover is not None and time.monotonic() >= next_discovery:
+            next_discovery = time.monotonic() + discover_every_s
+            for key, ms in (await discover()).items():
+                cursors.setdefault(key, f"{ms}-0")
+        if not cursors:
+            await asyncio.sleep(min(discover_every_s, block_ms / 1000.0))
+            continue
         try:
             reply: Any = await client.xread(cursors, count=chunk, block=block_ms)  # type: ignore[arg-type]
         except (aioredis.RedisError, OSError) as exc:

@@ -245,6 +245,24 @@ def test_stats_and_range_outline_come_from_the_streams(
     assert outline["max_all_km"] == pytest.approx(want["max_all_km"])
 
 
+def test_sources_that_start_after_the_viewer_are_counted(
+    published_env: Env, viewer_factory: Factory
+) -> None:
+    _, pub = published_env
+    pub.publish("early", 1.0, 2.0)
+    viewer = viewer_factory(stats_discover_s=0.1)
+    for _ in range(3):
+        pub.publish("late", 3.0, 4.0)
+    totals: dict[str, int] = {}
+    for _ in range(100):
+        sources = viewer.get_json("/api/stats")["sources"]
+        totals = {name: s["total"] for name, s in sources.items()}
+        if totals.get("late") == 3:
+            break
+        time.sleep(0.05)
+    assert totals == {"early": 1, "late": 3}
+
+
 def test_daemon_metrics_are_scraped_when_configured(viewer_factory: Factory) -> None:
     metrics = Metrics()
     metrics.inc("events_in_total", 12, source="adsb")
