@@ -141,8 +141,16 @@ STATION: dict[str, Field] = {
     "alt": Field((float,), default=0.0, check=between(-500, 10000)),
 }
 
+
+def redis_url_check(v: Any) -> str | None:
+    """A check for `[redis] url`: "embedded" or a redis://, rediss:// or unix:// URL."""
+    if v == "embedded" or str(v).startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return f'{v!r} is not "embedded" or a redis://, rediss:// or unix:// URL'
+
+
 REDIS: dict[str, Field] = {
-    "url": Field((str,), default="embedded", check=non_empty),
+    "url": Field((str,), default="embedded", check=redis_url_check),
     "username": Field((str,), default=""),
     "password": Field((str,), default=""),
     "password_file": Field((str,), default=""),
@@ -279,7 +287,7 @@ def _defaults(schema: Table) -> dict[str, Any]:
 class _Locator:
     """Finds the line of a dotted key in TOML text (tomllib keeps no positions)."""
 
-    _header = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+    _header = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
     _key = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
 
     def __init__(self, text: str) -> None:
@@ -464,6 +472,9 @@ def _instances(
         prefix = f"{kind}.{name}"
         if not NAME_RE.match(name):
             v.error(prefix, "name must be 1-64 of letters, digits, '_', '-', '.'")
+        if isinstance(body, list):
+            v.error(prefix, f"use [{prefix}] (one table per instance), not [[{prefix}]]")
+            continue
         if not isinstance(body, dict):
             v.error(prefix, "must be a table")
             continue
@@ -477,7 +488,13 @@ def _instances(
                 f"unknown type {type_name!r}{_did_you_mean(str(type_name), types)}",
             )
             continue
-        cfg = v.table(prefix, body, schema_of(type_name), extra_ok=frozenset({"type"}))
+        try:
+            schema = schema_of(type_name)
+        except (ImportError, AttributeError) as exc:
+            # e.g. an optional dependency missing on this machine: a config error, not a crash
+            v.error(f"{prefix}.type", f"cannot load the {type_name!r} adapter: {exc}")
+            continue
+        cfg = v.table(prefix, body, schema, extra_ok=frozenset({"type"}))
         cfg["type"] = type_name
         out[name] = cfg
     return out

@@ -93,18 +93,27 @@ class StreamReader:
         rows: Any = self.client.xrevrange(key, count=count)
         return [StreamRecord(key, _s(i), _fields(f)) for i, f in reversed(rows)]
 
-    def latest_region(self, region: Region, count: int) -> list[StreamRecord]:
-        """The newest `count` entries inside `region` (exact circle), oldest first."""
-        keys = self.region_keys(region)
+    def latest_region(self, region: Region, count: int, page: int = 1000) -> list[StreamRecord]:
+        """The newest `count` entries inside `region` (exact circle), oldest first.
+
+        Each cell stream is paged backwards until it yields `count` entries inside
+        the circle (or ends): newer entries outside the circle must not hide older
+        ones inside. `count` 0 reads everything.
+        """
         inside: list[StreamRecord] = []
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.xrevrange(key, count=count)
-        for key, rows in zip(keys, pipe.execute(), strict=True):
-            for entry_id, fields in rows:
-                rec = StreamRecord(key, _s(entry_id), _fields(fields))
-                if region.contains(float(rec.fields["lat"]), float(rec.fields["lon"])):
-                    inside.append(rec)
+        for key in self.region_keys(region):
+            found = 0
+            upper = "+"
+            while True:
+                rows: Any = self.client.xrevrange(key, max=upper, count=page)
+                for entry_id, fields in rows:
+                    rec = StreamRecord(key, _s(entry_id), _fields(fields))
+                    if region.contains(float(rec.fields["lat"]), float(rec.fields["lon"])):
+                        inside.append(rec)
+                        found += 1
+                if len(rows) < page or (count and found >= count):
+                    break
+                upper = "(" + _s(rows[-1][0])
         inside.sort(key=lambda r: _id_key(r.entry_id))
         return inside[-count:] if count else inside
 
