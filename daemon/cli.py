@@ -99,7 +99,9 @@ def cmd_tail(args: argparse.Namespace) -> int:
     # Without the daemon running, its embedded Redis is started just for reading.
     embedded = None if args.url else start_embedded(config, attach=True)
     options = redis_options(config, embedded)
-    client = options.client() if not args.url else type(options)(url=args.url).client()
+    if args.url:
+        options = type(options)(url=args.url)
+    client = options.client()
     try:
         return _tail(args, config, client, options)
     finally:
