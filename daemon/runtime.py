@@ -242,6 +242,7 @@ def open_runtime(config: Config, metrics: Metrics | None = None, role: str = "da
     ``sequences.<role>.json``, and has no spool (it retries instead).
     """
     metrics = metrics or Metrics()
+    read_password(config)  # a bad password file is a config error before anything starts
     state_dir = config.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     owner = role == "daemon"

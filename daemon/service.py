@@ -183,9 +183,11 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         rt = open_runtime(config)
-    except StateDirLocked as exc:
+    except (StateDirLocked, ConfigErrors) as exc:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         log.error("%s", exc)
-        return 1
+        return 2 if isinstance(exc, ConfigErrors) else 1
     sup = Supervisor(
         rt.metrics,
         backoff_initial_s=float(config.supervisor["restart_initial_s"]),
