@@ -201,3 +201,13 @@ def test_rtl_tcp_reconnects_after_the_server_drops_the_connection(tmp_path: Path
     assert server.commands_of(CMD_FREQUENCY)[:2] == [402_750_000, 402_750_000]
     assert all(e.data["freq_hz"] == pytest.approx(402_702_000, abs=1_500)
                for e in collect.events)
+
+
+@pytest.mark.parametrize("shift_hz", [100_000.0, -37_500.0, 12_345.5])
+def test_tuner_offset_mixer_is_phase_continuous_across_blocks(shift_hz: float) -> None:
+    # 100 kHz and -37.5 kHz at 2.4 MS/s repeat within a short table; 12 345.5 Hz does not
+    # (computed with trigonometry): both must be the same continuous oscillator.
+    chain = rs41.Rs41Chain(2_400_000, shift_hz=shift_hz)
+    lo = np.concatenate([chain.oscillator(n) for n in (1_000, 77, 50_000, 3)])
+    expected = np.exp(2j * np.pi * shift_hz * np.arange(lo.size) / 2_400_000)
+    np.testing.assert_allclose(lo, expected, atol=2e-4)
