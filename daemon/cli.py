@@ -30,6 +30,7 @@ EXIT_CONFIG = 2
 TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "rtl-tcp-replay": ("daemon.commands.rtl_tcp_replay", "serve an IQ recording over rtl_tcp"),
     "devices": ("daemon.commands.devices", "list RTL-SDR dongles and serial ports"),
+    "view": ("daemon.commands.view", "serve the live web map of the streams"),
 }
 PLUGGED_COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
     ("backfill", "usgs"): ("daemon.commands.backfill_usgs", "backfill USGS events from FDSN"),
