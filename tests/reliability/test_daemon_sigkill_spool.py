@@ -29,10 +29,9 @@ def test_daemon_sigkilled_while_spooling_and_while_replaying_loses_and_duplicate
 ) -> None:
     ids = write_recording(tmp_path / "events.jsonl", "replay", N)
     port = new_port()
-    with_source = write_config(
-        tmp_path, durable_redis.url, {"replay": {"type": "jsonl", "path": str(tmp_path / "events.jsonl")}},
-        http_port=port, name="with_source.toml",
-    )
+    source = {"replay": {"type": "jsonl", "path": str(tmp_path / "events.jsonl")}}
+    with_source = write_config(tmp_path, durable_redis.url, source, http_port=port,
+                               name="with_source.toml")
     spool_only = write_config(tmp_path, durable_redis.url, {}, http_port=port,
                               name="spool_only.toml")
     log = tmp_path / "daemon.log"
