@@ -34,7 +34,9 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
+from hardware.modes.crc import DF_FIELD_BITS as DF_BITS
 from hardware.modes.crc import crc24
+from hardware.modes.slicer import PulseModel
 
 __all__ = [
     "LONG_BITS",
@@ -45,6 +47,7 @@ __all__ = [
     "estimate_noise_floor",
     "frame_residuals",
     "one_bit_away",
+    "quartile_noise_floor",
     "single_bit_syndromes",
 ]
 
@@ -56,12 +59,13 @@ SHORT_BITS = 56
 LONG_BITS = 112
 SUPPORTED_RATES_HZ = (2_000_000, 2_400_000)
 
-_RAYLEIGH_MEAN_TO_MEDIAN = 1.06  # mean / median of a Rayleigh magnitude
+_RAYLEIGH_MEAN_TO_QUARTILE = 1.6524  # mean / lower quartile of a Rayleigh magnitude
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
+IDX = npt.NDArray[np.intp]
 
 
 # --- vectorized CRC -----------------------------------------------------------------
@@ -119,18 +123,23 @@ def frame_residuals(msgs: U8, nbits: int) -> U32:
     return out
 
 
-def estimate_noise_floor(mag: F32) -> float:
-    """Noise floor of a block in magnitude units: the median of a 1-in-16 subsample
-    (for Rayleigh noise of scale s that is 1.18 s; the mean is 1.25 s).
+def quartile_noise_floor(values: F32) -> float:
+    """Mean noise magnitude from a sample of magnitudes, via their lower quartile:
+    for Rayleigh noise of scale s the quartile is 0.759 s and the mean 1.253 s.
 
-    Mode S replies fill well under half of the air time even in dense airspace, so
-    the median tracks the noise and ignores the pulses.
+    The lower quartile, unlike the median, hardly moves when replies fill a third of
+    the air time (the pulses sit in the upper half of the distribution).
     """
-    sub = mag[::16]
-    if sub.size == 0:
+    if values.size == 0:
         return 0.0
-    k = sub.size // 2
-    return float(np.partition(sub, k)[k])
+    k = values.size // 4
+    return float(np.partition(values, k)[k]) * _RAYLEIGH_MEAN_TO_QUARTILE
+
+
+def estimate_noise_floor(mag: F32) -> float:
+    """Mean noise magnitude of a block (magnitude units): `quartile_noise_floor` of
+    a 1-in-16 subsample."""
+    return quartile_noise_floor(mag[::16])
 
 
 # --- candidates -----------------------------------------------------------------------
@@ -138,7 +147,7 @@ def estimate_noise_floor(mag: F32) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Candidates:
-    """Demodulated frames, one row per (preamble, phase) tried.
+    """Demodulated frames, one row per preamble (and phase) tried.
 
     Attributes (arrays of one length N unless said):
         preamble: index into the magnitude array of the detected preamble start.
@@ -149,9 +158,12 @@ class Candidates:
         df: downlink format (first 5 bits).
         nbits: 56 or 112, from the DF.
         residual: CRC-24 of the data bits XOR the parity field (see crc.residual).
-        margin: mean |first slot - second slot| / mean (first + second), 0..1: how
-            cleanly the bits were decided.
-        signal: mean pulse magnitude over the frame (ADC units, see magnitude.py).
+        margin: mean decision confidence over the frame's bits (about 0.5 for clean
+            bits, 0 for coin tosses).
+        signal: mean sampled pulse height (magnitude units, see magnitude.py), from
+            the fitted amplitude and the pulse model at the row's phase.
+        flipped: how many low-confidence bits the soft repair inverted (0 when the
+            frame is as sliced); `msg` and `residual` are after the flips.
     """
 
     preamble: I64
@@ -162,6 +174,7 @@ class Candidates:
     residual: U32
     margin: F32
     signal: F32
+    flipped: U8
 
     def __len__(self) -> int:
         return int(self.preamble.size)
@@ -181,7 +194,53 @@ class Candidates:
             self.residual[rows],
             self.margin[rows],
             self.signal[rows],
+            self.flipped[rows],
         )
+
+    def shifted(self, offset: int) -> Candidates:
+        """The same rows with `offset` added to every preamble index."""
+        return Candidates(
+            self.preamble + offset,
+            self.phase,
+            self.msg,
+            self.df,
+            self.nbits,
+            self.residual,
+            self.margin,
+            self.signal,
+            self.flipped,
+        )
+
+    @staticmethod
+    def concat(parts: list[Candidates]) -> Candidates:
+        """Rows of all `parts`, in order."""
+        if not parts:
+            return _empty_candidates()
+        return Candidates(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
+
+
+_FIELDS = ("preamble", "phase", "msg", "df", "nbits", "residual", "margin", "signal", "flipped")
+
+
+def _subset_xor(syn: U32, cost: F32, start: U32) -> tuple[U32, F32]:
+    """For every subset of the columns of `syn` (subset index bit j = column j):
+    start ^ XOR of the chosen syndromes, and the summed `cost` of the chosen
+    columns. Shapes (rows, 2^columns)."""
+    res = start[:, None].astype(np.uint32)
+    total = np.zeros((syn.shape[0], 1), np.float32)
+    for j in range(syn.shape[1]):
+        res = np.concatenate([res, res ^ syn[:, j : j + 1]], axis=1)
+        total = np.concatenate([total, total + cost[:, j : j + 1]], axis=1)
+    return res, total
+
+
+def _first_per_preamble(rows: Candidates, mask: npt.NDArray[np.bool_]) -> Candidates:
+    """The first row (in row order) of each preamble among the rows in `mask`."""
+    picked = np.flatnonzero(mask)
+    if picked.size == 0:
+        return _empty_candidates()
+    _, first = np.unique(rows.preamble[picked], return_index=True)
+    return rows.take(picked[np.sort(first)])
 
 
 def _empty_candidates() -> Candidates:
@@ -194,6 +253,7 @@ def _empty_candidates() -> Candidates:
         np.zeros(0, np.uint32),
         np.zeros(0, np.float32),
         np.zeros(0, np.float32),
+        np.zeros(0, np.uint8),
     )
 
 
@@ -211,9 +271,11 @@ _KNOWN_DF = np.isin(np.arange(32), KNOWN_DFS)
 
 def crc_classifier(rows: Candidates) -> npt.NDArray[np.int8]:
     """Default `Classifier`: DF17/18 with residual 0 and DF11 with an IID residual
-    (< 0x80) are clean; DF11/17/18 one bit away from clean are repairable."""
+    (< 0x80) are clean; DF11/17/18 one bit away from clean are repairable. Rows
+    changed by the soft repair are rejected (without an address book nothing
+    vouches for them)."""
     out = np.zeros(len(rows), np.int8)
-    adsb = _ADSB_DF[rows.df]
+    adsb = _ADSB_DF[rows.df] & (rows.flipped == 0)
     long_rows = rows.nbits == LONG_BITS
     fixable = adsb & np.where(
         long_rows,
@@ -236,56 +298,57 @@ def _quiet_windows(quiet: list[int], width: int) -> list[int]:
     return starts
 
 
-@dataclass(frozen=True, slots=True)
-class _Taps:
-    """Interpolation taps for one fractional phase: bit i = period_bits*q + r reads
-    ``sum(weight * win[offset + period_samples*q])`` over its (offset, weight) list."""
-
-    soft: tuple[tuple[tuple[int, float], ...], ...]  # per residue r: (offset, weight)...
-    slot1: tuple[tuple[int, float, float], ...]  # per residue r: (offset, 1-g, g)
-    slot0: tuple[tuple[int, float, float], ...]
-
-
 class Demodulator:
-    """Preamble search and phase-searching bit slicer for one sample rate.
+    """Preamble search and sub-sample matched-filter slicer for one sample rate.
 
     Stateless apart from precomputed tables; `hardware.modes.receiver.Receiver`
     carries state across blocks. Positions are in samples of the magnitude array,
-    levels in magnitude (ADC) units.
+    levels in magnitude (ADC) units; `noise_floor` arguments are the mean noise
+    magnitude (`estimate_noise_floor`).
 
-    Phases: the prefilter finds a preamble to within a sample; the slicer tries
-    offsets ``-1, -1 + step, ..., 1 - step`` samples around it. It first slices the
-    first `rank_bits` bits at every phase, ranks each candidate's phases (valid DF
-    first, then decision margin), then slices whole frames one ranked phase per
-    round, so a candidate whose best phase checks costs one full slice.
+    Stages (each whole-array over the block's candidates):
+
+    1. `find_preambles`: window sums over the four pulses against the quiet gaps
+       and the noise, local maxima of the pulse energy.
+    2. Preamble fit: least squares against the pulse model at phases -1..1 sample
+       in 1/`steps_per_sample` steps; rows whose best fit leaves too much energy
+       unexplained (`fit_preambles`) are dropped.
+    3. Fast slice at the fitted phase (matched filter + decision feedback).
+    4. Rows that do not classify CLEAN: sequence detection (max-log-MAP, see
+       `slicer.PulseModel.sequence_slice`) at the fitted phase and its neighbours,
+       then soft repair of DF11/17/18 by flipping combinations of the
+       `chase_bits` least confident bits (never the DF field).
     """
 
     def __init__(
         self,
         sample_rate_hz: int = 2_000_000,
         *,
-        phase_step_samples: float = 0.25,
-        pulse_to_quiet: float = 2.0,
-        pulse_min_to_quiet: float = 2.0,
-        pulse_to_noise: float = 2.0,
-        quiet_noise_credit: float = 1.0,
-        rank_bits: int = 24,
-        max_rounds: int = 3,
+        steps_per_sample: int = 8,
+        blur_samples: float = 0.3,
+        pulse_to_noise: float = 1.25,
+        quiet_to_pulse: float = 0.4,
+        weakest_to_pulse: float = 0.0,
+        unexplained_to_fit: float = 0.5,
+        unexplained_to_noise: float = 1.0,
+        chase_bits: int = 12,
+        neighbour_steps: int = 1,
         chunk_samples: int = 32_768,
     ) -> None:
         if sample_rate_hz not in SUPPORTED_RATES_HZ:
             raise ValueError(f"sample rate {sample_rate_hz} Hz not in {SUPPORTED_RATES_HZ}")
         self.sample_rate_hz = sample_rate_hz
-        self.pulse_to_quiet = pulse_to_quiet
-        self.pulse_min_to_quiet = pulse_min_to_quiet
-        self.quiet_noise_credit = quiet_noise_credit
         self.pulse_to_noise = pulse_to_noise
-        self.rank_bits = rank_bits
-        self.max_rounds = max_rounds
+        self.quiet_to_pulse = quiet_to_pulse
+        self.weakest_to_pulse = weakest_to_pulse
+        self.unexplained_to_fit = unexplained_to_fit
+        self.unexplained_to_noise = unexplained_to_noise
+        self.chase_bits = chase_bits
+        self.neighbour_steps = neighbour_steps
+        self.model = PulseModel(
+            sample_rate_hz, steps_per_sample=steps_per_sample, blur_samples=blur_samples
+        )
         sps = sample_rate_hz / 1e6  # samples per microsecond
-        # Bit timing repeats every `period_bits` bits = `period_samples` samples.
-        self._period_bits = 1 if sample_rate_hz == 2_000_000 else 5
-        self._period_samples = round(self._period_bits * sps)
 
         # Prefilter geometry: a pulse starting at t*sps + phi (0 <= phi < 1) lies in
         # samples floor(t*sps) .. ceil((t+0.5)*sps + 1) - 1; a gap is quiet from one
@@ -297,315 +360,329 @@ class Demodulator:
         gap2 = list(range(ends[3], int(np.floor(DATA_START_US * sps - 0.5)) + 1))
         self._quiet_offsets = _quiet_windows(gap1, self._win) + _quiet_windows(gap2, self._win)
         self._chunk = chunk_samples
-        self._scratch_win = np.empty(chunk_samples + self.prefilter_span, np.float32)
-        self._scratch_a = np.empty(chunk_samples + self.prefilter_span, np.float32)
-        self._scratch_b = np.empty(chunk_samples + self.prefilter_span, np.float32)
-        self._scratch_c = np.empty(chunk_samples + self.prefilter_span, np.float32)
-        self._scratch_bool = np.empty(chunk_samples, bool)
+        size = chunk_samples + self.prefilter_span + 2
+        self._scratch = [np.empty(size, np.float32) for _ in range(4)]
+        self._scratch_bool = np.empty(size, bool)
+        self._scratch_bool2 = np.empty(size, bool)
 
-        # Slicer geometry. A phase delta = whole + frac (whole = floor(delta)). Slicing
-        # windows start `lookback` samples before the preamble, so window index =
-        # (whole + lookback) + tap offset, and the taps depend on frac only.
-        self.phases = np.arange(-1.0, 1.0 - 1e-9, phase_step_samples)
-        self._fracs = sorted({round(d - np.floor(d), 6) for d in self.phases})
-        self._phase_whole = np.floor(self.phases).astype(np.intp)
-        self._phase_frac = np.array(
-            [self._fracs.index(round(d - np.floor(d), 6)) for d in self.phases], dtype=np.intp
-        )
-        self._taps = [self._make_taps(f, sps) for f in self._fracs]
-        last = (DATA_START_US + (LONG_BITS - 1) * BIT_US + 0.5 * PULSE_US + PULSE_US) * sps
-        self.lookback = 1  # the most negative whole phase
-        self._window_len = int(np.ceil(last + 1.0)) + 2
-        self.span = self._window_len
-        rank_last = (DATA_START_US + self.rank_bits * BIT_US) * sps
-        self._rank_len = int(np.ceil(rank_last)) + 4
-        self._short_frame_samples = int((DATA_START_US + SHORT_BITS * BIT_US) * sps)
+        # Slicing windows start model.lookback samples before the slice origin,
+        # which is at most one sample before the preamble (phase >= -1).
+        self.lookback = self.model.lookback + 1
+        self.span = self.model.window_len
         """Samples needed from a preamble start to slice a long frame at any phase."""
-
-    def _make_taps(self, frac: float, sps: float) -> _Taps:
-        soft, s1, s0 = [], [], []
-        for r in range(self._period_bits):
-            x1 = frac + (DATA_START_US + r * BIT_US + 0.5 * PULSE_US) * sps
-            x0 = x1 + PULSE_US * sps
-            k1, k0 = int(np.floor(x1 + 1e-9)), int(np.floor(x0 + 1e-9))
-            g1, g0 = max(x1 - k1, 0.0), max(x0 - k0, 0.0)
-            weights: dict[int, float] = {}
-            for k, w in ((k1, 1 - g1), (k1 + 1, g1), (k0, -(1 - g0)), (k0 + 1, -g0)):
-                weights[k] = weights.get(k, 0.0) + w
-            soft.append(tuple((k, w) for k, w in sorted(weights.items()) if abs(w) > 1e-9))
-            s1.append((k1, 1 - g1, g1))
-            s0.append((k0, 1 - g0, g0))
-        return _Taps(tuple(soft), tuple(s1), tuple(s0))
+        self._short_frame_samples = int((DATA_START_US + SHORT_BITS * BIT_US) * sps)
+        self.phases = self.model.preamble_phases
 
     @property
     def prefilter_span(self) -> int:
         """Samples the prefilter reads from the preamble start."""
-        return max(self._pulse_offsets + self._quiet_offsets) + self._win
+        return max(self._pulse_offsets + self._quiet_offsets) + self._win + 1
+
+    # --- stage 1: prefilter ------------------------------------------------------------
 
     def find_preambles(self, mag: F32, start: int, stop: int, noise_floor: float) -> I64:
         """Candidate preamble starts n with start <= n < stop (sorted).
 
         Only starts with ``n >= lookback`` and ``n + span <= len(mag)`` are returned.
+        The result for a given n depends only on samples near n, never on where
+        `start` and `stop` cut the stream.
         """
         start = max(start, self.lookback)
         stop = min(stop, mag.size - self.span)
         if stop <= start:
             return np.zeros(0, np.int64)
-        hits = np.concatenate(
-            [
-                self._prefilter_chunk(mag, c0, min(c0 + self._chunk, stop), noise_floor) + c0
-                for c0 in range(start, stop, self._chunk)
-            ]
-        )
-        if hits.size == 0:
-            return np.zeros(0, np.int64)
-        # Keep local maxima (within +-1 sample) of the total pulse energy.
-        energy = np.zeros(hits.size, np.float32)
-        for o in self._pulse_offsets:
-            for j in range(self._win):
-                energy += mag[hits + (o + j)]
-        before = np.full(hits.size, -np.inf, np.float32)
-        after = np.full(hits.size, -np.inf, np.float32)
-        adjacent = np.diff(hits) == 1
-        before[1:][adjacent] = energy[:-1][adjacent]
-        after[:-1][adjacent] = energy[1:][adjacent]
-        peak = (energy >= before) & (energy > after)
-        return hits[peak].astype(np.int64)
+        noise_mean = noise_floor
+        parts = [
+            self._prefilter_chunk(mag, c0, min(c0 + self._chunk, stop), noise_mean) + c0
+            for c0 in range(start, stop, self._chunk)
+        ]
+        return np.concatenate(parts).astype(np.int64)
 
-    def _prefilter_chunk(self, mag: F32, start: int, stop: int, noise_floor: float) -> I64:
+    def _prefilter_chunk(self, mag: F32, start: int, stop: int, noise_mean: float) -> I64:
         """Offsets from `start` of the samples in [start, stop) that pass the preamble
         prefilter. Works in preallocated cache-sized scratch arrays: fresh large
         temporaries would cost more in page faults than the arithmetic."""
         length = stop - start
-        width, span = self._win, self.prefilter_span
+        ext = length + 2  # pulse energy also at start - 1 and stop, for local maxima
+        width = self._win
         po, qo = self._pulse_offsets, self._quiet_offsets
-        # Window sums: win[k] = mag[k] + ... + mag[k + width - 1].
-        n_win = length + span - width + 1
-        win = self._scratch_win[:n_win]
-        np.add(mag[start : start + n_win], mag[start + 1 : start + 1 + n_win], out=win)
+        w0 = start - 1
+        n_win = ext + max(po + qo)
+        win, total, low, quiet = (a[:n_win] for a in self._scratch)
+        win = self._scratch[0][:n_win]
+        np.add(mag[w0 : w0 + n_win], mag[w0 + 1 : w0 + 1 + n_win], out=win)
         for j in range(2, width):
-            win += mag[start + j : start + j + n_win]
-        # Pulse windows vs quiet windows: every pulse above the mean quiet window,
-        # the mean pulse well above it, and above the noise floor.
-        weakest = self._scratch_a[:length]
-        total = self._scratch_c[:length]
-        pair = self._scratch_b[: length + po[2]]
-        if po[2] - po[0] == po[3] - po[1]:  # true at 2.0 and 2.4 MS/s: fewer passes
-            shift = po[2] - po[0]
-            np.minimum(
-                win[po[0] : po[0] + length + shift], win[po[1] : po[1] + length + shift], out=pair
-            )
-            np.minimum(pair[:length], pair[shift : shift + length], out=weakest)
-            np.add(
-                win[po[0] : po[0] + length + shift], win[po[1] : po[1] + length + shift], out=pair
-            )
-            np.add(pair[:length], pair[shift : shift + length], out=total)
-        else:
-            np.minimum(win[po[0] : po[0] + length], win[po[1] : po[1] + length], out=weakest)
-            np.add(win[po[0] : po[0] + length], win[po[1] : po[1] + length], out=total)
-            for o in po[2:]:
-                np.minimum(weakest, win[o : o + length], out=weakest)
-                total += win[o : o + length]
-        quiet = self._scratch_b[:length]
-        np.add(win[qo[0] : qo[0] + length], win[qo[1] : qo[1] + length], out=quiet)
+            win += mag[w0 + j : w0 + j + n_win]
+        total = self._scratch[1][:ext]
+        low = self._scratch[2][:ext]
+        np.add(win[po[0] : po[0] + ext], win[po[1] : po[1] + ext], out=total)
+        np.minimum(win[po[0] : po[0] + ext], win[po[1] : po[1] + ext], out=low)
+        for o in po[2:]:
+            total += win[o : o + ext]
+            np.minimum(low, win[o : o + ext], out=low)
+        quiet = self._scratch[3][:ext]
+        np.add(win[qo[0] : qo[0] + ext], win[qo[1] : qo[1] + ext], out=quiet)
         for q in qo[2:]:
-            quiet += win[q : q + length]
+            quiet += win[q : q + ext]
+        # Work with energy above the mean noise: a window of pure noise is ~0.
+        mu_w = np.float32(noise_mean * width)
+        npulse, nquiet = len(po), len(qo)
+        total -= np.float32(npulse) * mu_w
+        low -= mu_w
+        quiet -= np.float32(nquiet) * mu_w
+        centre = total[1 : 1 + length]
         passed = self._scratch_bool[:length]
-        # The weakest pulse's excess over the mean noise must be pulse_min_to_quiet
-        # times the quiet windows' excess: strict where the quiet windows hold energy
-        # (a frame's own data bits mimicking a preamble), lenient near the noise.
-        noise_window = np.float32(_RAYLEIGH_MEAN_TO_MEDIAN * noise_floor * width)
-        k = self.pulse_min_to_quiet
+        tmp = self._scratch_bool2[:length]
+        # Local maximum of the pulse energy (ties go to the earlier sample).
+        np.greater_equal(centre, total[:length], out=passed)
+        np.greater(centre, total[2 : 2 + length], out=tmp)
+        passed &= tmp
+        # Above the noise: mean pulse window pulse_to_noise x the noise window.
+        np.greater(centre, np.float32(npulse * (self.pulse_to_noise - 1.0)) * mu_w, out=tmp)
+        passed &= tmp
+        # Quiet gaps: mean quiet excess below quiet_to_pulse x mean pulse excess.
+        np.less(
+            quiet[1 : 1 + length],
+            centre * np.float32(self.quiet_to_pulse * nquiet / npulse),
+            out=tmp,
+        )
+        passed &= tmp
+        # Every pulse present: weakest excess above weakest_to_pulse x mean excess.
         np.greater(
-            weakest,
-            quiet * np.float32(k / len(qo))
-            - np.float32(self.quiet_noise_credit * (k - 1.0)) * noise_window,
-            out=passed,
+            low[1 : 1 + length], centre * np.float32(self.weakest_to_pulse / npulse), out=tmp
         )
-        # mean pulse > pulse_to_quiet x mean quiet window, and > pulse_to_noise x floor
-        np.maximum(
-            quiet * np.float32(self.pulse_to_quiet * len(po) / len(qo)),
-            np.float32(self.pulse_to_noise * noise_floor * width * len(po)),
-            out=quiet,
-        )
-        passed &= total > quiet
+        passed &= tmp
         return np.flatnonzero(passed)
 
-    def _soft_bits(self, windows: F32, shift: int, frac_index: int, nbits: int) -> F32:
-        """Slot difference (first - second half) of the first `nbits` bits of each
-        window column, for the fractional phase `frac_index`, window offset `shift`.
+    # --- stages 2-4 --------------------------------------------------------------------
 
-        `windows` is (samples, candidates) so that every term below is a set of whole
-        contiguous rows; returns (nbits, candidates)."""
-        taps = self._taps[frac_index]
-        period_b, period_s = self._period_bits, self._period_samples
-        out = np.empty((nbits, windows.shape[1]), np.float32)
-        for r in range(min(period_b, nbits)):
-            count = (nbits - r + period_b - 1) // period_b
-            stop_pad = period_s * (count - 1) + 1
-            acc: F32 | None = None
-            for offset, weight in taps.soft[r]:
-                o = offset + shift
-                view = windows[o : o + stop_pad : period_s]
-                if acc is None:
-                    acc = view.copy() if weight == 1.0 else view * np.float32(weight)
-                elif weight == 1.0:
-                    acc += view
-                elif weight == -1.0:
-                    acc -= view
-                else:
-                    acc += view * np.float32(weight)
-            assert acc is not None
-            out[r::period_b] = acc
-        return out
-
-    def _windows(self, mag: F32, preambles: I64, length: int) -> F32:
-        """(length, C) magnitude windows, column c starting `lookback` samples before
-        preamble c."""
-        # Row gather from a strided view (a copy per row, not an index per sample),
-        # then one transpose so the slicer works on contiguous rows.
+    def _gather(self, mag: F32, origins: I64, length: int) -> F32:
+        """(rows, length) magnitude windows starting at `origins`."""
         view = np.lib.stride_tricks.sliding_window_view(mag, length)
-        cols: F32 = np.ascontiguousarray(view[preambles - self.lookback].T)
-        return cols
+        rows: F32 = view[origins]
+        return rows
 
-    def _inside_clean(
-        self, preambles: I64, chosen_class: npt.NDArray[np.int8], pending: npt.NDArray[np.intp]
-    ) -> npt.NDArray[np.bool_]:
-        """Which pending candidates start within a short frame after a CLEAN one."""
-        clean_starts = preambles[chosen_class == CLEAN]
-        if clean_starts.size == 0 or pending.size == 0:
-            return np.zeros(pending.size, bool)
-        starts = preambles[pending]
-        before = np.searchsorted(clean_starts, starts, side="left") - 1
-        prev = clean_starts[np.maximum(before, 0)]
-        return np.asarray((before >= 0) & (starts - prev < self._short_frame_samples))
+    def fit_preambles(
+        self, mag: F32, preambles: I64, noise_floor: F32
+    ) -> tuple[npt.NDArray[np.intp], F32, npt.NDArray[np.bool_]]:
+        """Best phase hypothesis, fitted amplitude and plausibility of each
+        candidate's preamble (see `slicer.PulseModel.preamble_fit`).
 
-    def slice(self, mag: F32, preambles: I64, classify: Classifier = crc_classifier) -> Candidates:
-        """Slice candidate preambles, trying ranked phases until `classify` accepts one.
-
-        Returns one row per preamble that produced an accepted frame: its first
-        CLEAN phase in rank order, else its first REPAIRABLE one.
+        Plausible means the energy the best template leaves unexplained is below
+        `unexplained_to_fit` x the explained energy plus `unexplained_to_noise` x
+        the noise energy expected over the window: a frame's own data bits seen as
+        a preamble leave whole pulses in the gaps.
         """
-        if preambles.size == 0:
-            return _empty_candidates()
-        count, nphase = preambles.size, self.phases.size
-        # 1. Rank phases on the first rank_bits bits (short windows: cheap to gather).
-        windows = self._windows(mag, preambles, self._rank_len)
-        margin = np.empty((count, nphase), np.float32)
-        df_ok = np.empty((count, nphase), bool)
-        for p in range(nphase):
-            soft = self._soft_bits(
-                windows, int(self._phase_whole[p]) + 1, int(self._phase_frac[p]), self.rank_bits
-            )
-            margin[:, p] = np.abs(soft).sum(axis=0)
-            df = np.packbits(soft[:5] > 0, axis=0)[0] >> 3
-            df_ok[:, p] = _KNOWN_DF[df]
-        order = np.argsort(-(margin + df_ok * np.float32(1e9)), axis=1, kind="stable")
-        # 2. Rounds: slice whole frames at each pending candidate's next phase. After
-        # each round, candidates that start inside a clean frame are dropped: they are
-        # that frame's own pulses seen as a preamble.
-        chosen_phase = np.full(count, -1, np.intp)
-        chosen_class = np.zeros(count, np.int8)
-        pending = np.arange(count)
-        for rnd in range(min(self.max_rounds, nphase)):
-            phase = order[pending, rnd]
-            valid = df_ok[pending, phase]
-            pending, phase = pending[valid], phase[valid]
-            if pending.size == 0:
-                break
-            rows, cand, phase = self._slice_rows(mag, preambles, pending, phase)
-            cls = classify(rows)
-            better = cls > chosen_class[cand]
-            chosen_class[cand[better]] = cls[better]
-            chosen_phase[cand[better]] = phase[better]
-            pending = np.sort(cand[cls != CLEAN])
-            pending = pending[~self._inside_clean(preambles, chosen_class, pending)]
-        chosen = np.flatnonzero(chosen_class > REJECT)
-        if chosen.size == 0:
-            return _empty_candidates()
-        rows, cand, _ = self._slice_rows(mag, preambles, chosen, chosen_phase[chosen], levels=True)
-        return rows.take(np.argsort(cand, kind="stable"))
+        model = self.model
+        win = self._gather(mag, preambles - model.lookback, model.preamble_len)
+        score, amp = model.preamble_fit(win, noise_floor)
+        best = np.argmax(score, axis=1)
+        rows = np.arange(preambles.size)
+        centred = win - noise_floor[:, None]
+        energy = np.einsum("ij,ij->i", centred, centred)
+        explained = score[rows, best]
+        allowance = np.float32(self.unexplained_to_noise * model.preamble_len) * noise_floor**2
+        limit = np.float32(self.unexplained_to_fit) * explained + allowance
+        plausible = energy - explained <= limit
+        return best, amp[rows, best], np.asarray(plausible & (explained > 0))
 
-    def _slice_rows(
+    def _hypothesis(self, preambles: I64, hyp: npt.NDArray[np.intp]) -> tuple[I64, IDX, F32]:
+        """Slice origin (integer sample), phase step and phase (samples) of each
+        row at preamble-phase hypothesis `hyp`."""
+        steps = self.model.steps
+        hyp = np.clip(hyp, 0, self.phases.size - 1)
+        whole = hyp // steps - 1  # phases run from -1 sample
+        step = hyp % steps
+        return preambles + whole, step, self.phases[hyp].astype(np.float32)
+
+    def _rows(
         self,
-        mag: F32,
         preambles: I64,
-        cands: npt.NDArray[np.intp],
-        phase: npt.NDArray[np.intp],
-        *,
-        levels: bool = False,
-    ) -> tuple[Candidates, npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """Full-length slice of candidate cands[k] at phase index phase[k].
-
-        Rows come back sorted by phase, so each phase is one contiguous view rather
-        than a copy; also returns the candidate and phase index of each row.
-        """
-        order = np.argsort(phase, kind="stable")
-        cands, phase = cands[order], phase[order]
-        rows_win = self._windows(mag, preambles[cands], self._window_len)
-        n = cands.size
-        soft = np.empty((LONG_BITS, n), np.float32)
-        bounds = np.searchsorted(phase, np.arange(self.phases.size + 1))
-        groups = [
-            (p, int(bounds[p]), int(bounds[p + 1]))
-            for p in range(self.phases.size)
-            if bounds[p + 1] > bounds[p]
-        ]
-        for p, lo, hi in groups:
-            soft[:, lo:hi] = self._soft_bits(
-                rows_win[:, lo:hi],
-                int(self._phase_whole[p]) + 1,
-                int(self._phase_frac[p]),
-                LONG_BITS,
-            )
-        msg = np.ascontiguousarray(np.packbits(soft > 0, axis=0).T)
+        phase: F32,
+        bits: npt.NDArray[np.uint8],
+        confidence: F32,
+        amplitude: F32,
+        flipped: U8 | None = None,
+    ) -> Candidates:
+        msg = np.packbits(bits, axis=1)
         df = (msg[:, 0] >> 3).astype(np.uint8)
         long_rows = df >= 16
         nbits = np.where(long_rows, LONG_BITS, SHORT_BITS).astype(np.int16)
         residual = np.where(
             long_rows, frame_residuals(msg, LONG_BITS), frame_residuals(msg, SHORT_BITS)
         )
-        margin = np.zeros(n, np.float32)
-        signal = np.zeros(n, np.float32)
-        if levels:
-            absdiff = np.abs(soft)
-            margin = np.where(
-                long_rows, absdiff.mean(axis=0), absdiff[:SHORT_BITS].mean(axis=0)
-            ).astype(np.float32)
-            for p, lo, hi in groups:
-                signal[lo:hi] = self._signal(rows_win[:, lo:hi], p, long_rows[lo:hi])
-        rows = Candidates(
-            preamble=preambles[cands],
-            phase=self.phases[phase].astype(np.float32),
-            msg=msg,
-            df=df,
-            nbits=nbits,
-            residual=residual,
-            margin=margin,
-            signal=signal,
+        margin = np.where(
+            long_rows, confidence.mean(axis=1), confidence[:, :SHORT_BITS].mean(axis=1)
+        ).astype(np.float32)
+        if flipped is None:
+            flipped = np.zeros(preambles.size, np.uint8)
+        return Candidates(
+            preambles, phase, msg, df, nbits, residual, margin, amplitude, flipped
         )
-        return rows, cands, phase
 
-    def _signal(self, rows_win: F32, phase: int, long_rows: npt.NDArray[np.bool_]) -> F32:
-        """Mean magnitude of the pulse slot (the stronger of the two) of every bit."""
-        taps = self._taps[int(self._phase_frac[phase])]
-        shift = int(self._phase_whole[phase]) + 1
-        period_b, period_s = self._period_bits, self._period_samples
-        peak = np.empty((LONG_BITS, rows_win.shape[1]), np.float32)
-        for r in range(period_b):
-            count = (LONG_BITS - r + period_b - 1) // period_b
-            stop_pad = period_s * (count - 1) + 1
-            levels = []
-            for off, a, b in (taps.slot1[r], taps.slot0[r]):
-                o = off + shift
-                lo = rows_win[o : o + stop_pad : period_s]
-                hi = rows_win[o + 1 : o + 1 + stop_pad : period_s]
-                levels.append(lo * np.float32(a) + hi * np.float32(b))
-            peak[r::period_b] = np.maximum(levels[0], levels[1])
-        level: F32 = np.where(long_rows, peak.mean(axis=0), peak[:SHORT_BITS].mean(axis=0)).astype(
-            np.float32
+    def slice(
+        self,
+        mag: F32,
+        preambles: I64,
+        classify: Classifier = crc_classifier,
+        noise_floor: float | F32 = 0.0,
+    ) -> Candidates:
+        """Fit, slice and check candidate preambles; one row per preamble whose frame
+        `classify` accepted (CLEAN preferred over REPAIRABLE), in preamble order.
+
+        `noise_floor` is the mean noise magnitude, one for all or one per preamble.
+        """
+        if preambles.size == 0:
+            return _empty_candidates()
+        model = self.model
+        noise = np.broadcast_to(np.asarray(noise_floor, np.float32), preambles.shape)
+        best, _, keep = self.fit_preambles(mag, preambles, noise)
+        preambles, best, noise = preambles[keep], best[keep], noise[keep]
+        if preambles.size == 0:
+            return _empty_candidates()
+        # Stage 3: fast slice at the fitted phase.
+        origin, step, phase = self._hypothesis(preambles, best)
+        windows = self._gather(mag, origin - model.lookback, model.window_len)
+        fast = model.slice(windows, step)
+        level = fast.amplitude * model.peak[step]
+        rows = self._rows(preambles, phase, fast.bits, fast.confidence, level)
+        cls = classify(rows)
+        accepted = [rows.take(cls == CLEAN)]
+        fallback = rows.take(cls == REPAIRABLE)
+        # One bit from clean is left to the CRC repair (cheaper than sequence
+        # detection, and what the address policy is built for).
+        # Sequence detection only where the fast slice read a known DF: it almost
+        # always does for real frames, and rarely for stray candidates.
+        pending = np.flatnonzero((cls == REJECT) & _KNOWN_DF[rows.df])
+        pending = pending[~self._inside(preambles, preambles[cls == CLEAN], pending)]
+        if pending.size:
+            found, fallback2 = self._sequence_stage(
+                mag, preambles[pending], best[pending], fast.amplitude[pending],
+                noise[pending], classify,
+            )
+            accepted.append(found)
+            fallback = Candidates.concat([fallback, fallback2])
+        clean = Candidates.concat(accepted)
+        # A preamble keeps its CLEAN row if it has one, else its first REPAIRABLE row.
+        extra = ~np.isin(fallback.preamble, clean.preamble)
+        fallback = fallback.take(np.flatnonzero(extra))
+        if len(fallback):
+            _, first = np.unique(fallback.preamble, return_index=True)
+            fallback = fallback.take(first)
+        out = Candidates.concat([clean, fallback])
+        return out.take(np.argsort(out.preamble, kind="stable"))
+
+    def _sequence_stage(
+        self,
+        mag: F32,
+        preambles: I64,
+        best: npt.NDArray[np.intp],
+        amplitude: F32,
+        noise_mean: F32,
+        classify: Classifier,
+    ) -> tuple[Candidates, Candidates]:
+        """Sequence detection at the fitted phase and its neighbours (one batch of
+        rows per preamble and phase), then soft repair of the preambles none of
+        whose phases classified CLEAN; returns (CLEAN rows, REPAIRABLE rows), at
+        most one row per preamble in each, the fitted phase first."""
+        model = self.model
+        count = preambles.size
+        shifts = [0] + [s for k in range(1, self.neighbour_steps + 1) for s in (k, -k)]
+        rep = np.tile(np.arange(count), len(shifts))
+        shift = np.repeat(np.array(shifts, np.intp), count)
+        origin, step, phase = self._hypothesis(preambles[rep], best[rep] + shift)
+        windows = self._gather(mag, origin - model.lookback, model.window_len)
+        guess = model.slice(windows, step, amplitude[rep])
+        seq = model.sequence_slice(windows, step, guess.amplitude, noise_mean[rep], guess.bits)
+        level = seq.amplitude * model.peak[step]
+        rows = self._rows(preambles[rep], phase, seq.bits, seq.confidence, level)
+        cls = classify(rows)
+        clean = _first_per_preamble(rows, cls == CLEAN)
+        unresolved = ~np.isin(rows.preamble, clean.preamble)
+        repair = _first_per_preamble(rows, unresolved & (cls == REPAIRABLE))
+        if self.chase_bits > 0 and unresolved.any():
+            sub = np.flatnonzero(unresolved)
+            fixed = self._chase(rows.take(sub), seq.bits[sub], seq.confidence[sub])
+            if len(fixed):
+                fixed_cls = classify(fixed)
+                repair = Candidates.concat(
+                    [repair, _first_per_preamble(fixed, fixed_cls >= REPAIRABLE)]
+                )
+                repair = _first_per_preamble(repair, np.ones(len(repair), bool))
+        return clean, repair
+
+    def _chase(self, rows: Candidates, bits: npt.NDArray[np.uint8], confidence: F32) -> Candidates:
+        """Soft repair of DF11/17/18 rows: among all combinations of their
+        `chase_bits` least confident bits (outside the DF field), the cheapest (by
+        summed confidence) that makes the residual 0. Returns the repaired rows.
+
+        Meet in the middle: the residuals of all flips of the first half of the weak
+        bits are matched against those of the second half (CRC-24 is linear, so
+        residual ^ syn(A) == syn(B) means flipping A and B clears it), which costs
+        2 x 2^(k/2) residuals per row instead of 2^k.
+        """
+        adsb = np.flatnonzero(_ADSB_DF[rows.df])
+        if adsb.size == 0:
+            return _empty_candidates()
+        rows = rows.take(adsb)
+        bits, confidence = bits[adsb], confidence[adsb]
+        k = self.chase_bits
+        half = k // 2
+        long_rows = rows.nbits == LONG_BITS
+        conf = confidence.astype(np.float32, copy=True)
+        conf[:, :DF_BITS] = np.inf
+        conf[~long_rows, SHORT_BITS:] = np.inf
+        weak = np.argpartition(conf, k, axis=1)[:, :k]
+        weak_conf = np.take_along_axis(conf, weak, axis=1)
+        syn = np.where(
+            long_rows[:, None],
+            single_bit_syndromes(LONG_BITS)[weak],
+            single_bit_syndromes(SHORT_BITS)[np.minimum(weak, SHORT_BITS - 1)],
         )
-        return level
+        res_a, cost_a = _subset_xor(syn[:, :half], weak_conf[:, :half], rows.residual)
+        zero = np.zeros_like(rows.residual)
+        res_b, cost_b = _subset_xor(syn[:, half:], weak_conf[:, half:], zero)
+        n = len(rows)
+        best_cost = np.full(n, np.inf, np.float32)
+        best_a = np.zeros(n, np.intp)
+        best_b = np.zeros(n, np.intp)
+        for lo in range(0, n, 256):  # bounded (256, 2^half, 2^(k-half)) temporaries
+            hi = min(lo + 256, n)
+            match = res_a[lo:hi, :, None] == res_b[lo:hi, None, :]
+            match[:, 0, 0] = False  # no flips: not a repair
+            cost = np.where(match, cost_a[lo:hi, :, None] + cost_b[lo:hi, None, :], np.inf)
+            flat = cost.reshape(hi - lo, -1)
+            pick = np.argmin(flat, axis=1)
+            best_cost[lo:hi] = flat[np.arange(hi - lo), pick]
+            best_a[lo:hi], best_b[lo:hi] = np.divmod(pick, res_b.shape[1])
+        sel = np.flatnonzero(np.isfinite(best_cost))
+        if sel.size == 0:
+            return _empty_candidates()
+        pick = best_a[sel] | (best_b[sel] << half)
+        flips = ((pick[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
+        fixed = bits[sel].copy()
+        row_of = np.repeat(np.arange(sel.size)[:, None], k, axis=1)
+        fixed[row_of[flips], weak[sel][flips]] ^= 1
+        return self._rows(
+            rows.preamble[sel],
+            rows.phase[sel],
+            fixed,
+            confidence[sel],
+            rows.signal[sel],
+            flips.sum(axis=1).astype(np.uint8),
+        )
+
+    def _inside(
+        self, preambles: I64, clean_starts: I64, pending: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.bool_]:
+        """Which pending candidates start within a short frame after a CLEAN one."""
+        if clean_starts.size == 0 or pending.size == 0:
+            return np.zeros(pending.size, bool)
+        clean_starts = np.sort(clean_starts)
+        starts = preambles[pending]
+        before = np.searchsorted(clean_starts, starts, side="left") - 1
+        prev = clean_starts[np.maximum(before, 0)]
+        return np.asarray((before >= 0) & (starts - prev < self._short_frame_samples))
 
 
 def demodulate(
@@ -634,14 +711,5 @@ def demodulate(
         ]
     )
     found = demod.find_preambles(padded, pad, pad + mag.size, noise_floor)
-    rows = demod.slice(padded, found, classify)
-    return Candidates(
-        rows.preamble - pad,
-        rows.phase,
-        rows.msg,
-        rows.df,
-        rows.nbits,
-        rows.residual,
-        rows.margin,
-        rows.signal,
-    )
+    rows = demod.slice(padded, found, classify, noise_floor)
+    return rows.shifted(-pad)

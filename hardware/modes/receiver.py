@@ -30,6 +30,7 @@ after phase correction); `t_s` is the same instant in seconds (fractional).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -42,17 +43,17 @@ from hardware.modes.demod import (
     REPAIRABLE,
     Candidates,
     Demodulator,
-    estimate_noise_floor,
     one_bit_away,
 )
 from hardware.modes.frame_check import AddressBook, check_frame
 from hardware.modes.magnitude import FULL_SCALE, magnitude
+from hardware.modes.noise import NoiseTracker
 
 __all__ = ["ModeSMessage", "Receiver"]
 
 _AP_DF = np.isin(np.arange(32), (0, 4, 5, 16, 20, 21, 24))
 _ADSB_DF = np.isin(np.arange(32), (11, 17, 18))
-_NOISE_TAU_SAMPLES = 200_000  # noise-floor averaging time constant (0.1 s at 2 MS/s)
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,14 @@ class ModeSMessage:
         return self.msg.hex().upper()
 
 
+def _address(msg: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
+    """The AA field (bytes 1-3) of each row of packed frames."""
+    aa: npt.NDArray[np.uint32] = (
+        (msg[:, 1].astype(np.uint32) << 16) | (msg[:, 2].astype(np.uint32) << 8) | msg[:, 3]
+    ).astype(np.uint32)
+    return aa
+
+
 class Receiver:
     """Stateful block demodulator: feed u8 IQ blocks of any size, get messages.
 
@@ -104,7 +113,8 @@ class Receiver:
         self._tail_start = -self.demod.lookback  # absolute index of _tail[0]
         self._odd_byte: npt.NDArray[np.uint8] = np.zeros(0, np.uint8)
         self._busy_until = -1  # absolute sample before which detections are duplicates
-        self._noise_floor: float | None = None
+        self._noise = NoiseTracker()
+        self._next_search = 0  # absolute sample where the next preamble search starts
         self._block_addresses: set[int] = set()
         self._known: npt.NDArray[np.uint32] = np.zeros(0, np.uint32)
         self.samples_fed = 0
@@ -137,45 +147,51 @@ class Receiver:
         buf = np.concatenate([self._tail, mag])
         base = self._tail_start
         if not final:
-            # Exponential average with a time constant in samples, so the tracked
-            # floor hardly depends on how the stream is cut into blocks.
-            block_noise = estimate_noise_floor(mag)
-            weight = 1.0 - math.exp(-mag.size / _NOISE_TAU_SAMPLES)
-            self._noise_floor = (
-                block_noise
-                if self._noise_floor is None
-                else (1 - weight) * self._noise_floor + weight * block_noise
-            )
-        noise = self._noise_floor if self._noise_floor is not None else 0.0
-        # Search preambles where a whole long frame fits; keep the rest for later.
+            self._noise.add(mag)
+        # Search preambles where a whole long frame fits and the noise floor is
+        # known; keep the rest for later.
         stop = buf.size - demod.span
         if final:
             stop = buf.size - mag.size  # real samples only; the padding is silence
-        start = demod.lookback
+        stop = min(stop, self._noise.ready_until(final) - base)
+        start = max(demod.lookback, self._next_search - base)
         messages: list[ModeSMessage] = []
         if stop > start:
             t_block_s = (base + stop) / self.sample_rate_hz
             self._known = np.array(sorted(self.book.known(t_block_s)), dtype=np.uint32)
             self._block_addresses = set()
-            preambles = demod.find_preambles(buf, start, stop, noise)
-            rows = demod.slice(buf, preambles, self._classify)
+            preambles = self._find(buf, base, start, stop)
+            noise = self._noise.floors(preambles + base)
+            rows = demod.slice(buf, preambles, self._classify, noise)
             messages = self._accept(rows, base)
-            keep_from = stop - demod.lookback
-        else:
-            keep_from = max(buf.size - demod.span - demod.lookback, 0)
+            self._next_search = base + stop
+            self._noise.forget_before(base + stop)
+        keep_from = max(min(self._next_search - base, buf.size) - demod.lookback, 0)
         if final:
             self._tail = np.zeros(demod.lookback, np.float32)
             self._tail_start = self.samples_fed - demod.lookback
+            self._next_search = self.samples_fed
+            self._noise = NoiseTracker(origin=self.samples_fed)
         else:
             self._tail = buf[keep_from:].copy()
             self._tail_start = base + keep_from
         return messages
 
+    def _find(self, buf: npt.NDArray[np.float32], base: int, start: int, stop: int) -> I64:
+        """Preamble candidates in buf[start:stop], each noise segment with its floor."""
+        parts = []
+        seg_starts = self._noise.boundaries(base + start, base + stop)
+        for lo, hi in itertools.pairwise([base + start, *seg_starts, base + stop]):
+            floor = float(self._noise.floors(np.array([lo], np.int64))[0])
+            parts.append(self.demod.find_preambles(buf, lo - base, hi - base, floor))
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
     def _classify(self, rows: Candidates) -> npt.NDArray[np.int8]:
         """Rate rows for the slicer: CLEAN when check_frame will accept them as they
         are, REPAIRABLE when a one-bit repair may work, REJECT otherwise."""
         out = np.zeros(len(rows), np.int8)
-        adsb = _ADSB_DF[rows.df]
+        soft = rows.flipped > 0
+        adsb = _ADSB_DF[rows.df] & ~soft
         long_rows = rows.nbits == LONG_BITS
         clean_adsb = adsb & ((rows.residual == 0) | ((rows.df == 11) & (rows.residual < 0x80)))
         if self.max_fix_bits > 0:
@@ -186,12 +202,7 @@ class Receiver:
         # Addresses that clean frames in this block will confirm count as known.
         fresh = clean_adsb & (rows.residual == 0) & (rows.df != 18)
         if fresh.any():
-            aa = (
-                (rows.msg[fresh, 1].astype(np.uint32) << 16)
-                | (rows.msg[fresh, 2].astype(np.uint32) << 8)
-                | rows.msg[fresh, 3]
-            )
-            self._block_addresses.update(aa.tolist())
+            self._block_addresses.update(_address(rows.msg[fresh]).tolist())
         known = self._known
         if self._block_addresses:
             known = np.union1d(known, np.fromiter(self._block_addresses, np.uint32))
@@ -200,39 +211,112 @@ class Receiver:
             at = np.minimum(np.searchsorted(known, rows.residual), known.size - 1)
             out[ap & (known[at] == rows.residual)] = CLEAN
         out[clean_adsb] = CLEAN
+        # Soft-repaired frames are clean only after flips: like any repair they are
+        # usable only from an address already confirmed (see frame_check).
+        if soft.any() and known.size:
+            aa = _address(rows.msg)
+            at = np.minimum(np.searchsorted(known, aa), known.size - 1)
+            ok = soft & _ADSB_DF[rows.df] & (rows.residual == 0) & (known[at] == aa)
+            out[ok] = REPAIRABLE
         return out
 
     def _accept(self, rows: Candidates, base: int) -> list[ModeSMessage]:
-        """check_frame each row in time order, dropping detections inside a frame
-        already accepted (the same frame seen from a neighbouring preamble)."""
+        """Apply the parity rules to each row in time order, dropping detections
+        inside a frame already accepted (the same frame seen from a neighbouring
+        preamble).
+
+        The common verdicts (clean DF11/17/18, IID, address/parity against the
+        book, soft repairs) are decided here from the vectorized residuals exactly
+        as `check_frame` decides them (a test holds the two together); rows that
+        need a CRC repair go through `check_frame` itself.
+        """
         out: list[ModeSMessage] = []
+        if not len(rows):
+            return out
         rate = self.sample_rate_hz
         sps = rate / 1e6
+        book = self.book
+        kinds, icaos = _verdicts(rows)
+        kind_l, icao_l = kinds.tolist(), icaos.tolist()
         starts = (rows.preamble + base).tolist()
         phases = rows.phase.tolist()
         nbits = rows.nbits.tolist()
-        signals = rows.signal.tolist()
+        dfs = np.minimum(rows.df, 24).tolist()
+        levels = (20.0 * np.log10(np.maximum(rows.signal, 1e-3) / FULL_SCALE)).tolist()
+        flipped = rows.flipped.tolist()
+        packed = rows.msg.tobytes()
+        width = rows.msg.shape[1]
         for k in np.argsort(rows.preamble, kind="stable").tolist():
             start = starts[k] + phases[k]
             if start < self._busy_until:
                 continue
             t_s = start / rate
-            frame = check_frame(rows.frame(k), self.book, t_s, self.max_fix_bits)
-            if frame is None:
-                continue
+            kind, icao = kind_l[k], icao_l[k]
+            msg = packed[k * width : k * width + nbits[k] // 8]
+            fixed = 0
+            if kind == _CONFIRM:
+                book.confirm(icao, t_s)
+                crc = "ok"
+            elif kind == _OK:
+                crc = "ok"
+            elif kind == _IID:
+                crc = "iid"
+            elif kind == _AP:
+                if not book.is_known(icao, t_s):
+                    continue
+                crc = "ap"
+            elif kind == _SOFT:
+                if self.max_fix_bits < 1 or not book.is_known(icao, t_s):
+                    continue
+                crc, fixed = "fixed", flipped[k]
+            else:
+                frame = check_frame(msg, book, t_s, self.max_fix_bits)
+                if frame is None:
+                    continue
+                msg, icao, crc, fixed = frame.msg, frame.icao, frame.crc, frame.corrected_bits
             # The next frame cannot start before this one's last bit.
             self._busy_until = start + (8 + nbits[k] - 1) * sps
-            level = max(signals[k], 1e-3) / FULL_SCALE
             out.append(
                 ModeSMessage(
                     sample=math.floor(start + 0.5),
                     t_s=t_s,
-                    msg=frame.msg,
-                    df=frame.df,
-                    icao=frame.icao,
-                    crc=frame.crc,
-                    corrected_bits=frame.corrected_bits,
-                    signal_dbfs=20.0 * math.log10(level),
+                    msg=msg,
+                    df=dfs[k],
+                    icao=icao,
+                    crc=crc,
+                    corrected_bits=fixed,
+                    signal_dbfs=levels[k],
                 )
             )
         return out
+
+
+# Verdicts of `_verdicts`: what accepting a row takes.
+_CHECK, _CONFIRM, _OK, _IID, _AP, _SOFT = range(6)
+_AP_OR_24 = np.isin(np.arange(32), (0, 4, 5, 16, 20, 21, *range(24, 32)))
+
+
+def _verdicts(
+    rows: Candidates,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.uint32]]:
+    """Per row, which rule of frame_check applies and the address it names.
+
+    _CONFIRM: clean DF11 (IID 0), DF17, DF18 with CF 0 (accept, confirm the AA).
+    _OK: clean DF18 with CF != 0 (accept). _IID: DF11 with IID residual (accept).
+    _AP: address/parity format (accept when the residual is a known address).
+    _SOFT: soft-repaired DF11/17/18 (accept when the AA is known, never confirm).
+    _CHECK: anything else (repairs, impossible formats): ask check_frame.
+    """
+    df, r = rows.df, rows.residual
+    aa = _address(rows.msg)
+    kind = np.full(len(rows), _CHECK, np.int8)
+    clean = r == 0
+    kind[(df == 17) & clean] = _CONFIRM
+    kind[(df == 11) & clean] = _CONFIRM
+    kind[(df == 11) & (r > 0) & (r < 0x80)] = _IID
+    df18 = (df == 18) & clean
+    kind[df18] = np.where((rows.msg[df18, 0] & 0x07) == 0, _CONFIRM, _OK)
+    ap = _AP_OR_24[df]
+    kind[ap] = _AP
+    kind[rows.flipped > 0] = _SOFT
+    return kind, np.where(ap, r, aa).astype(np.uint32)

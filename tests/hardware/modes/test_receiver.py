@@ -79,14 +79,17 @@ def test_modes1_messages_are_in_time_order_with_sane_levels(
     assert all(abs(m.t_s * 2_000_000 - m.sample) <= 0.5 + 1e-6 for m in modes1_messages)
 
 
-def test_modes1_block_size_hardly_changes_the_result(
+def test_modes1_decodes_identically_with_4k_and_256k_blocks(
     modes1: npt.NDArray[np.uint8], modes1_messages: list[ModeSMessage]
 ) -> None:
-    # Only the noise-floor average sees block boundaries (4 KiB blocks give it a noisy
-    # start), so nearly all messages agree.
-    small = {(m.sample, m.msg) for m in run(Receiver(2_000_000), modes1, 4096 + 2)}
-    large = {(m.sample, m.msg) for m in modes1_messages}
-    assert len(small & large) >= 0.95 * max(len(small), len(large))
+    # The noise floor is tracked per segment of absolute sample index and the
+    # preamble search never looks across a block edge, so the cut does not matter.
+    small = run(Receiver(2_000_000), modes1, 4096)
+    odd = run(Receiver(2_000_000), modes1, 4096 + 2)  # blocks that split a sample pair
+    large = run(Receiver(2_000_000), modes1, 256 * 1024)
+    assert small == large
+    assert odd == large
+    assert len(large) == len(modes1_messages)
 
 
 def test_modes1_resampled_to_2p4msps_gives_a_similar_yield(
@@ -164,13 +167,17 @@ def test_recovery_at_2p4msps_15db_snr() -> None:
     assert recovery(2_400_000, 15.0) >= 0.95
 
 
-def test_recovery_at_2msps_30db_snr() -> None:
-    # At 2.0 MS/s a pulse that starts half a sample off the grid shares a sample with
-    # its neighbours; without joint (sequence) detection a few frames stay ambiguous.
-    assert recovery(2_000_000, 30.0) >= 0.90
+def test_recovery_at_2msps_20db_snr() -> None:
+    # Sequence detection resolves the inter-symbol interference of pulses that
+    # straddle two samples; the old per-bit slicer lost ~8 % here even at 60 dB.
+    assert recovery(2_000_000, 20.0) >= 0.99
 
 
-@pytest.mark.xfail(strict=True, reason="issue 3 target not met: ~15 % at 2.0 MS/s, ~37 % at 2.4")
+def test_recovery_at_2msps_16db_snr() -> None:
+    assert recovery(2_000_000, 16.0) >= 0.95
+
+
+@pytest.mark.xfail(strict=True, reason="issue 3 target not met: ~56 % at 2.0 MS/s, ~92 % at 2.4")
 @pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
 def test_recovery_at_12db_snr(rate_hz: int) -> None:
     assert recovery(rate_hz, 12.0) >= 0.95

@@ -1,0 +1,126 @@
+"""Noise-floor tracking for the Mode S receiver, independent of how the stream is cut.
+
+The stream is split into segments by absolute sample index, never by block::
+
+    sample  0      1024            1024 + 65536        1024 + 2 * 65536
+            |seg 0 |     seg 1      |       seg 2       |  ...
+
+Segments count from the tracker's `origin` (0, or where the stream resumed after
+a flush). Each segment's estimate is `quartile_noise_floor` over its samples at
+absolute indices divisible by 16 (what `estimate_noise_floor` does within one
+block). The floor *used* in segment j is an exponential average
+(time constant `tau_samples`) of the estimates of segments 0..j-1; segment 0 uses
+its own estimate, so nothing in it is searched before its 1024 samples (0.5 ms at
+2 MS/s) are in, or the stream ends. Every floor therefore depends only on samples,
+not on block sizes: decoding with 4 KiB or 1 MiB blocks gives the same messages.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from hardware.modes.demod import quartile_noise_floor
+
+__all__ = ["FIRST_SEGMENT_SAMPLES", "SEGMENT_SAMPLES", "NoiseTracker"]
+
+FIRST_SEGMENT_SAMPLES = 1024
+SEGMENT_SAMPLES = 65_536
+_SUBSAMPLE = 16
+
+
+def segment_of(sample: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Segment index of absolute sample indices (see module docstring)."""
+    later = (sample - FIRST_SEGMENT_SAMPLES) // SEGMENT_SAMPLES + 1
+    return np.where(sample < FIRST_SEGMENT_SAMPLES, 0, later).astype(np.int64)
+
+
+def segment_start(index: int) -> int:
+    """Absolute first sample of segment `index`."""
+    return 0 if index == 0 else FIRST_SEGMENT_SAMPLES + (index - 1) * SEGMENT_SAMPLES
+
+
+class NoiseTracker:
+    """Per-segment noise floors (mean noise magnitude) of one sample stream."""
+
+    def __init__(self, origin: int = 0, tau_samples: float = 200_000.0) -> None:
+        self.origin = origin
+        """Absolute index of the stream's first sample (segment 0 starts there)."""
+        self.tau_samples = tau_samples
+        self._pending: list[npt.NDArray[np.float32]] = []  # subsamples of the open segment
+        self._open = 0  # index of the segment being filled
+        self._seen = origin  # absolute samples consumed
+        self._average: float | None = None  # over closed segments
+        self._floors: dict[int, float] = {}  # floor used in segment j (j >= 1 when closed)
+        self._first: float | None = None  # estimate of segment 0
+
+    def add(self, mag: npt.NDArray[np.float32]) -> None:
+        """Consume the next samples of the stream."""
+        pos = self._seen
+        end = pos + mag.size
+        while pos < end:
+            seg_end = self.origin + segment_start(self._open + 1)
+            take_to = min(end, seg_end)
+            chunk = mag[pos - self._seen : take_to - self._seen]
+            first = (self.origin - pos) % _SUBSAMPLE
+            self._pending.append(chunk[first::_SUBSAMPLE].copy())
+            pos = take_to
+            if pos == seg_end:
+                self._close()
+        self._seen = end
+
+    def _close(self) -> None:
+        values = np.concatenate(self._pending) if self._pending else np.zeros(0, np.float32)
+        self._pending = []
+        estimate = quartile_noise_floor(values)
+        length = segment_start(self._open + 1) - segment_start(self._open)
+        if self._open == 0:
+            self._first = estimate
+        if self._average is None:
+            self._average = estimate
+        else:
+            weight = 1.0 - math.exp(-length / self.tau_samples)
+            self._average = (1.0 - weight) * self._average + weight * estimate
+        self._open += 1
+        self._floors[self._open] = self._average
+
+    def ready_until(self, final: bool) -> int:
+        """Absolute sample up to which floors are known (all of them when `final`)."""
+        if final or self._open > 0:
+            return self._seen
+        return 0
+
+    def floors(self, samples: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """Noise floor in force at each absolute sample index (must be < ready_until)."""
+        seg = segment_of(samples - self.origin)
+        out = np.empty(samples.size, np.float32)
+        for j in np.unique(seg).tolist():
+            out[seg == j] = self._floor(int(j))
+        return out
+
+    def _floor(self, j: int) -> float:
+        if j == 0:
+            if self._first is None:  # the stream ended inside segment 0
+                values = np.concatenate(self._pending) if self._pending else np.zeros(0)
+                return quartile_noise_floor(values.astype(np.float32))
+            return self._first
+        if j in self._floors:
+            return self._floors[j]
+        return self._average if self._average is not None else 0.0
+
+    def boundaries(self, lo: int, hi: int) -> list[int]:
+        """Segment starts s with lo < s < hi (absolute samples)."""
+        j = int(segment_of(np.array([lo - self.origin], np.int64))[0]) + 1
+        out = []
+        while self.origin + segment_start(j) < hi:
+            out.append(self.origin + segment_start(j))
+            j += 1
+        return out
+
+    def forget_before(self, sample: int) -> None:
+        """Drop floors of segments that end before `sample` (memory stays bounded)."""
+        j = int(segment_of(np.array([sample - self.origin], np.int64))[0])
+        for old in [k for k in self._floors if k < j]:
+            del self._floors[old]

@@ -1,0 +1,425 @@
+"""Sub-sample matched-filter bit slicer for Mode S PPM frames (2.0 and 2.4 MS/s).
+
+Pulse model. The receiver's magnitude sample k integrates the envelope over one
+sample period centred on k, blurred by a Gaussian of `blur_samples` (the RTL2832
+decimator's transition band). A 0.5 us pulse starting at ``a`` samples therefore
+gives sample k the value ``q(k - a)``::
+
+        q(k - a) = integral over [a, a + w) of h(k - x) dx,   w = 0.5 us in samples
+        h(t)     = Phi((t + 1/2) / blur) - Phi((t - 1/2) / blur)
+
+Since all pulses of a frame share one carrier phase, their envelopes add linearly,
+so a frame's expected magnitude is ``A * sum of q(k - a_p)`` over its pulses p
+(noise aside). On modes1.bin an isolated on-grid pulse leaves about a quarter of its
+height in the next sample; blur 0.3 reproduces that.
+
+Bit decision at a fractional phase (frames start at ``n + phase``, phase quantised
+to 1/`steps_per_sample`)::
+
+    bit i:  first half  [x_i, x_i + w)        x_i = phase + (8 + i) * sps
+            second half [x_i + w, x_i + 2w)
+
+    y_i = sum_j t_j * mag[base_i + j],   t = q(first half) - q(second half)
+
+``y_i`` is the matched-filter output for "one minus zero". Pulses of the
+neighbouring bits leak into bit i's samples (at 2.0 MS/s a pulse half a sample off
+the grid shares a sample with its neighbour), so the decision subtracts the leak of
+the neighbours' decided pulses (decision feedback from both sides, iterated over the
+whole frame at once, no per-bit loop)::
+
+    bit_i = 1  iff  y_i / A - prev_leak[b_{i-1}] - next_leak[b_{i+1}] > (e1 + e0) / 2
+
+with ``e1 = <q1, t>``, ``e0 = <q0, t>`` and ``A`` the pulse amplitude estimated
+from the frame itself. At 2.4 MS/s the bit grid repeats every 5 bits (12 samples),
+so the tables are indexed by the bit's residue mod 5 as well as the phase step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["FRAME_BITS", "PREAMBLE_US", "PulseModel", "SliceResult"]
+
+PREAMBLE_US = (0.0, 1.0, 3.5, 4.5)
+PULSE_US = 0.5
+DATA_START_US = 8.0
+FRAME_BITS = 112
+
+F32 = npt.NDArray[np.float32]
+IDX = npt.NDArray[np.intp]
+
+
+def _phi_integral(u: npt.NDArray[np.float64], blur: float) -> npt.NDArray[np.float64]:
+    """Antiderivative of Phi(u / blur) (standard normal CDF), elementwise."""
+    z = u / blur
+    erf = np.array([math.erf(v / math.sqrt(2.0)) for v in z.ravel()]).reshape(z.shape)
+    cdf = 0.5 * (1.0 + erf)
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return np.asarray(u * cdf + blur * pdf, np.float64)
+
+
+def pulse_samples(
+    offsets: npt.NDArray[np.float64], start: float, width: float, blur: float
+) -> npt.NDArray[np.float64]:
+    """Response of samples at `offsets` (sample units) to a unit pulse [start, start + width)."""
+    k = offsets - start
+    # integral_{0}^{width} h(k - x) dx with h = Phi((t+.5)/b) - Phi((t-.5)/b)
+    hi = _phi_integral(k + 0.5, blur) - _phi_integral(k + 0.5 - width, blur)
+    lo = _phi_integral(k - 0.5, blur) - _phi_integral(k - 0.5 - width, blur)
+    return np.asarray(hi - lo, np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class SliceResult:
+    """Bits of sliced frames: `bits` (rows, 112) uint8 0/1, `confidence` (rows, 112)
+    decision distance in units of one pulse's matched-filter swing (about 0.5 for a
+    clean bit, near 0 for a coin toss), `amplitude` (rows,) pulse amplitude in
+    magnitude units."""
+
+    bits: npt.NDArray[np.uint8]
+    confidence: F32
+    amplitude: F32
+
+
+class PulseModel:
+    """Matched-filter tables for one sample rate.
+
+    Rows handed to `slice` are magnitude windows starting `lookback` samples before
+    the row's integer preamble start, `window_len` long. A row's phase is a step
+    index ``0 <= step < steps_per_sample`` (fraction ``step / steps_per_sample`` of a
+    sample after that integer start).
+    """
+
+    def __init__(
+        self, sample_rate_hz: int, *, steps_per_sample: int = 8, blur_samples: float = 0.3
+    ) -> None:
+        sps = sample_rate_hz / 1e6
+        self.sps = sps
+        self.steps = steps_per_sample
+        self.period_bits = 1 if sample_rate_hz == 2_000_000 else 5
+        self.period_samples = round(self.period_bits * sps)
+        if abs(self.period_samples - self.period_bits * sps) > 1e-9:
+            raise ValueError(f"no whole-sample bit period at {sample_rate_hz} Hz")
+        self.lookback = 3
+        width = PULSE_US * sps
+        fracs = np.arange(steps_per_sample) / steps_per_sample
+        taps_lo, taps_hi = -2, math.ceil(2 * width) + 3
+        offsets = np.arange(taps_lo, taps_hi + 1, dtype=np.float64)
+        nres, nsteps, ntaps = self.period_bits, steps_per_sample, offsets.size
+        taps = np.zeros((nres, nsteps, ntaps))
+        e1 = np.zeros((nres, nsteps))
+        e0 = np.zeros((nres, nsteps))
+        leak_prev = np.zeros((nres, nsteps, 2))
+        leak_next = np.zeros((nres, nsteps, 2))
+        base = np.zeros(nres, np.intp)
+        for r in range(nres):
+            x_r = (DATA_START_US + r) * sps  # first-half start at phase 0
+            base[r] = math.floor(x_r)
+            for s, f in enumerate(fracs):
+                x = x_r - base[r] + f  # relative to the tap origin
+                q1 = pulse_samples(offsets, x, width, blur_samples)
+                q0 = pulse_samples(offsets, x + width, width, blur_samples)
+                t = q1 - q0
+                taps[r, s] = t
+                e1[r, s], e0[r, s] = q1 @ t, q0 @ t
+                for b, shift in ((1, 0.0), (0, width)):
+                    prev = pulse_samples(offsets, x - sps + shift, width, blur_samples)
+                    nxt = pulse_samples(offsets, x + sps + shift, width, blur_samples)
+                    leak_prev[r, s, b] = prev @ t
+                    leak_next[r, s, b] = nxt @ t
+        # Window layout: tap j of residue r, repeat q reads window index
+        # lookback + base[r] + taps_lo + j + q * period_samples.
+        self._tap_origin = self.lookback + base + taps_lo
+        fine = np.arange(-4.0, 8.0, 1.0)
+        self.peak = np.array(
+            [
+                np.mean(
+                    [
+                        pulse_samples(fine, (x_r - math.floor(x_r)) + f, width, blur_samples).max()
+                        for x_r in ((DATA_START_US + r) * sps for r in range(nres))
+                    ]
+                )
+                for f in fracs
+            ],
+            np.float32,
+        )
+        """Mean highest sample of a unit pulse at each phase step."""
+        self._taps = taps.astype(np.float32)
+        self._mid = ((e1 + e0) / 2).astype(np.float32)
+        self._swing = (e1 - e0).astype(np.float32)
+        self._leak_prev = leak_prev.astype(np.float32)
+        self._leak_next = leak_next.astype(np.float32)
+        self._dfe_tables = [
+            self._mid,
+            self._swing,
+            self._leak_prev[..., 0].copy(),
+            self._leak_prev[..., 1].copy(),
+            self._leak_next[..., 0].copy(),
+            self._leak_next[..., 1].copy(),
+        ]
+        self._counts = [len(range(r, FRAME_BITS, self.period_bits)) for r in range(nres)]
+        last = max(
+            int(self._tap_origin[r]) + ntaps + self.period_samples * (self._counts[r] - 1)
+            for r in range(nres)
+        )
+        self.window_len = last + 1
+        self._preamble_templates(width, blur_samples)
+        self._trellis_tables(width, blur_samples)
+
+    def _preamble_templates(self, width: float, blur: float) -> None:
+        """Preamble templates for phases -1 .. 1 sample in 1/steps steps, over the
+        first `preamble_len` window samples (pulses and the quiet gaps up to the data)."""
+        sps, steps = self.sps, self.steps
+        self.preamble_len = self.lookback + math.floor(DATA_START_US * sps) - 1
+        k = np.arange(self.preamble_len, dtype=np.float64) - self.lookback
+        phases = np.arange(-steps, steps) / steps
+        tmpl = np.zeros((phases.size, k.size))
+        for h, ph in enumerate(phases):
+            for t_us in PREAMBLE_US:
+                tmpl[h] += pulse_samples(k, t_us * sps + ph, width, blur)
+        self.preamble_phases = phases
+        self._pre_tmpl = tmpl.astype(np.float32)
+        self._pre_norm2 = (tmpl * tmpl).sum(axis=1).astype(np.float32)
+        self._pre_sum = tmpl.sum(axis=1).astype(np.float32)
+
+    def preamble_fit(self, windows: F32, noise_mean: F32) -> tuple[F32, F32]:
+        """Least-squares fit of the preamble template at every phase hypothesis.
+
+        `windows` is (rows, >= preamble_len) starting `lookback` before the integer
+        preamble start. Returns (score, amplitude), each (rows, hypotheses): score is
+        the energy the template explains, ``<m - mu, P>^2 / |P|^2`` (0 when the fit
+        is negative), amplitude the fitted pulse height in magnitude units.
+        `noise_mean` (rows,) is mu, the mean noise magnitude.
+        """
+        seg = windows[:, : self.preamble_len]
+        corr = seg @ self._pre_tmpl.T - noise_mean[:, None] * self._pre_sum[None, :]
+        amp = corr / self._pre_norm2
+        score = np.where(corr > 0, corr * amp, np.float32(0))
+        return score.astype(np.float32), amp.astype(np.float32)
+
+    def slice(self, windows: F32, step: IDX, amplitude: F32 | None = None) -> SliceResult:
+        """Decide all 112 bits of every row at its phase step (see module docstring).
+
+        `amplitude` (rows,) seeds the pulse height; when None it is estimated from
+        the matched-filter outputs of the first 56 bits.
+        """
+        rows = windows.shape[0]
+        pb, ps = self.period_bits, self.period_samples
+        y = np.empty((rows, FRAME_BITS), np.float32)
+        for r in range(pb):
+            cnt = self._counts[r]
+            t = self._taps[r][step]  # (rows, taps)
+            o = int(self._tap_origin[r])
+            stop = ps * (cnt - 1) + 1
+            acc = t[:, :1] * windows[:, o : o + stop : ps]
+            for j in range(1, t.shape[1]):
+                acc += t[:, j : j + 1] * windows[:, o + j : o + j + stop : ps]
+            y[:, r::pb] = acc
+        tables = [self._per_bit(table, step) for table in self._dfe_tables]
+        mid, swing, lp0, lp1, ln0, ln1 = tables
+        if amplitude is None:
+            swing56 = swing[:, :56].mean(axis=1)
+            amplitude = (np.abs(y[:, :56]).mean(axis=1) / (swing56 / 2)).astype(np.float32)
+        amp = np.maximum(amplitude, np.float32(1e-6))[:, None]
+        z = y / amp
+        z -= mid
+        # First pass: neighbours unknown, assume their average leak; then decision
+        # feedback from both decided neighbours, twice.
+        z0 = z - (lp0 + lp1 + ln0 + ln1) * np.float32(0.5)
+        z0[:, 0] += (lp0[:, 0] + lp1[:, 0]) * np.float32(0.5)  # bit 0: preamble before
+        z0[:, -1] += (ln0[:, -1] + ln1[:, -1]) * np.float32(0.5)  # bit 111: nothing after
+        bits = z0 > 0
+        for _ in range(2):
+            leak = np.empty_like(z)
+            leak[:, 0] = 0.0
+            leak[:, 1:] = np.where(bits[:, :-1], lp1[:, 1:], lp0[:, 1:])
+            leak[:, :-1] += np.where(bits[:, 1:], ln1[:, :-1], ln0[:, :-1])
+            np.subtract(z, leak, out=z0)
+            bits = z0 > 0
+        confidence: F32 = np.abs(z0).astype(np.float32)
+        confidence /= swing
+        return SliceResult(bits.view(np.uint8), confidence, amplitude.astype(np.float32))
+
+    def _per_bit(self, table: F32, step: IDX) -> F32:
+        """(rows, 112): table[r, step] for each bit's residue r (a broadcast view at
+        2.0 MS/s, where every bit has the same geometry)."""
+        if self.period_bits == 1:
+            view: F32 = np.broadcast_to(table[0][step][:, None], (step.size, FRAME_BITS))
+            return view
+        out = np.empty((step.size, FRAME_BITS), np.float32)
+        for r in range(self.period_bits):
+            out[:, r :: self.period_bits] = table[r][step][:, None]
+        return out
+
+    def _trellis_tables(self, width: float, blur: float) -> None:
+        """Tables for the sequence detector.
+
+        Branch i (0..112) joins bit i-1 and bit i and owns the samples whose centres
+        lie in [x_i - w, x_i + w): the second half of bit i-1 and the first half of
+        bit i, where only those two bits put much energy. ``_own[r, s, j]`` is the
+        window index of owned sample j of a residue-r branch at phase step s (repeat
+        q adds q * period_samples), ``_own_mask`` marks the real ones (2 or 3 per
+        branch at 2.4 MS/s). ``_q_prev[r, s, b, j]`` is what bit i-1 = b puts there,
+        ``_q_cur`` bit i, ``_q_next`` bit i+1 and ``_q_prev2`` bit i-2 (the last two
+        are small; they come from a first-pass decision).
+        """
+        sps, steps, pb = self.sps, self.steps, self.period_bits
+        nbranch = FRAME_BITS + 1
+        nres = pb
+        starts = [s / steps + (DATA_START_US + r) * sps for r in range(nres) for s in range(steps)]
+        jmax = max(math.ceil(x + width) - math.ceil(x - width) for x in starts)
+        own = np.zeros((nres, steps, jmax), np.intp)
+        mask = np.zeros((nres, steps, jmax), np.float32)
+        q = {name: np.zeros((nres, steps, 2, jmax)) for name in ("prev2", "prev", "cur", "next")}
+        for r in range(nres):
+            for s in range(steps):
+                x = s / steps + (DATA_START_US + r) * sps  # bit r start, from preamble start
+                first = math.ceil(x - width - 1e-9)
+                ks = [k for k in range(first, first + jmax + 1) if x - width <= k < x + width]
+                kk = np.array(ks, np.float64)
+                own[r, s, : len(ks)] = np.array(ks) + self.lookback
+                mask[r, s, : len(ks)] = 1.0
+                for name, bit_start in (
+                    ("prev2", x - 2 * sps),
+                    ("prev", x - sps),
+                    ("cur", x),
+                    ("next", x + sps),
+                ):
+                    for b in (0, 1):
+                        a = bit_start + (0.0 if b else width)
+                        q[name][r, s, b, : len(ks)] = pulse_samples(kk, a, width, blur)
+        self._own = own
+        self._own_mask = mask
+        self._q = {k: v.astype(np.float32) for k, v in q.items()}
+        self._branch_counts = [len(range(r, nbranch, pb)) for r in range(nres)]
+
+    def sequence_slice(
+        self,
+        windows: F32,
+        step: IDX,
+        amplitude: F32,
+        noise_mean: F32,
+        guess: npt.NDArray[np.uint8] | None = None,
+    ) -> SliceResult:
+        """Max-log-MAP decision of all 112 bits on a 2-state trellis (state = bit).
+
+        Branch metrics are squared errors between the magnitudes and the expected
+        magnitude ``sqrt((A s)^2 + mu^2)`` (s from the pulse model, mu the mean noise
+        magnitude, per row). Forward and backward max-plus recursions run as log-depth scans
+        over all bits at once. `guess` (rows, 112) supplies bits i+1 and i-2 whose
+        small leak is not part of the state; zeros when None.
+        """
+        rows = windows.shape[0]
+        pb, ps = self.period_bits, self.period_samples
+        nb = FRAME_BITS + 1
+        jmax = self._own.shape[2]
+        if guess is None:
+            guess = np.zeros((rows, FRAME_BITS), np.uint8)
+        g_next = np.zeros((rows, nb), bool)
+        g_next[:, : FRAME_BITS - 1] = guess[:, 1:]
+        g_prev2 = np.zeros((rows, nb), bool)
+        g_prev2[:, 2:] = guess[:, : FRAME_BITS - 1]
+        amp = np.maximum(amplitude, np.float32(1e-6))[:, None]
+        mu2 = (noise_mean * noise_mean).astype(np.float32)[:, None]
+        # Per owned-sample plane j: the magnitudes m_j (rows, branches) and the model
+        # values of bit i-1 / bit i (b = 0, 1) plus the leak of bits i+1 and i-2 as
+        # guessed. Unowned slots (masked) hold zeros everywhere: their error is then
+        # the same for every branch and cannot change a decision.
+        m = np.zeros((jmax, rows, nb), np.float32)
+        q_prev = np.zeros((jmax, 2, rows, nb), np.float32)
+        q_cur = np.zeros((jmax, 2, rows, nb), np.float32)
+        other = np.zeros((jmax, rows, nb), np.float32)
+        ridx = np.arange(rows)[:, None]
+        for r in range(pb):
+            cnt = self._branch_counts[r]
+            own = self._own[r][step]  # (rows, jmax)
+            mask = self._own_mask[r][step]  # (rows, jmax)
+            qp, qc = self._q["prev"][r][step], self._q["cur"][r][step]  # (rows, 2, jmax)
+            qn, q2 = self._q["next"][r][step], self._q["prev2"][r][step]
+            gn, g2 = g_next[:, r::pb], g_prev2[:, r::pb]
+            for j in range(jmax):
+                col = own[:, j : j + 1] + np.arange(cnt)[None, :] * ps
+                m[j][:, r::pb] = windows[ridx, col] * mask[:, j : j + 1]
+                for b in (0, 1):
+                    q_prev[j, b][:, r::pb] = qp[:, b, j : j + 1]
+                    q_cur[j, b][:, r::pb] = qc[:, b, j : j + 1]
+                other[j][:, r::pb] = np.where(gn, qn[:, 1, j : j + 1], qn[:, 0, j : j + 1])
+                other[j][:, r::pb] += np.where(g2, q2[:, 1, j : j + 1], q2[:, 0, j : j + 1])
+        q_prev[:, :, :, 0] = 0.0  # bit 0 follows the quiet end of the preamble
+        q_cur[:, :, :, -1] = 0.0  # nothing after bit 111
+        other[:, :, -1] = 0.0
+        metric: dict[tuple[int, int], F32] = {}
+        for p in (0, 1):
+            for c in (0, 1):
+                total = np.zeros((rows, nb), np.float32)
+                for j in range(jmax):
+                    x = q_prev[j, p] + q_cur[j, c]
+                    x += other[j]
+                    x *= amp
+                    x *= x
+                    x += mu2
+                    np.sqrt(x, out=x)
+                    np.subtract(m[j], x, out=x)
+                    x *= x
+                    total -= x
+                metric[p, c] = total
+        # Scans along the bit axis work on contiguous (branch, row) planes.
+        mt = {k: np.ascontiguousarray(v.T) for k, v in metric.items()}
+        fwd = _prefix_maxplus(mt[0, 0], mt[0, 1], mt[1, 0], mt[1, 1])
+        alpha0 = np.maximum(fwd[0], fwd[2])[:FRAME_BITS]
+        alpha1 = np.maximum(fwd[1], fwd[3])[:FRAME_BITS]
+        bwd = _suffix_maxplus(*(mt[k][1:] for k in ((0, 0), (0, 1), (1, 0), (1, 1))))
+        beta0 = np.maximum(bwd[0], bwd[1])
+        beta1 = np.maximum(bwd[2], bwd[3])
+        llr = ((alpha1 + beta1) - (alpha0 + beta0)).T
+        bits = (llr > 0).astype(np.uint8)
+        scale = amp * amp
+        return SliceResult(bits, (np.abs(llr) / scale).astype(np.float32), amplitude)
+
+
+Mat = tuple[F32, F32, F32, F32]
+
+
+def _maxplus(a: Mat, b: Mat) -> Mat:
+    """2x2 max-plus product a (x) b, elementwise over arrays: (a00, a01, a10, a11)."""
+    return (
+        np.maximum(a[0] + b[0], a[1] + b[2]),
+        np.maximum(a[0] + b[1], a[1] + b[3]),
+        np.maximum(a[2] + b[0], a[3] + b[2]),
+        np.maximum(a[2] + b[1], a[3] + b[3]),
+    )
+
+
+def _prefix_maxplus(m00: F32, m01: F32, m10: F32, m11: F32) -> Mat:
+    """Inclusive prefix products M_0 (x) ... (x) M_i along axis 0 (Hillis-Steele
+    scan: log2(n) whole-array steps instead of n sequential ones)."""
+    p: list[F32] = [m00.copy(), m01.copy(), m10.copy(), m11.copy()]
+    n = m00.shape[0]
+    d = 1
+    while d < n:
+        left: Mat = (p[0][:-d], p[1][:-d], p[2][:-d], p[3][:-d])
+        right: Mat = (p[0][d:], p[1][d:], p[2][d:], p[3][d:])
+        prod = _maxplus(left, right)
+        for k in range(4):
+            p[k][d:] = prod[k]
+        d *= 2
+    return p[0], p[1], p[2], p[3]
+
+
+def _suffix_maxplus(m00: F32, m01: F32, m10: F32, m11: F32) -> Mat:
+    """Inclusive suffix products M_i (x) ... (x) M_last along axis 0."""
+    p: list[F32] = [m00.copy(), m01.copy(), m10.copy(), m11.copy()]
+    n = m00.shape[0]
+    d = 1
+    while d < n:
+        left: Mat = (p[0][:-d], p[1][:-d], p[2][:-d], p[3][:-d])
+        right: Mat = (p[0][d:], p[1][d:], p[2][d:], p[3][d:])
+        prod = _maxplus(left, right)
+        for k in range(4):
+            p[k][:-d] = prod[k]
+        d *= 2
+    return p[0], p[1], p[2], p[3]
