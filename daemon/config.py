@@ -434,7 +434,8 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         v.errors.append(ConfigError(path, None, "station", "required table [station] is missing"))
         v.errors = [e for e in v.errors if not e.key.startswith("station.")]
 
-    if tables["spool"].get("max_mb", 0) < tables["spool"].get("segment_mb", 0):
+    spool = tables["spool"]
+    if "max_mb" in spool and "segment_mb" in spool and spool["max_mb"] < spool["segment_mb"]:
         v.error("spool.max_mb", "must be at least spool.segment_mb")
 
     def with_common(type_name: str) -> Table:
