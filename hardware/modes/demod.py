@@ -34,7 +34,6 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-from hardware.modes.crc import DF_FIELD_BITS as DF_BITS
 from hardware.modes.crc import crc24
 from hardware.modes.slicer import PulseModel
 
@@ -333,6 +332,8 @@ class Demodulator:
         unexplained_to_noise: float = 1.0,
         chase_bits: int = 12,
         neighbour_steps: int = 1,
+        timing_steps: int = 3,
+        strong_to_noise: float = 8.0,
         chunk_samples: int = 32_768,
     ) -> None:
         if sample_rate_hz not in SUPPORTED_RATES_HZ:
@@ -345,6 +346,8 @@ class Demodulator:
         self.unexplained_to_noise = unexplained_to_noise
         self.chase_bits = chase_bits
         self.neighbour_steps = neighbour_steps
+        self.timing_steps = timing_steps
+        self.strong_to_noise = strong_to_noise
         self.model = PulseModel(
             sample_rate_hz, steps_per_sample=steps_per_sample, blur_samples=blur_samples
         )
@@ -551,9 +554,12 @@ class Demodulator:
         fallback = rows.take(cls == REPAIRABLE)
         # One bit from clean is left to the CRC repair (cheaper than sequence
         # detection, and what the address policy is built for).
-        # Sequence detection only where the fast slice read a known DF: it almost
-        # always does for real frames, and rarely for stray candidates.
-        pending = np.flatnonzero((cls == REJECT) & _KNOWN_DF[rows.df])
+        # Sequence detection for strong candidates only where the fast slice read a
+        # known DF: at high SNR it almost always does for real frames, and rarely
+        # for stray candidates. Weak candidates all get it: their DF bits are as
+        # unreliable as the rest.
+        weak = fast.amplitude < np.float32(self.strong_to_noise) * noise
+        pending = np.flatnonzero((cls == REJECT) & (_KNOWN_DF[rows.df] | weak))
         pending = pending[~self._inside(preambles, preambles[cls == CLEAN], pending)]
         if pending.size:
             found, fallback2 = self._sequence_stage(
@@ -581,28 +587,54 @@ class Demodulator:
         noise_mean: F32,
         classify: Classifier,
     ) -> tuple[Candidates, Candidates]:
-        """Sequence detection at the fitted phase and its neighbours (one batch of
-        rows per preamble and phase), then soft repair of the preambles none of
-        whose phases classified CLEAN; returns (CLEAN rows, REPAIRABLE rows), at
-        most one row per preamble in each, the fitted phase first."""
+        """Data-aided timing, then the fast slice and sequence detection at that
+        phase and its neighbours (one batch of rows per preamble and phase), then
+        soft repair of the preambles none of whose rows classified CLEAN; returns
+        (CLEAN rows, REPAIRABLE rows), at most one row per preamble in each."""
         model = self.model
         count = preambles.size
+        # Data-aided timing: the fast slice's matched-filter energy over a wider
+        # range of phases (all bits weigh in, not just the four preamble pulses).
+        search = np.arange(-self.timing_steps, self.timing_steps + 1)
+        rep = np.tile(np.arange(count), search.size)
+        hyp = best[rep] + np.repeat(search, count)
+        origin, step, _ = self._hypothesis(preambles[rep], hyp)
+        windows = self._gather(mag, origin - model.lookback, model.window_len)
+        timing = model.slice(windows, step, amplitude[rep]).timing.reshape(search.size, count)
+        best = best + search[np.argmax(timing, axis=0)]
         shifts = [0] + [s for k in range(1, self.neighbour_steps + 1) for s in (k, -k)]
         rep = np.tile(np.arange(count), len(shifts))
         shift = np.repeat(np.array(shifts, np.intp), count)
         origin, step, phase = self._hypothesis(preambles[rep], best[rep] + shift)
         windows = self._gather(mag, origin - model.lookback, model.window_len)
-        guess = model.slice(windows, step, amplitude[rep])
-        seq = model.sequence_slice(windows, step, guess.amplitude, noise_mean[rep], guess.bits)
+        fast = model.slice(windows, step, amplitude[rep])
+        seq = model.sequence_slice(windows, step, fast.amplitude, noise_mean[rep], fast.bits)
         level = seq.amplitude * model.peak[step]
-        rows = self._rows(preambles[rep], phase, seq.bits, seq.confidence, level)
+        centre = slice(0, count)  # rows at the data-aided phase itself
+        # Sequence rows first (the better detector where pulses straddle samples),
+        # then the fast rows at the centre phase (as good where they do not).
+        rows = Candidates.concat(
+            [
+                self._rows(preambles[rep], phase, seq.bits, seq.confidence, level),
+                self._rows(
+                    preambles, phase[centre], fast.bits[centre], fast.confidence[centre],
+                    level[centre],
+                ),
+            ]
+        )
+        bits = np.concatenate([seq.bits, fast.bits[centre]])
+        confidence = np.concatenate([seq.confidence, fast.confidence[centre]])
         cls = classify(rows)
         clean = _first_per_preamble(rows, cls == CLEAN)
         unresolved = ~np.isin(rows.preamble, clean.preamble)
         repair = _first_per_preamble(rows, unresolved & (cls == REPAIRABLE))
-        if self.chase_bits > 0 and unresolved.any():
-            sub = np.flatnonzero(unresolved)
-            fixed = self._chase(rows.take(sub), seq.bits[sub], seq.confidence[sub])
+        # Soft repair from the centre-phase rows of both detectors.
+        at_centre = np.zeros(len(rows), bool)
+        at_centre[:count] = True
+        at_centre[len(rows) - count :] = True
+        sub = np.flatnonzero(unresolved & at_centre)
+        if self.chase_bits > 0 and sub.size:
+            fixed = self._chase(rows.take(sub), bits[sub], confidence[sub])
             if len(fixed):
                 fixed_cls = classify(fixed)
                 repair = Candidates.concat(
@@ -612,37 +644,61 @@ class Demodulator:
         return clean, repair
 
     def _chase(self, rows: Candidates, bits: npt.NDArray[np.uint8], confidence: F32) -> Candidates:
-        """Soft repair of DF11/17/18 rows: among all combinations of their
-        `chase_bits` least confident bits (outside the DF field), the cheapest (by
-        summed confidence) that makes the residual 0. Returns the repaired rows.
+        """Soft repair towards DF11/17/18: among all combinations of a row's
+        `chase_bits` least confident bits, the cheapest (by summed confidence) that
+        gives a clean DF17/18 (as a 112-bit frame) or a clean DF11 (56 bits).
+        Returns the repaired rows (their `flipped` > 0).
+
+        Unlike frame_check's hard repair the DF bits may flip: the result must
+        still pass the strictest parity rule with a zero residual, and the
+        receiver accepts it only from an address it already knows.
 
         Meet in the middle: the residuals of all flips of the first half of the weak
         bits are matched against those of the second half (CRC-24 is linear, so
         residual ^ syn(A) == syn(B) means flipping A and B clears it), which costs
         2 x 2^(k/2) residuals per row instead of 2^k.
         """
-        adsb = np.flatnonzero(_ADSB_DF[rows.df])
-        if adsb.size == 0:
-            return _empty_candidates()
-        rows = rows.take(adsb)
-        bits, confidence = bits[adsb], confidence[adsb]
+        parts = []
+        for nbits, targets in ((LONG_BITS, (17, 18)), (SHORT_BITS, (11,))):
+            fixed, flips, sel = self._chase_length(bits, confidence, nbits)
+            if sel.size == 0:
+                continue
+            df = np.packbits(fixed[:, :8], axis=1)[:, 0] >> 3
+            ok = np.isin(df, targets)
+            if not ok.any():
+                continue
+            sel, fixed, flips = sel[ok], fixed[ok], flips[ok]
+            if nbits == SHORT_BITS:
+                fixed[:, SHORT_BITS:] = 0
+            parts.append(
+                self._rows(
+                    rows.preamble[sel],
+                    rows.phase[sel],
+                    fixed,
+                    confidence[sel],
+                    rows.signal[sel],
+                    flips.astype(np.uint8),
+                )
+            )
+        return Candidates.concat(parts)
+
+    def _chase_length(
+        self, bits: npt.NDArray[np.uint8], confidence: F32, nbits: int
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Cheapest zero-residual flips of each row read as an `nbits` frame:
+        (repaired bits, number of flips, selected row indices)."""
         k = self.chase_bits
         half = k // 2
-        long_rows = rows.nbits == LONG_BITS
+        n = bits.shape[0]
         conf = confidence.astype(np.float32, copy=True)
-        conf[:, :DF_BITS] = np.inf
-        conf[~long_rows, SHORT_BITS:] = np.inf
+        conf[:, nbits:] = np.inf
         weak = np.argpartition(conf, k, axis=1)[:, :k]
         weak_conf = np.take_along_axis(conf, weak, axis=1)
-        syn = np.where(
-            long_rows[:, None],
-            single_bit_syndromes(LONG_BITS)[weak],
-            single_bit_syndromes(SHORT_BITS)[np.minimum(weak, SHORT_BITS - 1)],
-        )
-        res_a, cost_a = _subset_xor(syn[:, :half], weak_conf[:, :half], rows.residual)
-        zero = np.zeros_like(rows.residual)
+        syn = single_bit_syndromes(nbits)[np.minimum(weak, nbits - 1)]
+        residual = frame_residuals(np.packbits(bits, axis=1), nbits)
+        res_a, cost_a = _subset_xor(syn[:, :half], weak_conf[:, :half], residual)
+        zero = np.zeros_like(residual)
         res_b, cost_b = _subset_xor(syn[:, half:], weak_conf[:, half:], zero)
-        n = len(rows)
         best_cost = np.full(n, np.inf, np.float32)
         best_a = np.zeros(n, np.intp)
         best_b = np.zeros(n, np.intp)
@@ -656,21 +712,12 @@ class Demodulator:
             best_cost[lo:hi] = flat[np.arange(hi - lo), pick]
             best_a[lo:hi], best_b[lo:hi] = np.divmod(pick, res_b.shape[1])
         sel = np.flatnonzero(np.isfinite(best_cost))
-        if sel.size == 0:
-            return _empty_candidates()
         pick = best_a[sel] | (best_b[sel] << half)
         flips = ((pick[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
         fixed = bits[sel].copy()
         row_of = np.repeat(np.arange(sel.size)[:, None], k, axis=1)
         fixed[row_of[flips], weak[sel][flips]] ^= 1
-        return self._rows(
-            rows.preamble[sel],
-            rows.phase[sel],
-            fixed,
-            confidence[sel],
-            rows.signal[sel],
-            flips.sum(axis=1).astype(np.uint8),
-        )
+        return fixed, flips.sum(axis=1), sel
 
     def _inside(
         self, preambles: I64, clean_starts: I64, pending: npt.NDArray[np.intp]

@@ -13,10 +13,23 @@ How a burst is made (all in microseconds, then samples)::
                ──► + complex Gaussian noise, power = amplitude^2 / 10^(snr_db/10)
                ──► I/Q rounded around 127.5, clipped to 0..255, interleaved u8
 
-SNR is the pulse power over the total noise power in the output bandwidth. The
-filter is calibrated on modes1.bin: there an isolated 0.5 us pulse on the sample
-grid leaves about a quarter of its height in the next sample (26 7 27 1 2 4 10 26 7
-27 at sample 794), as it does here.
+SNR definition (the usual one for Mode S receivers, e.g. how readsb/dump1090 and
+receiver specs quote it): peak pulse power over the noise power per sample in the
+receiver bandwidth, ``snr = amplitude^2 / noise_power`` where `amplitude` is the
+pulse envelope's amplitude (a long pulse comes out of the filter at exactly that
+height) and `noise_power` the total complex noise variance per output sample
+(sigma^2 per I and Q is half of it). The noise is white at the output rate, so
+"12 dB" is the same per-sample SNR at 2.0 and 2.4 MS/s.
+
+What the sampler sees is less than `amplitude` for a 0.5 us pulse: at 2.0 MS/s a
+pulse starting on a sample boundary (phase 0 here: every output sample integrates
+one sample period centred on it) is split half and half between two samples, and
+a frame of such pulses carries half the bit information per sample (the sample
+between the two half-bit slots holds half a pulse whatever the bit). Decoders lose
+such frames first; that is the "2.0 MS/s recovers 51-73 %" effect, not a quirk of
+this generator. The filter is calibrated on modes1.bin: there an isolated 0.5 us
+pulse on the sample grid leaves about a quarter of its height in the next sample
+(26 7 27 1 2 4 10 26 7 27 at sample 794), as it does here.
 """
 
 from __future__ import annotations

@@ -177,7 +177,16 @@ def test_recovery_at_2msps_16db_snr() -> None:
     assert recovery(2_000_000, 16.0) >= 0.95
 
 
-@pytest.mark.xfail(strict=True, reason="issue 3 target not met: ~56 % at 2.0 MS/s, ~92 % at 2.4")
-@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
-def test_recovery_at_12db_snr(rate_hz: int) -> None:
-    assert recovery(rate_hz, 12.0) >= 0.95
+def test_recovery_at_2p4msps_12db_snr() -> None:
+    assert recovery(2_400_000, 12.0) >= 0.95
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 3 target not met at 2.0 MS/s: ~62 % at 12 dB. Frames within 0.1 sample "
+    "of straddling two samples (a quarter of them) are ~3 % recoverable: each odd sample "
+    "then holds half of one pulse whatever the bits, costing ~6 dB; on-grid frames reach "
+    "~95 %. 95 % overall needs ~16 dB (test above)",
+)
+def test_recovery_at_2msps_12db_snr() -> None:
+    assert recovery(2_000_000, 12.0) >= 0.95
