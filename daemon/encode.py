@@ -1,12 +1,35 @@
-"""Turns Events into stream entries (design §2): S2 tokens plus flat string fields."""
+"""Turns Events into stream entries (design §2): S2 tokens plus flat string fields.
+
+A batch is encoded column by column: the S2 tokens of all its points in one numpy
+pass (`daemon.s2vec`), then each string field as one C-level `map` over its column,
+and the entries' value tuples by one `zip`. The only Python code per event is the
+JSON of `data` and the alt/alt_ref special case (issue 8: per-event cost).
+
+Entry values, in `field_names` order (every value a str)::
+
+    v        "1"                       contract version
+    id src kind station                as given
+    t rx     str(int)                  epoch ms
+    lat lon  repr(float)               shortest round-trip decimal, e.g. "48.1375"
+    alt      repr(float) or ""         "" when the event has no altitude
+    s2       leaf token (16 hex digits)
+    s2_<L>   token of the level-L parent, one per index level
+    data     compact JSON of the event's data (UTF-8 as is, no NaN); when alt is
+             set, {"alt_ref": …} comes first
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import repeat
+from typing import Any
 
-from daemon.event import Sequenced
+import numpy as np
+
+from daemon.event import Event, Sequenced
 from daemon.s2index import S2Indexer
+from daemon.s2vec import BatchCells, batch_cells
 from sinks.entry import StreamEntry
 
 CONTRACT_VERSION = "1"
@@ -31,6 +54,35 @@ def field_names(index_levels: Sequence[int]) -> tuple[str, ...]:
     )
 
 
+def _json_encoder() -> Callable[[Any], str]:
+    """Compact JSON text of one value, exactly as
+    ``json.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False)``.
+
+    json.dumps with options builds a new JSONEncoder per call; calling the C encoder
+    it would build directly saves about a third of the cost per event. Circular data
+    (impossible from JSON or our sources) then recurses instead of being detected.
+    """
+    reference = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    make_c = getattr(json.encoder, "c_make_encoder", None)
+    if make_c is None:  # an interpreter without the _json accelerator
+        return reference.encode
+    c_encode = make_c(
+        None, reference.default, json.encoder.encode_basestring, None, ":", ",",
+        False, False, False,
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):  # the C encoder only takes containers at the top
+            return reference.encode(value)
+        return join(c_encode(value, 0))
+
+    return encode
+
+
+_to_json = _json_encoder()
+
+
 class EntryEncoder:
     """Encodes batches of sequenced events for the sinks."""
 
@@ -38,37 +90,59 @@ class EntryEncoder:
         self.indexer = indexer
         self.field_names = field_names(indexer.index_levels)
 
+    def locate(self, events: Sequence[Event]) -> BatchCells:
+        """The S2 tokens of every event (the S2 step, vectorized over the batch)."""
+        n = len(events)
+        lat_deg = np.fromiter((ev.lat for ev in events), dtype=np.float64, count=n)
+        lon_deg = np.fromiter((ev.lon for ev in events), dtype=np.float64, count=n)
+        return batch_cells(
+            lat_deg, lon_deg, self.indexer.index_levels, self.indexer.cell_stream_level
+        )
+
     def encode(self, batch: Sequence[Sequenced]) -> list[StreamEntry]:
-        """One StreamEntry per event, S2 tokens computed with the indexer."""
-        out = []
-        for item in batch:
-            ev = item.event
-            cells = self.indexer.tokens(ev.lat, ev.lon)
-            data = {"alt_ref": ev.alt_ref, **ev.data} if ev.alt is not None else ev.data
-            values = (
-                CONTRACT_VERSION,
-                ev.id,
-                ev.src,
-                ev.kind,
-                str(ev.t),
-                str(ev.rx),
-                repr(float(ev.lat)),
-                repr(float(ev.lon)),
-                "" if ev.alt is None else repr(float(ev.alt)),
-                ev.station,
+        """One StreamEntry per event, in batch order."""
+        events = [item.event for item in batch]
+        return self.encode_located(batch, events, self.locate(events))
+
+    def encode_located(
+        self, batch: Sequence[Sequenced], events: Sequence[Event], cells: BatchCells
+    ) -> list[StreamEntry]:
+        """The encode step: entries for `batch` whose events and S2 tokens are known."""
+        if not batch:
+            return []
+        alts = [ev.alt for ev in events]
+        data_json = [
+            _to_json(ev.data if alt is None else {"alt_ref": ev.alt_ref, **ev.data})
+            for ev, alt in zip(events, alts, strict=True)
+        ]
+        values = list(
+            zip(
+                repeat(CONTRACT_VERSION),
+                [ev.id for ev in events],
+                [ev.src for ev in events],
+                [ev.kind for ev in events],
+                map(str, [ev.t for ev in events]),
+                map(str, [ev.rx for ev in events]),
+                # float() first: an int latitude is written as "45.0", like repr(float).
+                map(repr, map(float, [ev.lat for ev in events])),
+                map(repr, map(float, [ev.lon for ev in events])),
+                ["" if alt is None else repr(float(alt)) for alt in alts],
+                [ev.station for ev in events],
                 cells.leaf,
                 *cells.levels,
-                json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
+                data_json,
+                strict=False,  # repeat() is endless; every other column has len(batch)
             )
-            out.append(
-                StreamEntry(
-                    producer=item.producer,
-                    seq=item.seq,
-                    src=ev.src,
-                    cell=cells.stream,
-                    values=values,
-                    record=ev.to_record(),
-                    memo=item.memo,
-                )
+        )
+        return list(
+            map(
+                StreamEntry,
+                [item.producer for item in batch],
+                [item.seq for item in batch],
+                [ev.src for ev in events],
+                cells.stream,
+                values,
+                map(Event.to_record, events),
+                [item.memo for item in batch],
             )
-        return out
+        )

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
+import msgspec
 import redis
 
 from sinks.base import SinkRejected, SinkUnavailable
@@ -32,20 +34,48 @@ from sinks.redis_connection import RedisOptions, redact
 
 log = logging.getLogger(__name__)
 
+_BATCH_PACKER = msgspec.msgpack.Encoder()
+
 # KEYS[1] offsets hash; KEYS[2..] the streams and memo hashes the batch touches.
 # ARGV: trim mode ("MAXLEN"|"MINID"|""), trim arg for global/src, trim arg for cells,
-# key kinds (one letter per KEY: h = hash, s = stream), nfields, field names…, then per entry:
-#   producer, seq, memo_key_index (0 = none), memo_field, memo_value,
-#   n_keys, key indexes…, cell_key_flags (1 if key uses the cell trim)…, values…
+# key kinds (one letter per KEY: h = hash, s = global/src stream, c = cell stream),
+# nfields, field names…, then the
+# batch as ONE msgpack array (unpacked by Redis's built-in cmsgpack), columns of n entries:
+#   [1] producers   distinct producer names
+#   [2] producer    per entry, index into [1]
+#   [3] seq         per entry, integer
+#   [4] global      KEYS index of the global stream, 0 = not written
+#   [5] src         per entry, KEYS index of its source stream ([] = not written)
+#   [6] cell        per entry, KEYS index of its cell stream ([] = not written)
+#   [7] memo key    per entry, KEYS index of the memo hash, 0 = no memo ([] = none at all)
+#   [8] memo field  [9] memo value: per entry, like [7]
+#   [10] values     every entry's nfields strings, one flat array (entry e's field i
+#                   at (e - 1) * nfields + i: one Lua table per batch, not per entry)
+# One string per batch instead of ~27 ARGV per entry: less to build client-side, and
+# the server turns it into Lua values in one C call. Streams are trimmed once per batch
+# (XTRIM … ~ after the XADDs) instead of by every XADD: the script is atomic, so no
+# reader can tell, and MAXLEN ~ in an XADD called from Lua costs about as much as the
+# XADD itself (issue 8; bench/sink.py measures).
 WRITE_BATCH_LUA = """
 -- Scripts are not rolled back on error, so refuse up front what would fail midway:
 -- a key of the wrong type. (OOM is refused at the first write, before any effect.)
+-- XLEN answers for a stream or a missing key and fails for any other type; the lengths
+-- also tell which streams may need trimming at the end.
 local kinds = ARGV[4]
+local lengths = {}
 for i = 1, #KEYS do
-  local t = redis.call('TYPE', KEYS[i])['ok']
   local want = 'stream'
-  if string.sub(kinds, i, i) == 'h' then want = 'hash' end
-  if t ~= 'none' and t ~= want then
+  local ok
+  if string.sub(kinds, i, i) == 'h' then
+    want = 'hash'
+    local t = redis.call('TYPE', KEYS[i])['ok']
+    ok = t == 'none' or t == 'hash'
+  else
+    lengths[i] = redis.pcall('XLEN', KEYS[i])
+    ok = type(lengths[i]) == 'number'
+  end
+  if not ok then
+    local t = redis.call('TYPE', KEYS[i])['ok']
     return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. t .. ', not a ' .. want)
   end
 end
@@ -53,64 +83,67 @@ local mode = ARGV[1]
 local trim_main = ARGV[2]
 local trim_cell = ARGV[3]
 local nf = tonumber(ARGV[5])
-local p = 6 + nf
+local b = cmsgpack.unpack(ARGV[6 + nf])
+local producers, prod, seqs = b[1], b[2], b[3]
+local global_k, src_k, cell_k = b[4], b[5], b[6]
+local memo_k, memo_f, memo_v, values = b[7], b[8], b[9], b[10]
 local offsets = {}
+for i = 1, #producers do
+  offsets[i] = tonumber(redis.call('HGET', KEYS[1], producers[i]) or '0')
+end
+-- XADD's field/value list: the names once, each entry's values written over the last.
+local fv = {}
+for i = 1, nf do fv[2 * i - 1] = ARGV[5 + i] end
+local function xadd(key, id)
+  if id == '*' then return redis.call('XADD', key, '*', unpack(fv)) end
+  local res = redis.pcall('XADD', key, id, unpack(fv))
+  if type(res) == 'table' and res['err'] then
+    -- Another writer put a larger id into this stream: take a fresh one there.
+    res = redis.call('XADD', key, '*', unpack(fv))
+  end
+  return res
+end
 local changed = {}
 local mask = {}
-while p <= #ARGV do
-  local producer = ARGV[p]
-  local seq = tonumber(ARGV[p + 1])
-  local memo_idx = tonumber(ARGV[p + 2])
-  local nk = tonumber(ARGV[p + 5])
-  local kstart = p + 6
-  local vstart = kstart + 2 * nk
-  local off = offsets[producer]
-  if off == nil then
-    off = tonumber(redis.call('HGET', KEYS[1], producer) or '0')
-    offsets[producer] = off
-  end
-  if seq > off then
+for e = 1, #seqs do
+  local p = prod[e]
+  local seq = seqs[e]
+  if seq > offsets[p] then
+    local base = (e - 1) * nf
+    for i = 1, nf do fv[2 * i] = values[base + i] end
     -- The first stream assigns the entry id; the others reuse it, so one event has
     -- one id everywhere and readers can merge streams in publish order.
     local entry_id = '*'
-    for k = 0, nk - 1 do
-      local args = {KEYS[tonumber(ARGV[kstart + k])]}
-      local trim = trim_main
-      if ARGV[kstart + nk + k] == '1' then trim = trim_cell end
-      if mode ~= '' and trim ~= '0' then
-        args[#args + 1] = mode
-        args[#args + 1] = '~'
-        args[#args + 1] = trim
-      end
-      local id_pos = #args + 1
-      args[id_pos] = entry_id
-      for i = 1, nf do
-        args[#args + 1] = ARGV[5 + i]
-        args[#args + 1] = ARGV[vstart + i - 1]
-      end
-      local res = redis.pcall('XADD', unpack(args))
-      if type(res) == 'table' and res['err'] then
-        -- Another writer put a larger id into this stream: take a fresh one there.
-        args[id_pos] = '*'
-        redis.call('XADD', unpack(args))
-      elseif entry_id == '*' then
-        entry_id = res
-      end
+    if global_k > 0 then entry_id = xadd(KEYS[global_k], entry_id) end
+    local k = src_k[e]
+    if k then
+      local id = xadd(KEYS[k], entry_id)
+      if entry_id == '*' then entry_id = id end
     end
-    mask[#mask + 1] = '1'
-
-    if memo_idx > 0 then
-      redis.call('HSET', KEYS[memo_idx], ARGV[p + 3], ARGV[p + 4])
-    end
-    offsets[producer] = seq
-    changed[producer] = true
+    k = cell_k[e]
+    if k then xadd(KEYS[k], entry_id) end
+    k = memo_k[e]
+    if k and k > 0 then redis.call('HSET', KEYS[k], memo_f[e], memo_v[e]) end
+    offsets[p] = seq
+    changed[p] = true
+    mask[e] = '1'
   else
-    mask[#mask + 1] = '0'
+    mask[e] = '0'
   end
-  p = vstart + nf
 end
-for producer, _ in pairs(changed) do
-  redis.call('HSET', KEYS[1], producer, string.format('%.0f', offsets[producer]))
+for p, _ in pairs(changed) do
+  redis.call('HSET', KEYS[1], producers[p], string.format('%.0f', offsets[p]))
+end
+if mode ~= '' then
+  local limits = {s = trim_main, c = trim_cell}
+  for i = 2, #KEYS do
+    local trim = limits[string.sub(kinds, i, i)]
+    -- Under MAXLEN, only a stream that may have grown past its cap has work to do.
+    if trim and trim ~= '0' and
+        (mode ~= 'MAXLEN' or lengths[i] + #seqs > tonumber(trim)) then
+      redis.call('XTRIM', KEYS[i], mode, '~', trim)
+    end
+  end
 end
 return table.concat(mask)
 """
@@ -212,47 +245,57 @@ class RedisStreamsSink:
             return "MAXLEN", str(self.maxlen), str(self.cell_maxlen)
         return "", "0", "0"
 
-    def encode(self, batch: Sequence[StreamEntry]) -> tuple[list[str], list[str]]:
-        """KEYS and ARGV of one script call for `batch`."""
+    def encode(self, batch: Sequence[StreamEntry]) -> tuple[list[str], list[str | bytes]]:
+        """KEYS and ARGV of one script call for `batch` (layout above WRITE_BATCH_LUA).
+
+        Column by column with C-level maps: no Python statement runs per entry.
+        """
         keys = [self.keys.offsets]
         kinds = ["h"]
-        index: dict[str, int] = {}
 
-        def key_index(key: str, kind: str = "s") -> str:
-            i = index.get(key)
-            if i is None:
-                keys.append(key)
+        def index(names: list[str], key_of: Callable[[str], str], kind: str) -> list[int]:
+            """KEYS index of each name's key, adding the distinct keys in first-seen order."""
+            at: dict[str, int] = {}
+            for name in dict.fromkeys(names):
+                keys.append(key_of(name))
                 kinds.append(kind)
-                i = index[key] = len(keys)
-            return str(i)
+                at[name] = len(keys)
+            return list(map(at.__getitem__, names))
 
+        global_k = 0
+        if self.global_stream:
+            global_k = index([self.keys.events], str, "s")[0]
+        src_k = index([e.src for e in batch], self.keys.source, "s") if self.source_streams else []
+        cell_k = index([e.cell for e in batch], self.keys.cell, "c") if self.cell_streams else []
+        producers = [e.producer for e in batch]
+        producer_at = {p: i for i, p in enumerate(dict.fromkeys(producers), 1)}
+        memos = [e.memo for e in batch]
+        memo_k: list[int] = []
+        memo_f: list[str] = []
+        memo_v: list[str] = []
+        if any(m is not None for m in memos):
+            with_memo = [e.producer for e in batch if e.memo is not None]
+            memo_keys = iter(index(with_memo, self.keys.memo, "h"))
+            memo_k = [0 if m is None else next(memo_keys) for m in memos]
+            memo_f = ["" if m is None else m[0] for m in memos]
+            memo_v = ["" if m is None else m[1] for m in memos]
+        blob = _BATCH_PACKER.encode(
+            (
+                list(producer_at),
+                list(map(producer_at.__getitem__, producers)),
+                [e.seq for e in batch],
+                global_k,
+                src_k,
+                cell_k,
+                memo_k,
+                memo_f,
+                memo_v,
+                list(chain.from_iterable(e.values for e in batch)),
+            )
+        )
         mode, trim_main, trim_cell = self._trim()
-        argv: list[str] = []
-        for e in batch:
-            stream_keys: list[tuple[str, str]] = []
-            if self.global_stream:
-                stream_keys.append((key_index(self.keys.events), "0"))
-            if self.source_streams:
-                stream_keys.append((key_index(self.keys.source(e.src)), "0"))
-            if self.cell_streams:
-                stream_keys.append((key_index(self.keys.cell(e.cell)), "1"))
-            memo_idx, memo_field, memo_value = "0", "", ""
-            if e.memo is not None:
-                memo_idx = key_index(self.keys.memo(e.producer), "h")
-                memo_field, memo_value = e.memo
-            argv += [
-                e.producer,
-                str(e.seq),
-                memo_idx,
-                memo_field,
-                memo_value,
-                str(len(stream_keys)),
-            ]
-            argv += [k for k, _ in stream_keys]
-            argv += [flag for _, flag in stream_keys]
-            argv += e.values
         header = [mode, trim_main, trim_cell, "".join(kinds), str(len(self.field_names))]
-        return keys, [*header, *self.field_names, *argv]
+        return keys, [*header, *self.field_names, blob]
 
     def write(self, batch: Sequence[StreamEntry]) -> int:
         """Write a batch atomically and idempotently; return how many entries were new.
