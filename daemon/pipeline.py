@@ -9,6 +9,27 @@ one is configured (and everything after it, so order per producer is kept until
 the spool is replayed), otherwise it is retried with backoff while the queue
 backs up. Mirror sinks receive what Redis took as new, once, in the same order.
 
+Delivery guarantee (design §4), and its limits:
+
+- Exactly once on the streams: every entry carries (producer, seq), seq strictly
+  increasing per producer and never reused across restarts (`daemon.sequence`);
+  the Redis script writes an entry only above the producer's committed offset and
+  advances it in the same atomic step. A retry, a spool replay or a source that
+  re-reads its input after a crash therefore writes nothing twice.
+- In order per producer: while anything is spooled, new batches queue behind it.
+- Nothing handed off is lost: a batch is acknowledged by Redis (durable as far as
+  Redis's AOF setting: ``appendfsync everysec`` can lose the last second if the
+  Redis host crashes, ``always`` nothing) or appended to the spool (fdatasync'ed
+  under ``fsync = "batch"``; see `sinks.spool` for "interval"/"never").
+- Not handed off yet: events in the in-memory queue (up to `queue_size`) and the
+  batch being encoded. SIGTERM drains them (to Redis or the spool); SIGKILL, the
+  OOM killer or a power cut loses them. Sources that can re-read (jsonl by line
+  number, usgs by its memo, serial by its persisted sequence floor) publish them
+  again on restart; live radio traffic is gone.
+- Counted losses: a full spool under ``drop_oldest`` drops its oldest segment
+  (spool_dropped_events_total); a damaged spool record is skipped at replay
+  (spool_corrupt_records_total). Under ``block`` nothing is dropped: sources wait.
+
 Liveness: the sink thread stamps a heartbeat at every step of its loop (a batch
 delivered or spooled, an idle wait for events, a retry while neither Redis nor a
 full ``block`` spool takes a batch). `seconds_since_progress()` is the age of that
