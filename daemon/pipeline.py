@@ -24,8 +24,8 @@ Delivery guarantee (design §4), and its limits:
 - Not handed off yet: events in the in-memory queue (up to `queue_size`) and the
   batch being encoded. SIGTERM drains them (to Redis or the spool); SIGKILL, the
   OOM killer or a power cut loses them. Sources that can re-read (jsonl by line
-  number, usgs by its memo, serial by its persisted sequence floor) publish them
-  again on restart; live radio traffic is gone.
+  number, usgs by its memo of published versions) publish them again on restart;
+  live radio traffic and serial readings are gone.
 - Counted losses: a full spool under ``drop_oldest`` drops its oldest segment
   (spool_dropped_events_total); a damaged spool record is skipped at replay
   (spool_corrupt_records_total). Under ``block`` nothing is dropped: sources wait.
