@@ -27,6 +27,7 @@ works in two stages:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -331,8 +332,8 @@ class Demodulator:
         unexplained_to_fit: float = 0.5,
         unexplained_to_noise: float = 1.0,
         chase_bits: int = 12,
-        neighbour_steps: int = 1,
-        timing_steps: int = 3,
+        neighbour_steps: int = 0,
+        timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         chunk_samples: int = 32_768,
     ) -> None:
@@ -369,9 +370,9 @@ class Demodulator:
         self._scratch_bool2 = np.empty(size, bool)
 
         # Slicing windows start model.lookback samples before the slice origin,
-        # which is at most one sample before the preamble (phase >= -1).
-        self.lookback = self.model.lookback + 1
-        self.span = self.model.window_len
+        # which is at most ceil(phase_range) samples before the preamble.
+        self.lookback = self.model.lookback + math.ceil(self.model.phase_range)
+        self.span = self.model.window_len + math.ceil(self.model.phase_range)
         """Samples needed from a preamble start to slice a long frame at any phase."""
         self._short_frame_samples = int((DATA_START_US + SHORT_BITS * BIT_US) * sps)
         self.phases = self.model.preamble_phases
@@ -493,10 +494,10 @@ class Demodulator:
         """Slice origin (integer sample), phase step and phase (samples) of each
         row at preamble-phase hypothesis `hyp`."""
         steps = self.model.steps
-        hyp = np.clip(hyp, 0, self.phases.size - 1)
-        whole = hyp // steps - 1  # phases run from -1 sample
-        step = hyp % steps
-        return preambles + whole, step, self.phases[hyp].astype(np.float32)
+        phase = self.phases[np.clip(hyp, 0, self.phases.size - 1)]
+        whole = np.floor(phase + 1e-9).astype(np.int64)
+        step = np.rint((phase - whole) * steps).astype(np.intp)
+        return preambles + whole, step, phase.astype(np.float32)
 
     def _rows(
         self,
@@ -561,10 +562,17 @@ class Demodulator:
         weak = fast.amplitude < np.float32(self.strong_to_noise) * noise
         pending = np.flatnonzero((cls == REJECT) & (_KNOWN_DF[rows.df] | weak))
         pending = pending[~self._inside(preambles, preambles[cls == CLEAN], pending)]
-        if pending.size:
+        # Strong rows: their fitted phase is accurate and their errors come from
+        # inter-symbol interference, not noise, so one sequence detection settles
+        # them. Weak rows get the thorough treatment (timing search, neighbouring
+        # phases, soft repair).
+        for thorough in (False, True):
+            part = pending[weak[pending] == thorough]
+            if part.size == 0:
+                continue
             found, fallback2 = self._sequence_stage(
-                mag, preambles[pending], best[pending], fast.amplitude[pending],
-                noise[pending], classify,
+                mag, preambles[part], best[part], fast.amplitude[part], noise[part],
+                classify, thorough=thorough,
             )
             accepted.append(found)
             fallback = Candidates.concat([fallback, fallback2])
@@ -586,13 +594,25 @@ class Demodulator:
         amplitude: F32,
         noise_mean: F32,
         classify: Classifier,
+        *,
+        thorough: bool,
     ) -> tuple[Candidates, Candidates]:
-        """Data-aided timing, then the fast slice and sequence detection at that
-        phase and its neighbours (one batch of rows per preamble and phase), then
-        soft repair of the preambles none of whose rows classified CLEAN; returns
-        (CLEAN rows, REPAIRABLE rows), at most one row per preamble in each."""
+        """Sequence detection at the fitted phase; when `thorough`, first a
+        data-aided timing search, then the fast slice and sequence detection at
+        that phase and its neighbours (one batch of rows per preamble and phase),
+        then soft repair of the preambles none of whose rows classified CLEAN.
+        Returns (CLEAN rows, REPAIRABLE rows), at most one row per preamble in each."""
         model = self.model
         count = preambles.size
+        if not thorough:
+            origin, step, phase = self._hypothesis(preambles, best)
+            windows = self._gather(mag, origin - model.lookback, model.window_len)
+            fast = model.slice(windows, step, amplitude)
+            seq = model.sequence_slice(windows, step, fast.amplitude, noise_mean, fast.bits)
+            level = seq.amplitude * model.peak[step]
+            rows = self._rows(preambles, phase, seq.bits, seq.confidence, level)
+            cls = classify(rows)
+            return rows.take(cls == CLEAN), rows.take(cls == REPAIRABLE)
         # Data-aided timing: the fast slice's matched-filter energy over a wider
         # range of phases (all bits weigh in, not just the four preamble pulses).
         search = np.arange(-self.timing_steps, self.timing_steps + 1)
@@ -600,7 +620,8 @@ class Demodulator:
         hyp = best[rep] + np.repeat(search, count)
         origin, step, _ = self._hypothesis(preambles[rep], hyp)
         windows = self._gather(mag, origin - model.lookback, model.window_len)
-        timing = model.slice(windows, step, amplitude[rep]).timing.reshape(search.size, count)
+        timing = model.slice(windows, step, amplitude[rep], passes=0, timing=True).timing
+        timing = timing.reshape(search.size, count)
         best = best + search[np.argmax(timing, axis=0)]
         shifts = [0] + [s for k in range(1, self.neighbour_steps + 1) for s in (k, -k)]
         rep = np.tile(np.arange(count), len(shifts))

@@ -111,6 +111,8 @@ class PulseModel:
         if abs(self.period_samples - self.period_bits * sps) > 1e-9:
             raise ValueError(f"no whole-sample bit period at {sample_rate_hz} Hz")
         self.lookback = 3
+        self.phase_range = 0.75 if self.period_bits == 1 else 1.5
+        """Preamble phases searched, +- samples from the prefilter's hit."""
         width = PULSE_US * sps
         fracs = np.arange(steps_per_sample) / steps_per_sample
         taps_lo, taps_hi = -2, math.ceil(2 * width) + 3
@@ -137,6 +139,11 @@ class PulseModel:
                     nxt = pulse_samples(offsets, x + sps + shift, width, blur_samples)
                     leak_prev[r, s, b] = prev @ t
                     leak_next[r, s, b] = nxt @ t
+        # Keep only the taps some phase uses.
+        used = np.flatnonzero(np.abs(taps).max(axis=(0, 1)) > 0)
+        taps = taps[..., used[0] : used[-1] + 1]
+        taps_lo += int(used[0])
+        ntaps = taps.shape[2]
         # Window layout: tap j of residue r, repeat q reads window index
         # lookback + base[r] + taps_lo + j + q * period_samples.
         self._tap_origin = self.lookback + base + taps_lo
@@ -177,12 +184,20 @@ class PulseModel:
         self._trellis_tables(width, blur_samples)
 
     def _preamble_templates(self, width: float, blur: float) -> None:
-        """Preamble templates for phases -1 .. 1 sample in 1/steps steps, over the
-        first `preamble_len` window samples (pulses and the quiet gaps up to the data)."""
+        """Preamble templates for phases -`phase_range` .. `phase_range` samples in
+        1/steps steps, over the first `preamble_len` window samples (pulses and the
+        quiet gaps up to the data).
+
+        The prefilter's pulse windows start at whole samples, so the preamble lies
+        within half a sample of its hit at 2.0 MS/s; at 2.4 MS/s the pulses at 1.0,
+        3.5 and 4.5 us fall 0.4, 0.4 and 0.8 samples off those windows and the hit
+        can be up to 1.5 samples away.
+        """
         sps, steps = self.sps, self.steps
         self.preamble_len = self.lookback + math.floor(DATA_START_US * sps) - 1
         k = np.arange(self.preamble_len, dtype=np.float64) - self.lookback
-        phases = np.arange(-steps, steps) / steps
+        reach = round(self.phase_range * steps)
+        phases = np.arange(-reach, reach) / steps
         tmpl = np.zeros((phases.size, k.size))
         for h, ph in enumerate(phases):
             for t_us in PREAMBLE_US:
@@ -208,11 +223,21 @@ class PulseModel:
         score = np.where(corr > 0, corr * amp, np.float32(0))
         return score.astype(np.float32), amp.astype(np.float32)
 
-    def slice(self, windows: F32, step: IDX, amplitude: F32 | None = None) -> SliceResult:
+    def slice(
+        self,
+        windows: F32,
+        step: IDX,
+        amplitude: F32 | None = None,
+        *,
+        passes: int = 2,
+        timing: bool = False,
+    ) -> SliceResult:
         """Decide all 112 bits of every row at its phase step (see module docstring).
 
         `amplitude` (rows,) seeds the pulse height; when None it is estimated from
-        the matched-filter outputs of the first 56 bits.
+        the matched-filter outputs of the first 56 bits. `passes` rounds of
+        decision feedback follow the first decision; `timing` asks for the timing
+        metric (zeros otherwise).
         """
         rows = windows.shape[0]
         pb, ps = self.period_bits, self.period_samples
@@ -240,7 +265,7 @@ class PulseModel:
         z0[:, 0] += (lp0[:, 0] + lp1[:, 0]) * np.float32(0.5)  # bit 0: preamble before
         z0[:, -1] += (ln0[:, -1] + ln1[:, -1]) * np.float32(0.5)  # bit 111: nothing after
         bits = z0 > 0
-        for _ in range(2):
+        for _ in range(passes):
             leak = np.empty_like(z)
             leak[:, 0] = 0.0
             leak[:, 1:] = np.where(bits[:, :-1], lp1[:, 1:], lp0[:, 1:])
@@ -249,8 +274,10 @@ class PulseModel:
             bits = z0 > 0
         confidence: F32 = np.abs(z0).astype(np.float32)
         confidence /= swing
-        timing = (np.abs(y[:, :56]) / np.sqrt(swing[:, :56])).sum(axis=1).astype(np.float32)
-        return SliceResult(bits.view(np.uint8), confidence, amplitude.astype(np.float32), timing)
+        metric = np.zeros(rows, np.float32)
+        if timing:
+            metric = (np.abs(y[:, :56]) / np.sqrt(swing[:, :56])).sum(axis=1).astype(np.float32)
+        return SliceResult(bits.view(np.uint8), confidence, amplitude.astype(np.float32), metric)
 
     def _per_bit(self, table: F32, step: IDX) -> F32:
         """(rows, 112): table[r, step] for each bit's residue r (a broadcast view at
