@@ -57,6 +57,8 @@ def test_events_spool_while_redis_is_out_of_memory_and_drain_when_it_is_raised(
         assert ids_by_src(admin) == {"replay": ids}
         assert metric(port, "replayed_events_total", sink="redis") == N
         assert metric(port, "spool_dropped_events_total") == 0
+        # Replay attempts while Redis still refused, then the one that succeeded.
+        assert (metric(port, "sink_retries_total", sink="redis") or 0) >= 1
         assert http_get(port, "/healthz")[0] == 200
     finally:
         assert stop_process(daemon) == 0, log.read_text()[-3000:]
