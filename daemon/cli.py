@@ -36,6 +36,7 @@ PLUGGED_COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
     ("backfill", "usgs"): ("daemon.commands.backfill_usgs", "backfill USGS events from FDSN"),
     ("decode", "adsb"): ("daemon.commands.decode_adsb", "decode Mode S from an IQ recording"),
     ("decode", "rs41"): ("daemon.commands.decode_rs41", "decode RS41 frames from audio or IQ"),
+    ("bench", "sink"): ("daemon.commands.bench", "pipeline + sink throughput vs raw XADD"),
 }
 
 
