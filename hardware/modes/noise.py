@@ -94,11 +94,14 @@ class NoiseTracker:
 
     def floors(self, samples: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """Noise floor in force at each absolute sample index (must be < ready_until)."""
+        if samples.size == 0:
+            return np.zeros(0, np.float32)
         seg = segment_of(samples - self.origin)
-        out = np.empty(samples.size, np.float32)
-        for j in np.unique(seg).tolist():
-            out[seg == j] = self._floor(int(j))
-        return out
+        first = int(seg.min())
+        table = np.array(
+            [self._floor(j) for j in range(first, int(seg.max()) + 1)], np.float32
+        )
+        return table[seg - first]
 
     def _floor(self, j: int) -> float:
         if j == 0:

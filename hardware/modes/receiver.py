@@ -109,8 +109,10 @@ class Receiver:
         self.max_fix_bits = max_fix_bits
         self.book = book if book is not None else AddressBook()
         self.demod = demodulator if demodulator is not None else Demodulator(sample_rate_hz)
-        self._tail = np.zeros(self.demod.lookback, np.float32)
-        self._tail_start = -self.demod.lookback  # absolute index of _tail[0]
+        # One reusable buffer: [tail kept from the last block | this block].
+        self._buf = np.zeros(self.demod.lookback, np.float32)
+        self._tail_len = self.demod.lookback
+        self._tail_start = -self.demod.lookback  # absolute index of _buf[0]
         self._odd_byte: npt.NDArray[np.uint8] = np.zeros(0, np.uint8)
         self._busy_until = -1  # absolute sample before which detections are duplicates
         self._noise = NoiseTracker()
@@ -130,29 +132,41 @@ class Receiver:
         self._odd_byte = iq[usable:].copy()
         if usable == 0:
             return []
-        mag = magnitude(iq[:usable])
-        self.samples_fed += mag.size
-        return self._process(mag, final=False)
+        count = usable // 2
+        mag = self._reserve(count)
+        magnitude(iq[:usable], out=mag)
+        self.samples_fed += count
+        return self._process(count, final=False)
 
     def flush(self) -> list[ModeSMessage]:
         """Process what is left after the last block (a frame ending with the data)."""
-        pad = np.zeros(self.demod.span + self.demod.prefilter_span, np.float32)
-        messages = self._process(pad, final=True)
-        return messages
+        count = self.demod.span + self.demod.prefilter_span
+        self._reserve(count)[:] = 0.0
+        return self._process(count, final=True)
 
     # --- internals --------------------------------------------------------------------
 
-    def _process(self, mag: npt.NDArray[np.float32], *, final: bool) -> list[ModeSMessage]:
+    def _reserve(self, count: int) -> npt.NDArray[np.float32]:
+        """The `count` buffer samples after the tail (growing the buffer if needed)."""
+        need = self._tail_len + count
+        if self._buf.size < need:
+            grown = np.empty(max(need, 2 * self._buf.size), np.float32)
+            grown[: self._tail_len] = self._buf[: self._tail_len]
+            self._buf = grown
+        return self._buf[self._tail_len : need]
+
+    def _process(self, count: int, *, final: bool) -> list[ModeSMessage]:
+        """Search and slice the buffer after `count` new samples were written."""
         demod = self.demod
-        buf = np.concatenate([self._tail, mag])
+        buf = self._buf[: self._tail_len + count]
         base = self._tail_start
         if not final:
-            self._noise.add(mag)
+            self._noise.add(buf[self._tail_len :])
         # Search preambles where a whole long frame fits and the noise floor is
         # known; keep the rest for later.
         stop = buf.size - demod.span
         if final:
-            stop = buf.size - mag.size  # real samples only; the padding is silence
+            stop = self._tail_len  # real samples only; the padding is silence
         stop = min(stop, self._noise.ready_until(final) - base)
         start = max(demod.lookback, self._next_search - base)
         messages: list[ModeSMessage] = []
@@ -166,14 +180,17 @@ class Receiver:
             messages = self._accept(rows, base)
             self._next_search = base + stop
             self._noise.forget_before(base + stop)
-        keep_from = max(min(self._next_search - base, buf.size) - demod.lookback, 0)
         if final:
-            self._tail = np.zeros(demod.lookback, np.float32)
+            self._buf[: demod.lookback] = 0.0
+            self._tail_len = demod.lookback
             self._tail_start = self.samples_fed - demod.lookback
             self._next_search = self.samples_fed
             self._noise = NoiseTracker(origin=self.samples_fed)
         else:
-            self._tail = buf[keep_from:].copy()
+            keep_from = max(min(self._next_search - base, buf.size) - demod.lookback, 0)
+            kept = buf.size - keep_from
+            self._buf[:kept] = buf[keep_from:]  # numpy copies overlapping slices safely
+            self._tail_len = kept
             self._tail_start = base + keep_from
         return messages
 

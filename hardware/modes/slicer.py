@@ -51,6 +51,7 @@ FRAME_BITS = 112
 
 F32 = npt.NDArray[np.float32]
 IDX = npt.NDArray[np.intp]
+_BLAS_ROWS = 512  # OpenBLAS runs GEMMs with m * n * k < 262144 single-threaded
 
 
 def _phi_integral(u: npt.NDArray[np.float64], blur: float) -> npt.NDArray[np.float64]:
@@ -218,7 +219,12 @@ class PulseModel:
         `noise_mean` (rows,) is mu, the mean noise magnitude.
         """
         seg = windows[:, : self.preamble_len]
-        corr = seg @ self._pre_tmpl_t - noise_mean[:, None] * self._pre_sum[None, :]
+        corr = np.empty((seg.shape[0], self._pre_tmpl_t.shape[1]), np.float32)
+        # Small products keep OpenBLAS on one thread: its worker threads spin for a
+        # while after every multi-threaded call, tripling the CPU time.
+        for lo in range(0, seg.shape[0], _BLAS_ROWS):
+            np.matmul(seg[lo : lo + _BLAS_ROWS], self._pre_tmpl_t, out=corr[lo : lo + _BLAS_ROWS])
+        corr -= noise_mean[:, None] * self._pre_sum[None, :]
         amp = corr / self._pre_norm2
         score = np.where(corr > 0, corr * amp, np.float32(0))
         return score.astype(np.float32), amp.astype(np.float32)
