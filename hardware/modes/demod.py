@@ -520,9 +520,7 @@ class Demodulator:
         ).astype(np.float32)
         if flipped is None:
             flipped = np.zeros(preambles.size, np.uint8)
-        return Candidates(
-            preambles, phase, msg, df, nbits, residual, margin, amplitude, flipped
-        )
+        return Candidates(preambles, phase, msg, df, nbits, residual, margin, amplitude, flipped)
 
     def slice(
         self,
@@ -571,8 +569,13 @@ class Demodulator:
             if part.size == 0:
                 continue
             found, fallback2 = self._sequence_stage(
-                mag, preambles[part], best[part], fast.amplitude[part], noise[part],
-                classify, thorough=thorough,
+                mag,
+                preambles[part],
+                best[part],
+                fast.amplitude[part],
+                noise[part],
+                classify,
+                thorough=thorough,
             )
             accepted.append(found)
             fallback = Candidates.concat([fallback, fallback2])
@@ -638,7 +641,10 @@ class Demodulator:
             [
                 self._rows(preambles[rep], phase, seq.bits, seq.confidence, level),
                 self._rows(
-                    preambles, phase[centre], fast.bits[centre], fast.confidence[centre],
+                    preambles,
+                    phase[centre],
+                    fast.bits[centre],
+                    fast.confidence[centre],
                     level[centre],
                 ),
             ]
@@ -727,11 +733,15 @@ class Demodulator:
             hi = min(lo + 256, n)
             match = res_a[lo:hi, :, None] == res_b[lo:hi, None, :]
             match[:, 0, 0] = False  # no flips: not a repair
-            cost = np.where(match, cost_a[lo:hi, :, None] + cost_b[lo:hi, None, :], np.inf)
-            flat = cost.reshape(hi - lo, -1)
+            hit = np.flatnonzero(match.any(axis=(1, 2)))  # most rows have no match
+            if hit.size == 0:
+                continue
+            rows_at = lo + hit
+            cost = np.where(match[hit], cost_a[rows_at, :, None] + cost_b[rows_at, None, :], np.inf)
+            flat = cost.reshape(hit.size, -1)
             pick = np.argmin(flat, axis=1)
-            best_cost[lo:hi] = flat[np.arange(hi - lo), pick]
-            best_a[lo:hi], best_b[lo:hi] = np.divmod(pick, res_b.shape[1])
+            best_cost[rows_at] = flat[np.arange(hit.size), pick]
+            best_a[rows_at], best_b[rows_at] = np.divmod(pick, res_b.shape[1])
         sel = np.flatnonzero(np.isfinite(best_cost))
         pick = best_a[sel] | (best_b[sel] << half)
         flips = ((pick[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)

@@ -53,6 +53,7 @@ class NoiseTracker:
         self._open = 0  # index of the segment being filled
         self._seen = origin  # absolute samples consumed
         self._average: float | None = None  # over closed segments
+        self._total = 0  # samples in closed segments
         self._floors: dict[int, float] = {}  # floor used in segment j (j >= 1 when closed)
         self._first: float | None = None  # estimate of segment 0
 
@@ -78,10 +79,13 @@ class NoiseTracker:
         length = segment_start(self._open + 1) - segment_start(self._open)
         if self._open == 0:
             self._first = estimate
+        self._total += length
         if self._average is None:
             self._average = estimate
         else:
-            weight = 1.0 - math.exp(-length / self.tau_samples)
+            # Exponential average, but a plain running mean while the history is
+            # shorter than tau: the short first segment must not linger.
+            weight = max(1.0 - math.exp(-length / self.tau_samples), length / self._total)
             self._average = (1.0 - weight) * self._average + weight * estimate
         self._open += 1
         self._floors[self._open] = self._average
@@ -98,9 +102,7 @@ class NoiseTracker:
             return np.zeros(0, np.float32)
         seg = segment_of(samples - self.origin)
         first = int(seg.min())
-        table = np.array(
-            [self._floor(j) for j in range(first, int(seg.max()) + 1)], np.float32
-        )
+        table = np.array([self._floor(j) for j in range(first, int(seg.max()) + 1)], np.float32)
         return table[seg - first]
 
     def _floor(self, j: int) -> float:

@@ -263,6 +263,11 @@ class Receiver:
         flipped = rows.flipped.tolist()
         packed = rows.msg.tobytes()
         width = rows.msg.shape[1]
+        # Addresses confirmed in this block: the first confirmation goes to the book
+        # at once (later frames of the block may need it), the latest time at the
+        # end. In between the book holds an earlier time, which answers is_known
+        # the same for any TTL longer than a block.
+        confirmed: dict[int, float] = {}
         for k in np.argsort(rows.preamble, kind="stable").tolist():
             start = starts[k] + phases[k]
             if start < self._busy_until:
@@ -272,7 +277,9 @@ class Receiver:
             msg = packed[k * width : k * width + nbits[k] // 8]
             fixed = 0
             if kind == _CONFIRM:
-                book.confirm(icao, t_s)
+                if icao not in confirmed:
+                    book.confirm(icao, t_s)
+                confirmed[icao] = t_s
                 crc = "ok"
             elif kind == _OK:
                 crc = "ok"
@@ -305,6 +312,8 @@ class Receiver:
                     signal_dbfs=levels[k],
                 )
             )
+        for icao, t_s in confirmed.items():
+            book.confirm(icao, t_s)
         return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from signal_gen import df11, random_df17, synthesize
+from signal_gen import df11, random_df17, synthesize, with_crc
 
 from hardware.modes.receiver import ModeSMessage, Receiver
 
@@ -190,3 +190,123 @@ def test_recovery_at_2p4msps_12db_snr() -> None:
 )
 def test_recovery_at_2msps_12db_snr() -> None:
     assert recovery(2_000_000, 12.0) >= 0.95
+
+
+def test_soft_repairs_at_low_snr_reproduce_the_sent_frames() -> None:
+    rng = np.random.default_rng(2)
+    frames = [random_df17(rng, 0xABCDEF) for _ in range(200)]
+    iq, _ = synthesize(frames, 2_400_000, 12.0, rng, spacing_us=400)
+    msgs = run(Receiver(2_400_000), iq, 1 << 18)
+    sent = set(frames)
+    fixed = [m for m in msgs if m.crc == "fixed"]
+    assert len(fixed) >= 10
+    assert any(m.corrected_bits >= 2 for m in fixed)
+    assert all(m.msg in sent for m in msgs)
+
+
+def test_max_fix_bits_0_turns_off_soft_repair_too() -> None:
+    rng = np.random.default_rng(2)
+    frames = [random_df17(rng, 0xABCDEF) for _ in range(200)]
+    iq, _ = synthesize(frames, 2_400_000, 12.0, rng, spacing_us=400)
+    rx = Receiver(2_400_000, max_fix_bits=0)
+    msgs = run(rx, iq, 1 << 18)
+    assert msgs
+    assert all(m.crc == "ok" and m.corrected_bits == 0 for m in msgs)
+
+
+def verdict_frames() -> list[bytes]:
+    """Frames covering every parity rule: clean, IID, AP known and unknown, one bit
+    off, DF18 with and without CF 0, impossible formats."""
+    from hardware.modes.crc import crc24, flip_bits
+
+    def ap(data: bytes, icao: int) -> bytes:
+        return data + (crc24(data) ^ icao).to_bytes(3, "big")
+
+    rng = np.random.default_rng(4)
+    df17 = random_df17(rng, AIRCRAFT)
+    other17 = random_df17(rng, 0x123456)
+    df18_cf0 = with_crc(bytes([0x90]) + (0x654321).to_bytes(3, "big") + bytes(7))
+    df18_cf2 = with_crc(bytes([0x92]) + (0x777777).to_bytes(3, "big") + bytes(7))
+    df11_iid = ap(bytes.fromhex("5D4D2023"), 0x15)  # IID 0x15 overlaid like an address
+    return [
+        ap(bytes.fromhex("20000F1F"), AIRCRAFT),  # DF4 before any confirmation
+        df11(AIRCRAFT),
+        ap(bytes.fromhex("20000F1F"), AIRCRAFT),  # DF4 after it
+        ap(bytes.fromhex("28000F1F"), 0x999999),  # DF5 from an unknown address
+        df17,
+        flip_bits(df17, 40),  # one bit off, known address: repaired
+        flip_bits(other17, 40),  # one bit off, unknown address: rejected
+        df18_cf0,
+        df18_cf2,
+        df11_iid,
+        flip_bits(df11(AIRCRAFT), 30),
+        ap(bytes.fromhex("A0000F1F") + bytes(7), AIRCRAFT),  # DF20
+        bytes.fromhex("08000000000000"),  # DF1: not a Mode S reply format
+        ap(bytes.fromhex("C8000F1F") + bytes(7), AIRCRAFT),  # DF24 (11xxx)
+        other17,
+    ]
+
+
+def test_receiver_verdicts_agree_with_check_frame() -> None:
+    from hardware.modes.demod import Candidates, frame_residuals
+    from hardware.modes.frame_check import AddressBook, check_frame
+
+    frames = verdict_frames()
+    msg = np.zeros((len(frames), 14), np.uint8)
+    for k, frame in enumerate(frames):
+        msg[k, : len(frame)] = np.frombuffer(frame, np.uint8)
+    df = (msg[:, 0] >> 3).astype(np.uint8)
+    nbits = np.where(df >= 16, 112, 56).astype(np.int16)
+    residual = np.where(df >= 16, frame_residuals(msg, 112), frame_residuals(msg, 56))
+    n = len(frames)
+    spacing = 400  # samples: no frame overlaps the next
+    rows = Candidates(
+        np.arange(n, dtype=np.int64) * spacing,
+        np.zeros(n, np.float32),
+        msg,
+        df,
+        nbits,
+        residual.astype(np.uint32),
+        np.zeros(n, np.float32),
+        np.full(n, 30.0, np.float32),
+        np.zeros(n, np.uint8),
+    )
+    rx = Receiver(2_000_000)
+    got = [(m.msg, m.df, m.icao, m.crc, m.corrected_bits) for m in rx._accept(rows, 0)]
+    book = AddressBook()
+    want = []
+    for k, frame in enumerate(frames):
+        checked = check_frame(frame, book, k * spacing / 2e6, 1)
+        if checked is not None:
+            c = checked
+            want.append((c.msg, c.df, c.icao, c.crc, c.corrected_bits))
+    assert got == want
+    assert {c for *_, c, _ in got} == {"ok", "ap", "iid", "fixed"}
+    assert rx.book.known(1.0) == book.known(1.0)
+
+
+def test_soft_repaired_rows_need_a_known_address_and_never_confirm() -> None:
+    from hardware.modes.demod import Candidates, frame_residuals
+
+    rng = np.random.default_rng(9)
+    frames = [random_df17(rng, AIRCRAFT), random_df17(rng, 0x123456), df11(0x222222)]
+    msg = np.zeros((3, 14), np.uint8)
+    for k, frame in enumerate(frames):
+        msg[k, : len(frame)] = np.frombuffer(frame, np.uint8)
+    df = (msg[:, 0] >> 3).astype(np.uint8)
+    rows = Candidates(
+        np.array([0, 400, 800], np.int64),
+        np.zeros(3, np.float32),
+        msg,
+        df,
+        np.where(df >= 16, 112, 56).astype(np.int16),
+        np.where(df >= 16, frame_residuals(msg, 112), frame_residuals(msg, 56)),
+        np.zeros(3, np.float32),
+        np.full(3, 30.0, np.float32),
+        np.array([3, 2, 2], np.uint8),  # all three clean only after soft flips
+    )
+    rx = Receiver(2_000_000)
+    rx.book.confirm(AIRCRAFT, 0.0)
+    got = [(m.icao, m.crc, m.corrected_bits) for m in rx._accept(rows, 0)]
+    assert got == [(AIRCRAFT, "fixed", 3)]
+    assert rx.book.known(1.0) == frozenset({AIRCRAFT})
