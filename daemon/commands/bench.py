@@ -12,17 +12,25 @@ What it runs (issue 8):
    paused while a chunk is measured, so it never competes for the GIL).
 3. Starts a fresh redis-server on a free loopback port (no persistence), and for
    every batch of `--batch` events runs, timed:
-       S2       EntryEncoder.locate        vectorized tokens (daemon.s2vec)
+       S2       EntryEncoder.locate          vectorized tokens (daemon.s2vec)
        encode   EntryEncoder.encode_located  the StreamEntries
-       sink     RedisStreamsSink.write     one EVALSHA: global + per-source + per-cell
-                                           streams, idempotent, MAXLEN ~ as the demo
+       sink     RedisStreamsSink.write       one EVALSHA: global + per-source + per-cell
+                                             streams, idempotent, MAXLEN ~ as the demo
+   in two modes, each under its own key prefix so both write every event:
+       sequential  S2, encode, write, then the next batch: what Pipeline's sink
+                   thread does today
+       overlapped  a writer thread writes batch k while S2 and encode run for batch
+                   k+1 (the write waits on the socket without the GIL): what a
+                   two-stage sink thread would give
    then, as the baseline, a raw pipelined ``XADD key * field value …`` of the very same
    entries to ONE stream (hiredis.pack_command over a plain socket, one send and
-   all replies per batch). Pipeline and baseline alternate chunk by chunk, so load
-   from other processes hits both alike.
-4. Prints events/s of both and their ratio, CPU µs/event of each step (thread CPU
-   time), Redis CPU µs/event of each (INFO cpu), the s2sphere reference cost for the
-   S2 step, and the peak RSS (VmHWM) of this process and of the redis-server.
+   all replies per batch). The modes alternate chunk by chunk (10 batches), so load
+   from other processes hits all of them alike.
+4. Prints events/s of each and the ratios to the baseline (over the whole run, and
+   the median of the per-chunk ratios, which shrugs off bursts of foreign load),
+   CPU µs/event of each step (thread CPU time), Redis CPU µs/event (INFO cpu), the
+   CPU cost ratio raw / pipeline (client + Redis), the s2sphere reference cost for
+   the S2 step, and the peak RSS (VmHWM) of this process and of the redis-server.
 
 The rates are wall-clock over the measured steps only: the source's JSON parsing is
 reported but is in neither rate. `gc.freeze()` runs before measuring so the
@@ -58,7 +66,7 @@ INDEX_LEVELS = (6, 10, 14)  # the demo config.toml
 CELL_STREAM_LEVEL = 8
 MAXLEN = 1_000_000
 CELL_MAXLEN = 10_000
-CHUNK_BATCHES = 10  # batches per replayed chunk
+CHUNK_BATCHES = 10  # batches per replayed chunk: the unit the modes alternate in
 RAW_STREAM = "bench:raw"
 RECEIVERS = (("adsb_poa", -30.03, -51.23), ("adsb_sic", 37.0, 13.8), ("adsb_muc", 48.35, 11.79))
 
@@ -347,6 +355,7 @@ class SinkBenchResult:
     ratio_overlapped: float
     median_chunk_ratio_sequential: float
     median_chunk_ratio_overlapped: float
+    cpu_ratio: float
     source_cpu_us: float
     s2_cpu_us: float
     encode_cpu_us: float
@@ -386,6 +395,7 @@ class SinkBenchResult:
                 f"    raw     pack + pipelined XADD     {raw_client:8.2f}"
                 f"   + redis {self.raw_redis_cpu_us:.2f} = "
                 f"{raw_client + self.raw_redis_cpu_us:.2f}",
+                f"    CPU per event, raw / pipeline: {self.cpu_ratio:.2f}",
                 "                                                         events/s  ratio"
                 "  (median of chunks)",
                 f"    pipeline, sequential (S2, encode, write, next batch)  "
@@ -498,6 +508,15 @@ def _run_overlapped(batches: list[list[Any]], encoder: Any, sink: Any, tally: _T
         raise errors[0]
 
 
+def _measure_overlapped(
+    batches: list[list[Any]], encoder: Any, sink: Any, client: Any, tally: _Tally
+) -> None:
+    """_run_overlapped with the Redis CPU it caused."""
+    r0 = redis_cpu_s(client)
+    _run_overlapped(batches, encoder, sink, tally)
+    tally.add("redis", "overlapped", redis_cpu_s(client) - r0)
+
+
 def bench_sink(
     n_events: int, batch_size: int, reference_points: int = 20_000,
     redis_binary: str | None = None,
@@ -531,13 +550,16 @@ def bench_sink(
         gc.freeze()
         tally = _Tally()
         source_cpu_s: list[float] = []
-        for chunk in replay_chunks(path, CHUNK_BATCHES * batch_size, source_cpu_s):
+        chunks = replay_chunks(path, CHUNK_BATCHES * batch_size, source_cpu_s)
+        for number, chunk in enumerate(chunks):
             batches = [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+            # Every other chunk runs the overlapped mode first, so neither mode is
+            # always the one that meets a cold cache or a busy neighbour.
+            if number % 2:
+                _measure_overlapped(batches, encoder, sinks[1], client, tally)
             r0 = redis_cpu_s(client)
             written = _run_sequential(batches, encoder, sinks[0], tally)
             r1 = redis_cpu_s(client)
-            _run_overlapped(batches, encoder, sinks[1], tally)
-            r2 = redis_cpu_s(client)
             w0 = time.perf_counter()
             for entries in written:
                 rows = [e.values for e in entries]
@@ -545,10 +567,11 @@ def bench_sink(
                 raw.write(rows)
                 tally.add("cpu", "raw", time.thread_time() - c0)
             tally.add("wall", "raw", time.perf_counter() - w0)
-            r3 = redis_cpu_s(client)
+            r2 = redis_cpu_s(client)
             tally.add("redis", "pipeline", r1 - r0)
-            tally.add("redis", "overlapped", r2 - r1)
-            tally.add("redis", "raw", r3 - r2)
+            tally.add("redis", "raw", r2 - r1)
+            if not number % 2:
+                _measure_overlapped(batches, encoder, sinks[1], client, tally)
             del written, batches
         gc.unfreeze()
         raw.close()
@@ -579,6 +602,8 @@ def bench_sink(
             ratio_overlapped=rates["overlapped"] / rates["raw"],
             median_chunk_ratio_sequential=tally.median_ratio("sequential"),
             median_chunk_ratio_overlapped=tally.median_ratio("overlapped"),
+            cpu_ratio=(tally.cpu["raw"] + tally.redis["raw"])
+            / (tally.cpu["s2"] + tally.cpu["encode"] + tally.cpu["sink"] + tally.redis["pipeline"]),
             source_cpu_us=sum(source_cpu_s) * us,
             s2_cpu_us=tally.cpu["s2"] * us,
             encode_cpu_us=tally.cpu["encode"] * us,
