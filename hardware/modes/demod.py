@@ -551,14 +551,13 @@ class Demodulator:
         cls = classify(rows)
         accepted = [rows.take(cls == CLEAN)]
         fallback = rows.take(cls == REPAIRABLE)
-        # One bit from clean is left to the CRC repair (cheaper than sequence
-        # detection, and what the address policy is built for).
         # Sequence detection for strong candidates only where the fast slice read a
         # known DF: at high SNR it almost always does for real frames, and rarely
         # for stray candidates. Weak candidates all get it: their DF bits are as
-        # unreliable as the rest.
+        # unreliable as the rest. REPAIRABLE rows get it too (a clean reading
+        # beats a repair); their fast row stays the fallback.
         weak = fast.amplitude < np.float32(self.strong_to_noise) * noise
-        pending = np.flatnonzero((cls == REJECT) & (_KNOWN_DF[rows.df] | weak))
+        pending = np.flatnonzero((cls != CLEAN) & (_KNOWN_DF[rows.df] | weak))
         pending = pending[~self._inside(preambles, preambles[cls == CLEAN], pending)]
         # Strong rows: their fitted phase is accurate and their errors come from
         # inter-symbol interference, not noise, so one sequence detection settles

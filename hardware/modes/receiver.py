@@ -205,7 +205,8 @@ class Receiver:
 
     def _classify(self, rows: Candidates) -> npt.NDArray[np.int8]:
         """Rate rows for the slicer: CLEAN when check_frame will accept them as they
-        are, REPAIRABLE when a one-bit repair may work, REJECT otherwise."""
+        are, REPAIRABLE when usable but a cleaner reading may exist (a one-bit
+        repair, a DF11 IID, a soft repair), REJECT otherwise."""
         out = np.zeros(len(rows), np.int8)
         soft = rows.flipped > 0
         adsb = _ADSB_DF[rows.df] & ~soft
@@ -228,6 +229,9 @@ class Receiver:
             at = np.minimum(np.searchsorted(known, rows.residual), known.size - 1)
             out[ap & (known[at] == rows.residual)] = CLEAN
         out[clean_adsb] = CLEAN
+        # DF11 with an IID is usable, but one bit off a clean IID-0 reply just as
+        # well: let the slicer look for a clean reading first.
+        out[adsb & (rows.df == 11) & (rows.residual > 0) & (rows.residual < 0x80)] = REPAIRABLE
         # Soft-repaired frames are clean only after flips: like any repair they are
         # usable only from an address already confirmed (see frame_check).
         if soft.any() and known.size:

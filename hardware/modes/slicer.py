@@ -48,6 +48,7 @@ PREAMBLE_US = (0.0, 1.0, 3.5, 4.5)
 PULSE_US = 0.5
 DATA_START_US = 8.0
 FRAME_BITS = 112
+SHORT_BITS = 56
 
 F32 = npt.NDArray[np.float32]
 IDX = npt.NDArray[np.intp]
@@ -278,6 +279,14 @@ class PulseModel:
             leak[:, :-1] += np.where(bits[:, 1:], ln1[:, :-1], ln0[:, :-1])
             np.subtract(z, leak, out=z0)
             bits = z0 > 0
+        # A short frame (first bit 0) ends with bit 55: nothing leaks into it from
+        # a bit 56.
+        short = np.flatnonzero(~bits[:, 0])
+        if short.size:
+            last = SHORT_BITS - 1
+            before = np.where(bits[short, last - 1], lp1[short, last], lp0[short, last])
+            z0[short, last] = z[short, last] - before
+            bits[short, last] = z0[short, last] > 0
         confidence: F32 = np.abs(z0).astype(np.float32)
         confidence /= swing
         metric = np.zeros(rows, np.float32)
@@ -393,6 +402,16 @@ class PulseModel:
         q_prev[:, :, :, 0] = 0.0  # bit 0 follows the quiet end of the preamble
         q_cur[:, :, :, -1] = 0.0  # nothing after bit 111
         other[:, :, -1] = 0.0
+        # Short frames (as guessed: first bit 0) end with bit 55: no bit 56 or later
+        # puts energy anywhere, and branches past 56 carry no information.
+        short = np.flatnonzero(guess[:, 0] == 0)
+        if short.size:
+            q2_55 = np.where(g_prev2[short, SHORT_BITS], 1, 0)
+            for j in range(jmax):
+                q_cur[j, :, short, SHORT_BITS] = 0.0
+                # branch 55 loses the leak of bit 56, branch 56 that of bit 57
+                other[j, short, SHORT_BITS - 1 : SHORT_BITS + 1] = 0.0
+            del q2_55
         metric: dict[tuple[int, int], F32] = {}
         for p in (0, 1):
             for c in (0, 1):
@@ -407,6 +426,8 @@ class PulseModel:
                     np.subtract(m[j], x, out=x)
                     x *= x
                     total -= x
+                if short.size:
+                    total[short, SHORT_BITS + 1 :] = 0.0
                 metric[p, c] = total
         # Scans along the bit axis work on contiguous (branch, row) planes.
         mt = {k: np.ascontiguousarray(v.T) for k, v in metric.items()}

@@ -66,7 +66,7 @@ def test_modes1_at_2msps_decodes_more_than_dump1090_and_only_4d2023(
     assert len(msgs) >= 320  # dump1090 at 2.0 MS/s: 284
     assert {m.icao for m in msgs if m.df in (11, 17, 18)} == {AIRCRAFT}
     assert {m.icao for m in msgs} == {AIRCRAFT}
-    assert common >= 300
+    assert common >= 330  # readsb's list holds 344 real ones (2124D3 is a false decode)
     assert all(m.crc in ("ok", "fixed", "ap", "iid") for m in msgs)
 
 
