@@ -73,8 +73,16 @@ def setup_logging(level: str) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file: exit 0 when valid, 2 otherwise."""
+    from daemon.runtime import read_password
+
     config = load_or_report(args.path)
     if config is None:
+        return EXIT_CONFIG
+    try:
+        read_password(config)  # a missing or world-readable password file fails here too
+    except ConfigErrors as exc:
+        for err in exc.errors:
+            print(str(err), file=sys.stderr)
         return EXIT_CONFIG
     print(f"{args.path}: ok ({len(config.sources)} sources, {len(config.sinks)} sinks)")
     return 0

@@ -52,46 +52,27 @@ def read_password(config: Config) -> str:
     spec = str(r["password_file"])
     if not spec:
         return ""
+
+    def problem(message: str) -> ConfigErrors:
+        return ConfigErrors([ConfigError(config.path, None, "redis.password_file", message)])
+
     if spec.startswith("credential:"):
         cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
         if not cred_dir:
-            raise ConfigErrors(
-                [
-                    ConfigError(
-                        config.path,
-                        None,
-                        "redis.password_file",
-                        "credential: needs $CREDENTIALS_DIRECTORY "
-                        "(LoadCredential= in the systemd unit)",
-                    )
-                ]
-            )
+            raise problem("credential: needs $CREDENTIALS_DIRECTORY (LoadCredential= in the unit)")
         path = Path(cred_dir) / spec.removeprefix("credential:")
     else:
         path = config.resolve(spec)
     try:
         mode = path.stat().st_mode
         if mode & stat.S_IROTH:
-            raise ConfigErrors(
-                [
-                    ConfigError(
-                        config.path,
-                        None,
-                        "redis.password_file",
-                        f"{path} is readable by every user (mode {stat.S_IMODE(mode):04o}); "
-                        f"restrict it, e.g. chmod 600 {path}",
-                    )
-                ]
+            raise problem(
+                f"{path} is readable by every user (mode {stat.S_IMODE(mode):04o}); "
+                f"restrict it, e.g. chmod 600 {path}"
             )
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigErrors(
-            [
-                ConfigError(
-                    config.path, None, "redis.password_file", f"cannot read {path}: {exc.strerror}"
-                )
-            ]
-        ) from None
+        raise problem(f"cannot read {path}: {exc.strerror}") from None
 
 
 def make_spool(state_dir: Path, cfg: dict[str, Any] | None = None) -> Spool:
