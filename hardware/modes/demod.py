@@ -335,6 +335,7 @@ class Demodulator:
         neighbour_steps: int = 0,
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
+        min_occupancy: float = 0.7,
         chunk_samples: int = 32_768,
     ) -> None:
         if sample_rate_hz not in SUPPORTED_RATES_HZ:
@@ -349,6 +350,7 @@ class Demodulator:
         self.neighbour_steps = neighbour_steps
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
+        self.min_occupancy = min_occupancy
         self.model = PulseModel(
             sample_rate_hz, steps_per_sample=steps_per_sample, blur_samples=blur_samples
         )
@@ -538,8 +540,8 @@ class Demodulator:
             return _empty_candidates()
         model = self.model
         noise = np.broadcast_to(np.asarray(noise_floor, np.float32), preambles.shape)
-        best, _, keep = self.fit_preambles(mag, preambles, noise)
-        preambles, best, noise = preambles[keep], best[keep], noise[keep]
+        best, pre_amp, keep = self.fit_preambles(mag, preambles, noise)
+        preambles, best, noise, pre_amp = preambles[keep], best[keep], noise[keep], pre_amp[keep]
         if preambles.size == 0:
             return _empty_candidates()
         # Stage 3: fast slice at the fitted phase.
@@ -565,6 +567,11 @@ class Demodulator:
         # phases, soft repair).
         for thorough in (False, True):
             part = pending[weak[pending] == thorough]
+            if thorough and part.size:
+                # Only pulse trains with a pulse in (nearly) every bit period are
+                # worth the search; most stray candidates are not.
+                full = model.occupancy(windows[part], step[part], pre_amp[part], noise[part])
+                part = part[full >= np.float32(self.min_occupancy)]
             if part.size == 0:
                 continue
             found, fallback2 = self._sequence_stage(

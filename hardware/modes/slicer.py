@@ -121,6 +121,8 @@ class PulseModel:
         offsets = np.arange(taps_lo, taps_hi + 1, dtype=np.float64)
         nres, nsteps, ntaps = self.period_bits, steps_per_sample, offsets.size
         taps = np.zeros((nres, nsteps, ntaps))
+        sum_taps = np.zeros((nres, nsteps, ntaps))
+        sum_norm = np.zeros((nres, nsteps))
         e1 = np.zeros((nres, nsteps))
         e0 = np.zeros((nres, nsteps))
         leak_prev = np.zeros((nres, nsteps, 2))
@@ -135,6 +137,8 @@ class PulseModel:
                 q0 = pulse_samples(offsets, x + width, width, blur_samples)
                 t = q1 - q0
                 taps[r, s] = t
+                sum_taps[r, s] = q1 + q0
+                sum_norm[r, s] = q1 @ (q1 + q0)
                 e1[r, s], e0[r, s] = q1 @ t, q0 @ t
                 for b, shift in ((1, 0.0), (0, width)):
                     prev = pulse_samples(offsets, x - sps + shift, width, blur_samples)
@@ -142,8 +146,10 @@ class PulseModel:
                     leak_prev[r, s, b] = prev @ t
                     leak_next[r, s, b] = nxt @ t
         # Keep only the taps some phase uses.
-        used = np.flatnonzero(np.abs(taps).max(axis=(0, 1)) > 0)
+        used = np.flatnonzero(np.abs(sum_taps).max(axis=(0, 1)) > 0)
         taps = taps[..., used[0] : used[-1] + 1]
+        self._sum_taps = sum_taps[..., used[0] : used[-1] + 1].astype(np.float32)
+        self._sum_norm = sum_norm.astype(np.float32)
         taps_lo += int(used[0])
         ntaps = taps.shape[2]
         # Window layout: tap j of residue r, repeat q reads window index
@@ -293,6 +299,32 @@ class PulseModel:
         if timing:
             metric = (np.abs(y[:, :56]) / np.sqrt(swing[:, :56])).sum(axis=1).astype(np.float32)
         return SliceResult(bits.view(np.uint8), confidence, amplitude.astype(np.float32), metric)
+
+    def occupancy(
+        self, windows: F32, step: IDX, amplitude: F32, noise_mean: F32, nbits: int = 56
+    ) -> F32:
+        """Fraction of the first `nbits` bit periods holding a pulse of at least half
+        `amplitude` in either slot: about 1 for a Mode S frame (every bit has one
+        pulse), less for other pulse trains (Mode A/C replies, echoes) and noise.
+
+        A bit's pulse energy is read with the slot-sum filter ``q1 + q0`` above the
+        noise mean, scaled so that a pulse of amplitude A reads A.
+        """
+        pb, ps = self.period_bits, self.period_samples
+        level = np.empty((windows.shape[0], nbits), np.float32)
+        for r in range(min(pb, nbits)):
+            cnt = len(range(r, nbits, pb))
+            t = self._sum_taps[r][step]
+            o = int(self._tap_origin[r])
+            stop = ps * (cnt - 1) + 1
+            acc = t[:, :1] * windows[:, o : o + stop : ps]
+            for j in range(1, t.shape[1]):
+                acc += t[:, j : j + 1] * windows[:, o + j : o + j + stop : ps]
+            acc -= (noise_mean * t.sum(axis=1))[:, None]
+            acc /= self._sum_norm[r][step][:, None]
+            level[:, r::pb] = acc
+        full: F32 = (level > (amplitude / 2)[:, None]).mean(axis=1).astype(np.float32)
+        return full
 
     def _per_bit(self, table: F32, step: IDX) -> F32:
         """(rows, 112): table[r, step] for each bit's residue r (a broadcast view at
