@@ -544,9 +544,17 @@ class Demodulator:
         preambles, best, noise, pre_amp = preambles[keep], best[keep], noise[keep], pre_amp[keep]
         if preambles.size == 0:
             return _empty_candidates()
-        # Stage 3: fast slice at the fitted phase.
+        # Stage 3: only pulse trains with a pulse in (nearly) every bit period are
+        # worth slicing; most stray candidates (Mode A/C replies, echoes) are not.
         origin, step, phase = self._hypothesis(preambles, best)
         windows = self._gather(mag, origin - model.lookback, model.window_len)
+        full = model.occupancy(windows, step, pre_amp, noise) >= np.float32(self.min_occupancy)
+        if not full.all():
+            preambles, best, noise = preambles[full], best[full], noise[full]
+            origin, step, phase, windows = origin[full], step[full], phase[full], windows[full]
+            if preambles.size == 0:
+                return _empty_candidates()
+        # Stage 4: fast slice at the fitted phase.
         fast = model.slice(windows, step)
         level = fast.amplitude * model.peak[step]
         rows = self._rows(preambles, phase, fast.bits, fast.confidence, level)
@@ -567,11 +575,6 @@ class Demodulator:
         # phases, soft repair).
         for thorough in (False, True):
             part = pending[weak[pending] == thorough]
-            if thorough and part.size:
-                # Only pulse trains with a pulse in (nearly) every bit period are
-                # worth the search; most stray candidates are not.
-                full = model.occupancy(windows[part], step[part], pre_amp[part], noise[part])
-                part = part[full >= np.float32(self.min_occupancy)]
             if part.size == 0:
                 continue
             found, fallback2 = self._sequence_stage(
