@@ -11,18 +11,24 @@ Wire format (ICAO Annex 10 Vol IV, 1090 MHz pulse-position modulation)::
     downlink format (DF); DF >= 16 frames are 112 bits long, the others 56.
 
 At 2.0 MS/s a half-bit is one sample and at 2.4 MS/s 1.2 samples, so pulses
-straddle samples and the receiver's ~2 MHz filter smears them. The demodulator
-works in two stages:
+straddle samples and the receiver's ~2 MHz filter smears them into their
+neighbours. Every stage below is whole-array numpy over a block's candidates
+(`Demodulator` has the details and the knobs)::
 
-1. Prefilter, whole-array: window sums over the four pulse positions must each
-   beat the quiet gaps of the preamble by `pulse_to_quiet` and the tracked noise
-   floor by `pulse_to_noise`. Local maxima of the pulse energy become candidates.
-2. Slicing, per candidate but vectorized over all candidates and phases at once:
-   for each sub-sample phase (default steps of 0.25 sample over +-1 sample) the
-   magnitude is interpolated at the centre of both half-bit pulse slots of every
-   bit; a bit is one when the first slot is stronger. Every phase's bits are
-   packed and their CRC-24 residual computed with byte tables, so the caller can
-   keep the phases whose CRC checks (see `hardware.modes.receiver`).
+    |IQ| ──► prefilter (pulse windows vs quiet gaps vs noise, local maxima)
+         ──► preamble fit: pulse-model templates at 1/8-sample phases; drop
+             preambles that leave too much energy unexplained
+         ──► occupancy: a pulse in >= 70 % of the first 56 bit periods
+         ──► fast slice at the fitted phase (matched filter + decision feedback,
+             slicer.PulseModel.slice) ──► CRC-24 residuals (byte tables) ──► classify
+         ──► not CLEAN: sequence detection (max-log-MAP on a 2-state trellis,
+             slicer.PulseModel.sequence_slice); weak candidates first get a
+             data-aided timing search and afterwards soft repair (flip the least
+             confident bits, meet in the middle on the CRC syndromes)
+
+`classify` (the receiver's, or `crc_classifier`) decides what counts as CLEAN
+(done), REPAIRABLE (usable, keep looking) or REJECT, so the address policy of
+`hardware.modes.frame_check` steers the search.
 """
 
 from __future__ import annotations
@@ -309,15 +315,20 @@ class Demodulator:
     Stages (each whole-array over the block's candidates):
 
     1. `find_preambles`: window sums over the four pulses against the quiet gaps
-       and the noise, local maxima of the pulse energy.
-    2. Preamble fit: least squares against the pulse model at phases -1..1 sample
-       in 1/`steps_per_sample` steps; rows whose best fit leaves too much energy
-       unexplained (`fit_preambles`) are dropped.
-    3. Fast slice at the fitted phase (matched filter + decision feedback).
-    4. Rows that do not classify CLEAN: sequence detection (max-log-MAP, see
-       `slicer.PulseModel.sequence_slice`) at the fitted phase and its neighbours,
-       then soft repair of DF11/17/18 by flipping combinations of the
-       `chase_bits` least confident bits (never the DF field).
+       (`quiet_to_pulse`, `weakest_to_pulse`) and the noise (`pulse_to_noise`),
+       local maxima of the pulse energy.
+    2. `fit_preambles`: least squares against the pulse model at phases within
+       `PulseModel.phase_range` of the hit in 1/`steps_per_sample` steps; rows
+       whose best fit leaves too much energy unexplained (`unexplained_to_fit`,
+       `unexplained_to_noise`) are dropped.
+    3. Occupancy: at least `min_occupancy` of the first 56 bit periods hold a pulse.
+    4. Fast slice at the fitted phase (matched filter + decision feedback).
+    5. Rows that do not classify CLEAN (and, when strong, read a known DF):
+       sequence detection (max-log-MAP, `slicer.PulseModel.sequence_slice`).
+       Weak rows (pulse amplitude below `strong_to_noise` x the noise mean)
+       first get a data-aided timing search over +-`timing_steps` phase steps
+       (and `neighbour_steps` extra phases), and afterwards soft repair towards a
+       clean DF11/17/18 over their `chase_bits` least confident bits.
     """
 
     def __init__(

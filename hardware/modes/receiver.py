@@ -2,30 +2,37 @@
 
 Data flow per `Receiver.feed` call::
 
-    u8 IQ bytes ──magnitude LUT──► |IQ| ──┐
-                                          ▼
-    [ tail of the previous block | this block ]       (float32, one buffer)
+    u8 IQ bytes ──magnitude LUT (written in place)──┐
+                                                    ▼
+    [ tail of the previous block | this block ]       (float32, one reused buffer)
           ▲                     │
-          │      Demodulator.find_preambles  (vectorized prefilter)
+          │      NoiseTracker   noise floor per segment of absolute sample index
           │                     ▼
-          │      Demodulator.slice   (ranked sub-sample phases, CRC per phase;
-          │                           classify() rates each row against the
-          │                           parity rules and the known addresses)
+          │      Demodulator.find_preambles  (vectorized prefilter, per segment)
           │                     ▼
-          │      check_frame()  per surviving candidate, in time order; a frame
-          │                     found inside an accepted frame is a duplicate
+          │      Demodulator.slice   (preamble fit, fast and sequence slicing,
+          │                           soft repair; _classify rates each row
+          │                           against the parity rules and the known
+          │                           addresses)
           │                     ▼
-          └── last `span` samples  ModeSMessage(sample, t_s, msg, df, icao, crc,
-              kept for the next        corrected_bits, signal_dbfs)
-              block
+          │      _accept        parity verdicts per row in time order (the
+          │                     check_frame rules, vectorized; repairs go through
+          │                     check_frame); a frame inside an accepted one is
+          │                     a duplicate
+          │                     ▼
+          └── tail kept for     ModeSMessage(sample, t_s, msg, df, icao, crc,
+              the next block        corrected_bits, signal_dbfs)
 
-Preambles are searched only where a whole long frame fits in the buffer; the rest is
-kept as the tail for the next block, so a frame split by a block edge is decoded
-once, from the next block. `flush()` pads the final partial block with silence.
+Preambles are searched only where a whole long frame fits in the buffer and the
+noise floor is known; the rest is kept as the tail for the next block, so a frame
+split by a block edge is decoded once, from the next block, and the messages do not
+depend on the block sizes at all. `flush()` pads the final partial block with
+silence; feeding may continue after it (a new stream segment).
 
 Timestamps: `sample` is the index, counted in samples at `sample_rate_hz` from the
 first sample ever fed, of the first preamble pulse (rounded to the nearest sample
 after phase correction); `t_s` is the same instant in seconds (fractional).
+`signal_dbfs` is the mean sampled pulse height relative to full scale.
 """
 
 from __future__ import annotations
@@ -63,7 +70,8 @@ class ModeSMessage:
     sample: preamble start, in samples from the first sample fed (see module doc).
     t_s: the same instant in seconds, with sub-sample phase.
     msg: 7 or 14 bytes after any repair. crc: "ok", "fixed", "ap" or "iid"
-    (see frame_check). signal_dbfs: mean pulse power, dB relative to a full-scale
+    (see frame_check; "fixed" also for soft repairs, with corrected_bits the bits
+    flipped). signal_dbfs: mean sampled pulse height, dB relative to a full-scale
     complex tone (|IQ| = 127.5).
     """
 

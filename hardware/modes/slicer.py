@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FRAME_BITS", "PREAMBLE_US", "PulseModel", "SliceResult"]
+__all__ = ["FRAME_BITS", "PREAMBLE_US", "PulseModel", "SliceResult", "pulse_samples"]
 
 PREAMBLE_US = (0.0, 1.0, 3.5, 4.5)
 PULSE_US = 0.5
