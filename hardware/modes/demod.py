@@ -378,7 +378,7 @@ class Demodulator:
         self._quiet_offsets = _quiet_windows(gap1, self._win) + _quiet_windows(gap2, self._win)
         self._chunk = chunk_samples
         size = chunk_samples + self.prefilter_span + 2
-        self._scratch = [np.empty(size, np.float32) for _ in range(4)]
+        self._scratch = [np.empty(size, np.float32) for _ in range(5)]
         self._scratch_bool = np.empty(size, bool)
         self._scratch_bool2 = np.empty(size, bool)
 
@@ -418,35 +418,42 @@ class Demodulator:
     def _prefilter_chunk(self, mag: F32, start: int, stop: int, noise_mean: float) -> I64:
         """Offsets from `start` of the samples in [start, stop) that pass the preamble
         prefilter. Works in preallocated cache-sized scratch arrays: fresh large
-        temporaries would cost more in page faults than the arithmetic."""
+        temporaries would cost more in page faults than the arithmetic.
+
+        The tests, with windows w (sums over `_win` samples), mu_w the noise mean of
+        a window and energies counted above it: the pulse energy is a local maximum
+        and above `pulse_to_noise` x the noise; the mean quiet window is below
+        `quiet_to_pulse` x the mean pulse window; the weakest pulse window is above
+        `weakest_to_pulse` x the mean pulse window. Each is folded into one linear
+        comparison of the raw sums.
+        """
         length = stop - start
         ext = length + 2  # pulse energy also at start - 1 and stop, for local maxima
         width = self._win
         po, qo = self._pulse_offsets, self._quiet_offsets
+        npulse, nquiet = len(po), len(qo)
+        mu_w = noise_mean * width
         w0 = start - 1
         n_win = ext + max(po + qo)
-        win, total, low, quiet = (a[:n_win] for a in self._scratch)
-        win = self._scratch[0][:n_win]
+        win, pair, total, low, quiet = (a[:n_win] for a in self._scratch)
         np.add(mag[w0 : w0 + n_win], mag[w0 + 1 : w0 + 1 + n_win], out=win)
         for j in range(2, width):
             win += mag[w0 + j : w0 + j + n_win]
-        total = self._scratch[1][:ext]
-        low = self._scratch[2][:ext]
-        np.add(win[po[0] : po[0] + ext], win[po[1] : po[1] + ext], out=total)
-        np.minimum(win[po[0] : po[0] + ext], win[po[1] : po[1] + ext], out=low)
-        for o in po[2:]:
-            total += win[o : o + ext]
-            np.minimum(low, win[o : o + ext], out=low)
-        quiet = self._scratch[3][:ext]
-        np.add(win[qo[0] : qo[0] + ext], win[qo[1] : qo[1] + ext], out=quiet)
+        # Pulses 1, 2 and 3, 4 are the same distance apart (1 us): sum and min in pairs.
+        gap = po[2] - po[0]
+        span = ext + gap
+        np.add(win[po[0] : po[0] + span], win[po[1] : po[1] + span], out=pair[:span])
+        total = total[:ext]
+        np.add(pair[:ext], pair[gap : gap + ext], out=total)
+        np.minimum(
+            win[po[0] + 1 : po[0] + 1 + span], win[po[1] + 1 : po[1] + 1 + span], out=pair[:span]
+        )
+        low = low[:length]
+        np.minimum(pair[:length], pair[gap : gap + length], out=low)
+        quiet = quiet[:length]
+        np.add(win[qo[0] + 1 : qo[0] + 1 + length], win[qo[1] + 1 : qo[1] + 1 + length], out=quiet)
         for q in qo[2:]:
-            quiet += win[q : q + ext]
-        # Work with energy above the mean noise: a window of pure noise is ~0.
-        mu_w = np.float32(noise_mean * width)
-        npulse, nquiet = len(po), len(qo)
-        total -= np.float32(npulse) * mu_w
-        low -= mu_w
-        quiet -= np.float32(nquiet) * mu_w
+            quiet += win[q + 1 : q + 1 + length]
         centre = total[1 : 1 + length]
         passed = self._scratch_bool[:length]
         tmp = self._scratch_bool2[:length]
@@ -454,20 +461,24 @@ class Demodulator:
         np.greater_equal(centre, total[:length], out=passed)
         np.greater(centre, total[2 : 2 + length], out=tmp)
         passed &= tmp
-        # Above the noise: mean pulse window pulse_to_noise x the noise window.
-        np.greater(centre, np.float32(npulse * (self.pulse_to_noise - 1.0)) * mu_w, out=tmp)
+        # (total - n mu_w) > n (pulse_to_noise - 1) mu_w
+        np.greater(centre, np.float32(npulse * self.pulse_to_noise * mu_w), out=tmp)
         passed &= tmp
-        # Quiet gaps: mean quiet excess below quiet_to_pulse x mean pulse excess.
-        np.less(
-            quiet[1 : 1 + length],
-            centre * np.float32(self.quiet_to_pulse * nquiet / npulse),
-            out=tmp,
-        )
+        # (quiet - m mu_w) / m < quiet_to_pulse (total - n mu_w) / n
+        slope = self.quiet_to_pulse * nquiet / npulse
+        limit = win[:length]  # the window sums are no longer needed
+        np.multiply(centre, np.float32(slope), out=limit)
+        limit += np.float32(nquiet * mu_w - slope * npulse * mu_w)
+        np.less(quiet, limit, out=tmp)
         passed &= tmp
-        # Every pulse present: weakest excess above weakest_to_pulse x mean excess.
-        np.greater(
-            low[1 : 1 + length], centre * np.float32(self.weakest_to_pulse / npulse), out=tmp
-        )
+        # (low - mu_w) > weakest_to_pulse (total - n mu_w) / n
+        slope = self.weakest_to_pulse / npulse
+        if slope:
+            np.multiply(centre, np.float32(slope), out=limit)
+            limit += np.float32(mu_w - slope * npulse * mu_w)
+            np.greater(low, limit, out=tmp)
+        else:
+            np.greater(low, np.float32(mu_w), out=tmp)
         passed &= tmp
         return np.flatnonzero(passed)
 
