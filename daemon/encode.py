@@ -20,7 +20,9 @@ Entry values, in `field_names` order (every value a str)::
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any
@@ -83,6 +85,40 @@ def _json_encoder() -> Callable[[Any], str]:
 _to_json = _json_encoder()
 
 
+def _entry_builder() -> Callable[..., list[StreamEntry]]:
+    """Builds StreamEntry objects from columns (producer, seq, src, cell, values,
+    record, memo), in that field order.
+
+    A frozen dataclass's __init__ sets every field through object.__setattr__: about
+    two thirds of the cost of an entry. The slot descriptors instead set one field of
+    every entry per C-level map. That is only the same thing while StreamEntry is a
+    plain slots dataclass with exactly these fields and no __post_init__; otherwise
+    (checked once, here) entries are built through __init__.
+    """
+
+    def through_init(*columns: Any) -> list[StreamEntry]:
+        return list(map(StreamEntry, *columns))
+
+    names = tuple(f.name for f in dataclasses.fields(StreamEntry))
+    if names != ("producer", "seq", "src", "cell", "values", "record", "memo") or hasattr(
+        StreamEntry, "__post_init__"
+    ):
+        return through_init
+    setters = [getattr(StreamEntry, name).__set__ for name in names]
+    new = object.__new__
+
+    def through_slots(*columns: Any) -> list[StreamEntry]:
+        entries: list[StreamEntry] = list(map(new, repeat(StreamEntry, len(columns[0]))))
+        for set_field, column in zip(setters, columns, strict=True):
+            deque(map(set_field, entries, column), maxlen=0)  # runs the map, keeps nothing
+        return entries
+
+    return through_slots
+
+
+_build_entries = _entry_builder()
+
+
 class EntryEncoder:
     """Encodes batches of sequenced events for the sinks."""
 
@@ -111,6 +147,7 @@ class EntryEncoder:
         if not batch:
             return []
         alts = [ev.alt for ev in events]
+        srcs = [ev.src for ev in events]
         data_json = [
             _to_json(ev.data if alt is None else {"alt_ref": ev.alt_ref, **ev.data})
             for ev, alt in zip(events, alts, strict=True)
@@ -119,7 +156,7 @@ class EntryEncoder:
             zip(
                 repeat(CONTRACT_VERSION),
                 [ev.id for ev in events],
-                [ev.src for ev in events],
+                srcs,
                 [ev.kind for ev in events],
                 map(str, [ev.t for ev in events]),
                 map(str, [ev.rx for ev in events]),
@@ -134,15 +171,12 @@ class EntryEncoder:
                 strict=False,  # repeat() is endless; every other column has len(batch)
             )
         )
-        return list(
-            map(
-                StreamEntry,
-                [item.producer for item in batch],
-                [item.seq for item in batch],
-                [ev.src for ev in events],
-                cells.stream,
-                values,
-                map(Event.to_record, events),
-                [item.memo for item in batch],
-            )
+        return _build_entries(
+            [item.producer for item in batch],
+            [item.seq for item in batch],
+            srcs,
+            cells.stream,
+            values,
+            list(map(Event.to_record, events)),
+            [item.memo for item in batch],
         )

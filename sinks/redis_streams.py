@@ -273,7 +273,7 @@ class RedisStreamsSink:
         memo_k: list[int] = []
         memo_f: list[str] = []
         memo_v: list[str] = []
-        if any(m is not None for m in memos):
+        if memos.count(None) != len(memos):
             with_memo = [e.producer for e in batch if e.memo is not None]
             memo_keys = iter(index(with_memo, self.keys.memo, "h"))
             memo_k = [0 if m is None else next(memo_keys) for m in memos]

@@ -68,6 +68,7 @@ MAXLEN = 1_000_000
 CELL_MAXLEN = 10_000
 CHUNK_BATCHES = 10  # batches per replayed chunk: the unit the modes alternate in
 RAW_STREAM = "bench:raw"
+REDIS_PY_STREAM = "bench:redis-py"
 RECEIVERS = (("adsb_poa", -30.03, -51.23), ("adsb_sic", 37.0, 13.8), ("adsb_muc", 48.35, 11.79))
 
 
@@ -337,6 +338,17 @@ class RawXaddWriter:
         self.sock.close()
 
 
+def write_redis_py_pipeline(
+    client: Any, key: str, field_names: Sequence[str], entries: Sequence[Any]
+) -> None:
+    """The straightforward writer, for scale: one redis-py pipeline of XADDs per batch
+    to one stream (what issue 8 measured at ~50k/s on its machine)."""
+    pipe = client.pipeline(transaction=False)
+    for entry in entries:
+        pipe.xadd(key, dict(zip(field_names, entry.values, strict=True)))
+    pipe.execute()
+
+
 # -- the bench -----------------------------------------------------------------------
 
 
@@ -351,6 +363,7 @@ class SinkBenchResult:
     sequential_events_per_s: float
     overlapped_events_per_s: float
     raw_events_per_s: float
+    redis_py_events_per_s: float
     ratio_sequential: float
     ratio_overlapped: float
     median_chunk_ratio_sequential: float
@@ -406,6 +419,9 @@ class SinkBenchResult:
                 f"   ({self.median_chunk_ratio_overlapped:.2f})",
                 f"    baseline, raw pipelined XADD to one stream            "
                 f"{self.raw_events_per_s:8.0f}",
+                f"    (for scale: redis-py pipeline XADD to one stream        "
+                f"{self.redis_py_events_per_s:8.0f}   ratio sequential to it "
+                f"{self.sequential_events_per_s / self.redis_py_events_per_s:.2f})",
                 f"  peak RSS: bench process {self.peak_rss_mb:.0f} MB, "
                 f"redis-server {self.redis_peak_rss_mb:.0f} MB",
             ]
@@ -570,12 +586,16 @@ def bench_sink(
             r2 = redis_cpu_s(client)
             tally.add("redis", "pipeline", r1 - r0)
             tally.add("redis", "raw", r2 - r1)
+            w0 = time.perf_counter()
+            for entries in written:
+                write_redis_py_pipeline(client, REDIS_PY_STREAM, encoder.field_names, entries)
+            tally.add("wall", "redis_py", time.perf_counter() - w0)
             if not number % 2:
                 _measure_overlapped(batches, encoder, sinks[1], client, tally)
             del written, batches
         gc.unfreeze()
         raw.close()
-        for key in ("geo:events", "geo2:events", RAW_STREAM):
+        for key in ("geo:events", "geo2:events", RAW_STREAM, REDIS_PY_STREAM):
             if client.xlen(key) != n_events:
                 raise RuntimeError(f"{key} holds {client.xlen(key)} entries, not {n_events}")
         keys = [str(k) for k in client.scan_iter("geo:*", count=10_000)]
@@ -598,6 +618,7 @@ def bench_sink(
             sequential_events_per_s=rates["sequential"],
             overlapped_events_per_s=rates["overlapped"],
             raw_events_per_s=rates["raw"],
+            redis_py_events_per_s=rates["redis_py"],
             ratio_sequential=rates["sequential"] / rates["raw"],
             ratio_overlapped=rates["overlapped"] / rates["raw"],
             median_chunk_ratio_sequential=tally.median_ratio("sequential"),

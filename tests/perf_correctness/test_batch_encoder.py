@@ -9,6 +9,7 @@ escaped JSON, alt_ref already in data, memos, several producers).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -159,3 +160,13 @@ def test_unencodable_data_is_refused_as_before() -> None:
         reference_encode(indexer, batch)
     with pytest.raises(TypeError):
         EntryEncoder(indexer).encode(batch)
+
+
+def test_entries_built_column_wise_are_ordinary_frozen_entries() -> None:
+    indexer = S2Indexer((6, 10, 14), 8)
+    batch = varied_batch(20, seed=9)
+    got = EntryEncoder(indexer).encode(batch)
+    want = reference_encode(indexer, batch)
+    assert [repr(g) for g in got] == [repr(w) for w in want]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got[0].seq = 99  # type: ignore[misc]
