@@ -337,7 +337,7 @@ class Demodulator:
         *,
         steps_per_sample: int = 8,
         blur_samples: float = 0.3,
-        pulse_to_noise: float = 1.25,
+        pulse_to_noise: float = 1.5,
         quiet_to_pulse: float = 0.4,
         weakest_to_pulse: float = 0.0,
         unexplained_to_fit: float = 0.5,
