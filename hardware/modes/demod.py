@@ -326,9 +326,9 @@ class Demodulator:
     5. Rows that do not classify CLEAN (and, when strong, read a known DF):
        sequence detection (max-log-MAP, `slicer.PulseModel.sequence_slice`).
        Weak rows (pulse amplitude below `strong_to_noise` x the noise mean)
-       first get a data-aided timing search over +-`timing_steps` phase steps
-       (and `neighbour_steps` extra phases), and afterwards soft repair towards a
-       clean DF11/17/18 over their `chase_bits` least confident bits.
+       first get a data-aided timing search over +-`timing_steps` phase steps,
+       and afterwards soft repair towards a clean DF11/17/18 over their
+       `chase_bits` least confident bits.
     """
 
     def __init__(
@@ -343,7 +343,6 @@ class Demodulator:
         unexplained_to_fit: float = 0.5,
         unexplained_to_noise: float = 1.0,
         chase_bits: int = 12,
-        neighbour_steps: int = 0,
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         min_occupancy: float = 0.7,
@@ -358,7 +357,6 @@ class Demodulator:
         self.unexplained_to_fit = unexplained_to_fit
         self.unexplained_to_noise = unexplained_to_noise
         self.chase_bits = chase_bits
-        self.neighbour_steps = neighbour_steps
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
         self.min_occupancy = min_occupancy
@@ -591,25 +589,18 @@ class Demodulator:
         weak = fast.amplitude < np.float32(self.strong_to_noise) * noise
         pending = np.flatnonzero((cls != CLEAN) & (_KNOWN_DF[rows.df] | weak))
         pending = pending[~self._inside(preambles, preambles[cls == CLEAN], pending)]
-        # Strong rows: their fitted phase is accurate and their errors come from
-        # inter-symbol interference, not noise, so one sequence detection settles
-        # them. Weak rows get the thorough treatment (timing search, neighbouring
-        # phases, soft repair).
-        for thorough in (False, True):
-            part = pending[weak[pending] == thorough]
-            if part.size == 0:
-                continue
-            found, fallback2 = self._sequence_stage(
+        if pending.size:
+            found, repaired = self._sequence_stage(
                 mag,
-                preambles[part],
-                best[part],
-                fast.amplitude[part],
-                noise[part],
+                preambles[pending],
+                best[pending],
+                fast.amplitude[pending],
+                noise[pending],
                 classify,
-                thorough=thorough,
+                weak[pending],
             )
             accepted.append(found)
-            fallback = Candidates.concat([fallback, fallback2])
+            fallback = Candidates.concat([fallback, repaired])
         clean = Candidates.concat(accepted)
         # A preamble keeps its CLEAN row if it has one, else its first REPAIRABLE row.
         extra = ~np.isin(fallback.preamble, clean.preamble)
@@ -628,69 +619,50 @@ class Demodulator:
         amplitude: F32,
         noise_mean: F32,
         classify: Classifier,
-        *,
-        thorough: bool,
+        weak: npt.NDArray[np.bool_],
     ) -> tuple[Candidates, Candidates]:
-        """Sequence detection at the fitted phase; when `thorough`, first a
-        data-aided timing search, then the fast slice and sequence detection at
-        that phase and its neighbours (one batch of rows per preamble and phase),
-        then soft repair of the preambles none of whose rows classified CLEAN.
-        Returns (CLEAN rows, REPAIRABLE rows), at most one row per preamble in each."""
+        """Sequence detection of every row at its fitted phase, in one batch.
+
+        Strong rows: their fitted phase is accurate and their errors come from
+        inter-symbol interference, not noise, so sequence detection settles them.
+        `weak` rows first get a data-aided timing search (the fast slice's matched-
+        filter energy over +-`timing_steps` phase steps: all bits weigh in, not just
+        the four preamble pulses), offer their fast slice as well, and end with soft
+        repair when nothing classified CLEAN. Returns (CLEAN rows, REPAIRABLE rows),
+        at most one row per preamble in each.
+        """
         model = self.model
-        count = preambles.size
-        if not thorough:
-            origin, step, phase = self._hypothesis(preambles, best)
+        best = best.copy()
+        w = np.flatnonzero(weak)
+        if w.size:
+            search = np.arange(-self.timing_steps, self.timing_steps + 1)
+            rep = np.tile(w, search.size)
+            origin, step, _ = self._hypothesis(
+                preambles[rep], best[rep] + np.repeat(search, w.size)
+            )
             windows = self._gather(mag, origin - model.lookback, model.window_len)
-            fast = model.slice(windows, step, amplitude)
-            seq = model.sequence_slice(windows, step, fast.amplitude, noise_mean, fast.bits)
-            level = seq.amplitude * model.peak[step]
-            rows = self._rows(preambles, phase, seq.bits, seq.confidence, level)
-            cls = classify(rows)
-            return rows.take(cls == CLEAN), rows.take(cls == REPAIRABLE)
-        # Data-aided timing: the fast slice's matched-filter energy over a wider
-        # range of phases (all bits weigh in, not just the four preamble pulses).
-        search = np.arange(-self.timing_steps, self.timing_steps + 1)
-        rep = np.tile(np.arange(count), search.size)
-        hyp = best[rep] + np.repeat(search, count)
-        origin, step, _ = self._hypothesis(preambles[rep], hyp)
+            timing = model.slice(windows, step, amplitude[rep], passes=0, timing=True).timing
+            best[w] += search[np.argmax(timing.reshape(search.size, w.size), axis=0)]
+        origin, step, phase = self._hypothesis(preambles, best)
         windows = self._gather(mag, origin - model.lookback, model.window_len)
-        timing = model.slice(windows, step, amplitude[rep], passes=0, timing=True).timing
-        timing = timing.reshape(search.size, count)
-        best = best + search[np.argmax(timing, axis=0)]
-        shifts = [0] + [s for k in range(1, self.neighbour_steps + 1) for s in (k, -k)]
-        rep = np.tile(np.arange(count), len(shifts))
-        shift = np.repeat(np.array(shifts, np.intp), count)
-        origin, step, phase = self._hypothesis(preambles[rep], best[rep] + shift)
-        windows = self._gather(mag, origin - model.lookback, model.window_len)
-        fast = model.slice(windows, step, amplitude[rep])
-        seq = model.sequence_slice(windows, step, fast.amplitude, noise_mean[rep], fast.bits)
+        fast = model.slice(windows, step, amplitude)
+        seq = model.sequence_slice(windows, step, fast.amplitude, noise_mean, fast.bits)
         level = seq.amplitude * model.peak[step]
-        centre = slice(0, count)  # rows at the data-aided phase itself
         # Sequence rows first (the better detector where pulses straddle samples),
-        # then the fast rows at the centre phase (as good where they do not).
+        # then the weak rows' fast slices (as good where they do not).
         rows = Candidates.concat(
             [
-                self._rows(preambles[rep], phase, seq.bits, seq.confidence, level),
-                self._rows(
-                    preambles,
-                    phase[centre],
-                    fast.bits[centre],
-                    fast.confidence[centre],
-                    level[centre],
-                ),
+                self._rows(preambles, phase, seq.bits, seq.confidence, level),
+                self._rows(preambles[w], phase[w], fast.bits[w], fast.confidence[w], level[w]),
             ]
         )
-        bits = np.concatenate([seq.bits, fast.bits[centre]])
-        confidence = np.concatenate([seq.confidence, fast.confidence[centre]])
+        bits = np.concatenate([seq.bits, fast.bits[w]])
+        confidence = np.concatenate([seq.confidence, fast.confidence[w]])
         cls = classify(rows)
         clean = _first_per_preamble(rows, cls == CLEAN)
         unresolved = ~np.isin(rows.preamble, clean.preamble)
         repair = _first_per_preamble(rows, unresolved & (cls == REPAIRABLE))
-        # Soft repair from the centre-phase rows of both detectors.
-        at_centre = np.zeros(len(rows), bool)
-        at_centre[:count] = True
-        at_centre[len(rows) - count :] = True
-        sub = np.flatnonzero(unresolved & at_centre)
+        sub = np.flatnonzero(unresolved & np.concatenate([weak, np.ones(w.size, bool)]))
         if self.chase_bits > 0 and sub.size:
             fixed = self._chase(rows.take(sub), bits[sub], confidence[sub])
             if len(fixed):
