@@ -57,6 +57,7 @@ from typing import Protocol
 from daemon.encode import EntryEncoder
 from daemon.event import Event, Sequenced
 from daemon.metrics import Metrics
+from daemon.ratelog import RateLimitedLog
 from daemon.sequence import SequenceStore
 from sinks.base import Sink, SinkError
 from sinks.entry import StreamEntry
@@ -126,6 +127,7 @@ class Pipeline:
         self.batch_latency_s = batch_latency_s
         self.retry_max_s = retry_max_s
         self._queue: queue.Queue[Sequenced] = queue.Queue(maxsize=queue_size)
+        self._bad = RateLimitedLog(log)
         self._accepting = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -278,8 +280,8 @@ class Pipeline:
                 if self._stop.is_set() and self._queue.empty():
                     break
                 continue
-            entries = self.encoder.encode(batch)
-            while not self._deliver(entries):
+            entries = self._encode(batch)
+            while entries and not self._deliver(entries):
                 # Neither Redis nor the spool took it: the queue backs up (backpressure)
                 # until one does or the caller's stop timeout abandons us.
                 time.sleep(max(0.05, self._retry_at - time.monotonic()))
@@ -292,6 +294,24 @@ class Pipeline:
                 sink.close()
             except SinkError as exc:
                 log.warning("closing sink %s: %s", sink.name, exc)
+
+    def _encode(self, batch: list[Sequenced]) -> list[StreamEntry]:
+        """Encode a batch; an event that cannot be encoded (e.g. NaN in its data) is
+        counted and dropped alone, never taking the batch or the sink thread with it."""
+        try:
+            return self.encoder.encode(batch)
+        except (ValueError, TypeError, OverflowError):
+            pass
+        entries: list[StreamEntry] = []
+        for item in batch:
+            try:
+                entries.extend(self.encoder.encode([item]))
+            except (ValueError, TypeError, OverflowError) as exc:
+                self.metrics.inc("events_rejected_total", source=item.event.src)
+                self._bad.warning(
+                    item.event.src, "dropped event %s: cannot encode it: %s", item.event.id, exc
+                )
+        return entries
 
     def _write_primary(self, entries: list[StreamEntry]) -> None:
         """Write to the primary sink, then mirror what it took as new (not duplicates),
