@@ -406,9 +406,8 @@ class Demodulator:
         stop = min(stop, mag.size - self.span)
         if stop <= start:
             return np.zeros(0, np.int64)
-        noise_mean = noise_floor
         parts = [
-            self._prefilter_chunk(mag, c0, min(c0 + self._chunk, stop), noise_mean) + c0
+            self._prefilter_chunk(mag, c0, min(c0 + self._chunk, stop), noise_floor) + c0
             for c0 in range(start, stop, self._chunk)
         ]
         return np.concatenate(parts).astype(np.int64)
