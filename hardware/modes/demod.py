@@ -342,7 +342,7 @@ class Demodulator:
         weakest_to_pulse: float = 0.0,
         unexplained_to_fit: float = 0.5,
         unexplained_to_noise: float = 1.0,
-        chase_bits: int = 12,
+        chase_bits: int = 14,
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         min_occupancy: float = 0.7,

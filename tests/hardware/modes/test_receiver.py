@@ -183,7 +183,7 @@ def test_recovery_at_2p4msps_12db_snr() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met at 2.0 MS/s: ~62 % at 12 dB. Frames within 0.1 sample "
+    reason="issue 3 target not met at 2.0 MS/s: ~64 % at 12 dB. Frames within 0.1 sample "
     "of straddling two samples (a quarter of them) are ~3 % recoverable: each odd sample "
     "then holds half of one pulse whatever the bits, costing ~6 dB; on-grid frames reach "
     "~95 %. 95 % overall needs ~16 dB (test above)",
