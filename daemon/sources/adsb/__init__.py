@@ -8,9 +8,10 @@ Types (each a module with FIELDS and build, registered in daemon.sources):
     raw     raw hex (AVR) feed, *HEX; and @TIMESTAMPHEX; (30002)  -> raw.py
     sbs     SBS BaseStation CSV feed (TCP 30003)                  -> sbs.py
 
-Modules: inputs (the `input` key), pump (reader thread and drop policy), tracker
-(messages -> aircraft -> events, shared by every type), feeds (the TCP client with
-reconnect/backoff behind beast, raw and sbs).
+Modules: tracker (messages -> aircraft -> events, shared by every type), feeds (the
+TCP client with reconnect/backoff behind beast, raw and sbs). The `input` key and the
+reader thread with its drop policy are shared with the rs41 source:
+daemon.sources.iq_input and daemon.sources.iq_pump.
 
 Config of `type = "adsb"` (every key, with its default)::
 
@@ -44,17 +45,11 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.config import Field, between
-from daemon.sources.adsb.inputs import input_check
 from daemon.sources.adsb.source import AdsbSource, start_time_check
 from daemon.sources.base import SourceContext
+from daemon.sources.iq_input import gain_check, input_check
 
 __all__ = ["FIELDS", "AdsbSource", "build", "common_fields"]
-
-
-def _gain_check(value: Any) -> str | None:
-    if isinstance(value, str):
-        return None if value == "auto" else f'{value!r}: use "auto" or a gain in dB'
-    return None if 0 <= value <= 60 else f"{value!r} dB is outside [0, 60]"
 
 
 def _rate_check(value: Any) -> str | None:
@@ -83,7 +78,7 @@ FIELDS: dict[str, Field] = {
     "rate": Field((int,), default=2_000_000, check=_rate_check),
     "frequency_hz": Field((int,), default=1_090_000_000,
                           check=between(24_000_000, 1_766_000_000)),
-    "gain": Field((str, float), default="auto", check=_gain_check),
+    "gain": Field((str, float), default="auto", check=gain_check),
     "ppm": Field((int,), default=0, check=between(-1000, 1000)),
     "agc": Field((bool,), default=False),
     "bias_tee": Field((bool,), default=False),

@@ -29,7 +29,6 @@ replaying the same recording again publishes nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import threading
 import time
@@ -40,21 +39,25 @@ from typing import Any
 
 from daemon.event import Event
 from daemon.pipeline import Emit
-from daemon.sources.adsb.inputs import InputSpec, parse_input
-from daemon.sources.adsb.pump import END, BlockPump
 from daemon.sources.adsb.tracker import SLOTS, AircraftPublisher, ModeSTracker
 from daemon.sources.base import Source, SourceContext
-from hardware.iq.base import IqBlock, IqSource, TunerSettings
+from daemon.sources.iq_input import (
+    InputSpec,
+    file_fingerprint,
+    open_live_input,
+    parse_input,
+    tuner_settings,
+)
+from daemon.sources.iq_pump import END, BlockPump
+from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.errors import IqSourceError
 from hardware.iq.file import IqFileSource
-from hardware.iq.rtl_tcp import RtlTcpClient
 from hardware.modes.beast import BEAST_CLOCK_HZ
 from hardware.modes.receiver import ModeSMessage, Receiver
 
 __all__ = ["AdsbSource", "parse_start_time"]
 
 _BACKOFF_INITIAL_S = 0.5
-_FINGERPRINT_BYTES = 65_536
 _MAX_DRIFT_S = 1.0
 
 
@@ -97,15 +100,7 @@ class AdsbSource(Source):
         super().__init__(name, cfg, ctx)
         self.spec: InputSpec = parse_input(str(cfg["input"]))
         self.rate_hz = int(cfg["rate"])
-        gain = cfg["gain"]
-        self.settings = TunerSettings(
-            frequency_hz=int(cfg["frequency_hz"]),
-            sample_rate_hz=self.rate_hz,
-            gain_db=None if gain == "auto" else float(gain),
-            ppm=int(cfg["ppm"]),
-            rtl_agc=bool(cfg["agc"]),
-            bias_tee=bool(cfg["bias_tee"]),
-        )
+        self.settings = tuner_settings(cfg, int(cfg["frequency_hz"]))
         lat = cfg["receiver_lat"] if cfg["receiver_lat"] is not None else ctx.station.lat
         lon = cfg["receiver_lon"] if cfg["receiver_lon"] is not None else ctx.station.lon
         self.publisher = AircraftPublisher(
@@ -128,13 +123,9 @@ class AdsbSource(Source):
     def open_input(self) -> IqSource:
         """A fresh IqSource for the configured input (not yet connected)."""
         block = int(self.cfg["block_samples"])
-        if self.spec.kind == "rtl_tcp":
-            return RtlTcpClient(self.spec.host, self.spec.port, self.settings,
-                                block_samples=block, timeout_s=float(self.cfg["timeout_s"]))
-        if self.spec.kind == "rtlsdr":
-            from hardware.iq.rtlsdr import RtlSdrSource
-
-            return RtlSdrSource(self.spec.device, self.settings, block_samples=block)
+        if self.spec.kind != "file":
+            return open_live_input(self.spec, self.settings, block_samples=block,
+                                   timeout_s=float(self.cfg["timeout_s"]))
         assert self._file_path is not None
         if self._start_time_s is None:
             self._start_time_s = parse_start_time(self.cfg["start_time"], self._file_path)
@@ -142,19 +133,12 @@ class AdsbSource(Source):
                 self._start_time_s = time.time()
             else:
                 self._deterministic = True
-                self.publisher.producer = f"{self.producer}:{self._fingerprint()}"
+                fingerprint = file_fingerprint(self._file_path, repr(self._start_time_s),
+                                               self.rate_hz)
+                self.publisher.producer = f"{self.producer}:{fingerprint}"
         return IqFileSource(self._file_path, self.rate_hz, block_samples=block,
                             realtime=bool(self.cfg["realtime"]), loop=bool(self.cfg["loop"]),
                             start_time_s=self._start_time_s)
-
-    def _fingerprint(self) -> str:
-        assert self._file_path is not None
-        h = hashlib.sha1()
-        with open(self._file_path, "rb") as fh:
-            h.update(fh.read(_FINGERPRINT_BYTES))
-        h.update(f"{self._file_path.stat().st_size}:{self._start_time_s!r}:{self.rate_hz}"
-                 .encode())
-        return h.hexdigest()[:12]
 
     # -- the loop -------------------------------------------------------------
     def run(self, emit: Emit, stop: threading.Event, once: bool) -> None:

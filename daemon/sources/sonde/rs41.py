@@ -1,6 +1,6 @@
 """The `rs41` source: an SDR (or a recording) tuned near a Vaisala RS41 -> sonde events.
 
-Inputs (the `input` key, parsed like the adsb source's: `daemon.sources.adsb.inputs`)::
+Inputs (the `input` key, parsed like the adsb source's: `daemon.sources.iq_input`)::
 
     rtl_tcp://HOST:PORT    an rtl_tcp server (u8 IQ)         \\ live: a reader thread and a
     rtlsdr://0 | SERIAL    a local dongle (u8 IQ)            / bounded queue (BlockPump)
@@ -45,7 +45,6 @@ missing dongle is retried with backoff (0.5 s doubling to `backoff_max_s`); with
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import threading
@@ -60,9 +59,17 @@ from numpy.typing import NDArray
 from daemon.config import Field, between, one_of
 from daemon.event import EventError, now_ms
 from daemon.pipeline import Emit
-from daemon.sources.adsb.inputs import InputSpec, input_check, parse_input
-from daemon.sources.adsb.pump import END, BlockPump
 from daemon.sources.base import Source, SourceContext
+from daemon.sources.iq_input import (
+    InputSpec,
+    file_fingerprint,
+    gain_check,
+    input_check,
+    open_live_input,
+    parse_input,
+    tuner_settings,
+)
+from daemon.sources.iq_pump import END, BlockPump
 from daemon.sources.sonde.telemetry import (
     MEMO_ATTEMPTS_ONCE,
     FrameMemo,
@@ -70,9 +77,8 @@ from daemon.sources.sonde.telemetry import (
     load_memo,
     utc_ms,
 )
-from hardware.iq.base import IqBlock, IqSource, TunerSettings
+from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.errors import IqSourceError
-from hardware.iq.rtl_tcp import RtlTcpClient
 from hardware.rs41.decoder import AudioDecoder, DecodeResult
 from hardware.rs41.fm import FmDemodulator, bytes_per_sample, iq_from_bytes
 from hardware.rs41.frame import FrameFailure, Rs41Frame
@@ -81,7 +87,6 @@ from hardware.rs41.wav import read_wav
 __all__ = ["FIELDS", "Rs41Chain", "Rs41Source", "build", "frame_fix"]
 
 _BACKOFF_INITIAL_S = 0.5
-_FINGERPRINT_BYTES = 65_536
 _AUDIO_CHUNK_S = 1.0
 FILE_SCAN_BLOCK_S = 4.0
 LO_TABLE_MAX = 1 << 16
@@ -213,15 +218,7 @@ class Rs41Source(Source):
             raise ValueError(f"{name}: format = \"wav\" needs a file input, not {cfg['input']!r}")
         self.audio = fmt == "wav"
         self.iq_format = str(cfg["iq_format"]) if self.spec.kind == "file" else "u8"
-        gain = cfg["gain"]
-        self.settings = TunerSettings(
-            frequency_hz=self.frequency_hz + self.tuner_offset_hz,
-            sample_rate_hz=self.rate_hz,
-            gain_db=None if gain == "auto" else float(gain),
-            ppm=int(cfg["ppm"]),
-            rtl_agc=bool(cfg["agc"]),
-            bias_tee=bool(cfg["bias_tee"]),
-        )
+        self.settings = tuner_settings(cfg, self.frequency_hz + self.tuner_offset_hz)
         self.scan_block_s = float(cfg["scan_block_s"])
         if self.spec.kind == "file" and not cfg["realtime"]:
             # Nobody waits for a file read at full speed: scan in long windows (cheaper).
@@ -252,15 +249,10 @@ class Rs41Source(Source):
 
     def _fingerprint(self) -> str:
         assert self.path is not None
-        h = hashlib.sha1()
         try:
-            with open(self.path, "rb") as fh:
-                h.update(fh.read(_FINGERPRINT_BYTES))
-            size = self.path.stat().st_size
+            return file_fingerprint(self.path, self.rate_hz, self.audio, self.iq_format)
         except OSError as exc:
             raise IqSourceError(f"{self.path}: {exc.strerror or exc}") from None
-        h.update(f"{size}:{self.rate_hz}:{self.audio}:{self.iq_format}".encode())
-        return h.hexdigest()[:12]
 
     # -- files ----------------------------------------------------------------
     def _run_file(self, emit: Emit, stop: threading.Event) -> None:
@@ -330,13 +322,9 @@ class Rs41Source(Source):
     # -- live -----------------------------------------------------------------
     def open_input(self) -> IqSource:
         """A fresh IqSource for the live input (not yet connected)."""
-        block = int(self.cfg["block_samples"])
-        if self.spec.kind == "rtl_tcp":
-            return RtlTcpClient(self.spec.host, self.spec.port, self.settings,
-                                block_samples=block, timeout_s=float(self.cfg["timeout_s"]))
-        from hardware.iq.rtlsdr import RtlSdrSource
-
-        return RtlSdrSource(self.spec.device, self.settings, block_samples=block)
+        return open_live_input(self.spec, self.settings,
+                               block_samples=int(self.cfg["block_samples"]),
+                               timeout_s=float(self.cfg["timeout_s"]))
 
     def _run_live(self, emit: Emit, stop: threading.Event, once: bool) -> None:
         metrics, name = self.ctx.metrics, self.name
@@ -453,12 +441,6 @@ class Rs41Source(Source):
                          self.name, error, delay_s)
 
 
-def _gain_check(value: Any) -> str | None:
-    if isinstance(value, str):
-        return None if value == "auto" else f'{value!r}: use "auto" or a gain in dB'
-    return None if 0 <= value <= 60 else f"{value!r} dB is outside [0, 60]"
-
-
 FIELDS: dict[str, Field] = {
     "input": Field((str,), required=True, check=input_check,
                    doc="rtl_tcp://HOST:PORT, rtlsdr://INDEX|SERIAL, an IQ file or a WAV file"),
@@ -473,7 +455,7 @@ FIELDS: dict[str, Field] = {
                           doc="the sonde's frequency"),
     "tuner_offset_hz": Field((int,), default=0, check=between(-1_000_000, 1_000_000),
                              doc="tune this far from the sonde (keeps it off the DC spike)"),
-    "gain": Field((str, float), default="auto", check=_gain_check),
+    "gain": Field((str, float), default="auto", check=gain_check),
     "ppm": Field((int,), default=0, check=between(-1000, 1000)),
     "agc": Field((bool,), default=False),
     "bias_tee": Field((bool,), default=False),

@@ -28,8 +28,8 @@ from daemon.sources import build_source
 from daemon.sources.adsb import FIELDS
 from daemon.sources.adsb import beast as beast_type
 from daemon.sources.adsb.feeds import FeedError, TimestampClock
-from daemon.sources.adsb.pump import END, BlockPump
 from daemon.sources.adsb.tracker import AircraftPublisher
+from daemon.sources.iq_pump import END, BlockPump
 from daemon.supervisor import Supervisor
 from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.rtl_tcp_server import RtlTcpReplayServer

@@ -1,12 +1,12 @@
-"""The reader thread between an IQ source and the demodulator.
+"""The reader thread between an IQ source and its decoder (adsb and rs41 sources).
 
-    IqSource.read_block ──► [ bounded queue of blocks ] ──► demodulator (source thread)
+    IqSource.read_block ──► [ bounded queue of blocks ] ──► decoder (source thread)
          reader thread          max_blocks deep
 
-A live source must never wait for the demodulator: an rtl_tcp server would buffer
+A live source must never wait for the decoder: an rtl_tcp server would buffer
 without bound and a dongle would overrun its USB buffers. So when the queue is full
 the reader drops the block, counts it, and marks the next block it queues as a
-discontinuity (the demodulator must not join a frame across the gap). With
+discontinuity (the decoder must not join a frame across the gap). With
 ``lossless=True`` (files not paced in real time) the reader waits instead, so the
 decode is deterministic.
 
