@@ -32,10 +32,11 @@ from typing import Any, TextIO
 from daemon.config import Config
 from daemon.event import now_ms
 from daemon.ratelog import RateLimitedLog
+from daemon.sources.http_poll import FetchError, HttpFetcher
 from daemon.sources.usgs import FIELDS
 from daemon.sources.usgs.fdsn import DEFAULT_BASE_URL, FDSN_LIMIT, FdsnClient, FdsnQuery
 from daemon.sources.usgs.feed import DocumentError, QuakeFilter
-from daemon.sources.usgs.poller import FetchError, HttpFetcher
+from daemon.sources.usgs.poller import USER_AGENT
 from daemon.sources.usgs.source import (
     PublishStats,
     QuakePublisher,
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         updated_after_ms=updated_after_ms,
     )
     fetcher = HttpFetcher(timeout_s=args.timeout_s, retries=int(cfg["retries"]),
-                          backoff_max_s=float(cfg["backoff_max_s"]))
+                          backoff_max_s=float(cfg["backoff_max_s"]), user_agent=USER_AGENT)
     client = FdsnClient(fetcher, args.url, limit=args.limit)
     try:
         return _backfill(config, name, qfilter, query, client, not args.no_progress)

@@ -18,7 +18,7 @@ RS41 frames: converted to UTC here; otherwise UTC) and ref_position.
 
 Polling: every `interval` seconds (default 60, at least 30), never faster than the
 response's ``Cache-Control: max-age``; each request retries errors, 5xx and 429 with
-exponential backoff and honours ``Retry-After`` (`daemon.sources.usgs.poller.HttpFetcher`);
+exponential backoff and honours ``Retry-After`` (`daemon.sources.http_poll.HttpFetcher`);
 after a failed poll the interval doubles per consecutive failure, up to backoff_max_s.
 
 A sonde's frame is published when its number differs from the last one published for
@@ -40,6 +40,13 @@ from daemon.config import Field, between, non_empty
 from daemon.event import EventError, now_ms
 from daemon.pipeline import Emit
 from daemon.sources.base import Source, SourceContext
+from daemon.sources.http_poll import (
+    FetchAborted,
+    FetchError,
+    HttpFetcher,
+    Wait,
+    parse_max_age,
+)
 from daemon.sources.sonde.telemetry import (
     MEMO_ATTEMPTS_ONCE,
     FrameMemo,
@@ -47,13 +54,6 @@ from daemon.sources.sonde.telemetry import (
     gps_to_utc_datetime,
     load_memo,
     utc_ms,
-)
-from daemon.sources.usgs.poller import (
-    FetchAborted,
-    FetchError,
-    HttpFetcher,
-    Wait,
-    parse_max_age,
 )
 
 __all__ = [

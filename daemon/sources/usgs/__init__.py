@@ -2,7 +2,8 @@
 
 Modules:
     feed      pure parsing of GeoJSON (summary feeds and FDSN pages) into quake Events
-    poller    HTTP GET with retries/backoff/Retry-After; feed polling with max-age
+    poller    feed polling: conditional GETs, max-age (HTTP GET with retries, backoff and
+              Retry-After is daemon.sources.http_poll, shared with sondehub)
     source    the polling source, the dedupe shared with the backfill
     fdsn      the FDSN event-service client used by ``geosensord backfill usgs``
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from daemon.sources.usgs.poller import FetchError, HttpFetcher
+from daemon.sources.http_poll import FetchError, HttpFetcher
 
 __all__ = ["DEFAULT_BASE_URL", "FDSN_LIMIT", "FdsnClient", "FdsnPage", "FdsnQuery", "format_time"]
 

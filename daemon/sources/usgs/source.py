@@ -32,8 +32,9 @@ from daemon.event import now_ms
 from daemon.metrics import Metrics
 from daemon.pipeline import Emit
 from daemon.sources.base import Source, SourceContext
+from daemon.sources.http_poll import FetchAborted, FetchError, HttpFetcher, Wait
 from daemon.sources.usgs.feed import DocumentError, FeatureError, Quake, QuakeFilter, parse_feed
-from daemon.sources.usgs.poller import FeedPoller, FetchAborted, FetchError, HttpFetcher, Wait
+from daemon.sources.usgs.poller import USER_AGENT, FeedPoller
 from sinks.base import SinkError
 
 BACKFILL_SUFFIX = ":backfill"
@@ -170,6 +171,7 @@ class UsgsSource(Source):
             retries=int(cfg["retries"]),
             backoff_max_s=self.backoff_max_s,
             wait=self._wait,
+            user_agent=USER_AGENT,
         )
         self.poller = FeedPoller(str(cfg["url"]), self.fetcher, lambda p: ctx.resolve(p))
         self.max_age_s: float | None = None

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from usgs_fake_server import FakeUsgsServer, FdsnCatalog
 
+from daemon.sources.http_poll import HttpFetcher
 from daemon.sources.usgs.fdsn import FdsnClient, FdsnQuery, format_time
 from daemon.sources.usgs.feed import parse_feed
-from daemon.sources.usgs.poller import HttpFetcher
 
 DAY_2022 = "all_day_2022-09-29.geojson"
 START_MS = 1664323200000  # 2022-09-28T00:00:00Z
@@ -121,7 +121,7 @@ def test_deleted_events_come_back_as_quake_deleted(
 def test_count_that_is_not_a_number_is_a_fetch_error(usgs_http: FakeUsgsServer) -> None:
     from usgs_fake_server import Reply
 
-    from daemon.sources.usgs.poller import FetchError
+    from daemon.sources.http_poll import FetchError
 
     usgs_http.routes["/fdsnws/event/1/count"] = [Reply(200, b"<html>oops</html>")]
     client = FdsnClient(HttpFetcher(wait=no_wait), usgs_http.url("/fdsnws/event/1"))

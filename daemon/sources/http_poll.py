@@ -1,0 +1,164 @@
+"""HTTP polling shared by the usgs and sondehub sources: GET with retries, max-age.
+
+`HttpFetcher.get` is one logical GET over a reused `requests.Session`:
+
+    attempt 1 ──error/timeout/5xx/429──► wait ──► attempt 2 ──► … ──► attempt 1+retries
+                                           │
+        wait = Retry-After (429/503, seconds or HTTP date, capped at 1 h), else
+               exponential backoff with jitter: d = min(backoff_max_s, base_s * 2**n),
+               uniform in [d/2, d] (never zero, so a fleet of stations spreads out)
+
+Other 4xx are not retried (FetchError with `retryable=False`). The wait is
+interruptible: it is a callable ``wait(seconds) -> stop_requested`` (a source
+passes its stop Event's `wait`), and tests pass a recorder instead of sleeping.
+
+`parse_max_age` reads ``Cache-Control: max-age=N`` (``s-maxage`` too), which the
+polling sources use as the floor of their polling interval.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+import requests
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "FetchAborted",
+    "FetchError",
+    "HttpFetcher",
+    "Wait",
+    "parse_max_age",
+    "parse_retry_after",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = "geosensord (+https://github.com/geosensord)"
+RETRY_AFTER_MAX_S = 3600.0
+
+Wait = Callable[[float], bool]
+
+
+class FetchError(Exception):
+    """A GET failed for good (after its retries, or with a non-retryable status)."""
+
+    def __init__(self, message: str, status: int | None = None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class FetchAborted(FetchError):
+    """Stop was requested while waiting to retry."""
+
+    def __init__(self) -> None:
+        super().__init__("stopped while waiting to retry", retryable=False)
+
+
+def _never_stop(seconds: float) -> bool:
+    """The default wait: a plain interruptible sleep that never reports a stop."""
+    threading.Event().wait(seconds)
+    return False
+
+
+def parse_max_age(cache_control: str | None) -> float | None:
+    """Seconds of ``max-age`` (or ``s-maxage``) in a Cache-Control header, else None."""
+    if not cache_control:
+        return None
+    m = re.search(r"(?:^|[,\s])(?:s-)?max-age\s*=\s*\"?(\d+)", cache_control, re.IGNORECASE)
+    return float(m.group(1)) if m else None
+
+
+def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or HTTP date), else None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now_s is None else now_s
+    return max(0.0, when.timestamp() - now)
+
+
+class HttpFetcher:
+    """GET with retries, exponential backoff with jitter, Retry-After and a reused Session."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 300.0,
+        wait: Wait = _never_stop,
+        rng: random.Random | None = None,
+        session: requests.Session | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.wait = wait
+        self.rng = rng or random.Random()
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = user_agent
+        self.requests_total = 0
+
+    def backoff_s(self, attempt: int) -> float:
+        """The jittered wait after failed attempt number `attempt` (0-based), in seconds."""
+        d_s = min(self.backoff_max_s, self.backoff_base_s * 2.0**attempt)
+        return d_s / 2 + self.rng.uniform(0.0, d_s / 2)
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """The response of a GET (2xx or 304); raises FetchError / FetchAborted."""
+        last = ""
+        for attempt in range(self.retries + 1):
+            retry_after_s: float | None = None
+            try:
+                self.requests_total += 1
+                resp = self.session.get(url, params=params, headers=dict(headers or {}),
+                                        timeout=self.timeout_s)
+            except requests.Timeout:
+                last = f"timed out after {self.timeout_s:g} s"
+            except requests.RequestException as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if resp.status_code < 400:
+                    return resp
+                last = f"HTTP {resp.status_code} {resp.reason}"
+                if resp.status_code in (429, 503):
+                    retry_after_s = parse_retry_after(resp.headers.get("Retry-After"))
+                if resp.status_code < 500 and resp.status_code != 429:
+                    body = resp.text[:300].strip()
+                    raise FetchError(f"{url}: {last}: {body}", resp.status_code, retryable=False)
+            if attempt == self.retries:
+                break
+            delay_s = self.backoff_s(attempt)
+            if retry_after_s is not None:
+                delay_s = max(delay_s, min(retry_after_s, RETRY_AFTER_MAX_S))
+            log.info("GET %s: %s; retry %d/%d in %.1f s", url, last, attempt + 1,
+                     self.retries, delay_s)
+            if self.wait(delay_s):
+                raise FetchAborted()
+        raise FetchError(f"{url}: {last} (after {self.retries + 1} attempts)")
+
+    def close(self) -> None:
+        """Close the Session's pooled connections."""
+        self.session.close()
