@@ -38,7 +38,6 @@ after phase correction); `t_s` is the same instant in seconds (fractional).
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -263,16 +262,14 @@ class Receiver:
         if not len(rows):
             return out
         rate = self.sample_rate_hz
-        sps = rate / 1e6
         book = self.book
+        order = np.argsort(rows.preamble, kind="stable")
+        rows = rows.take(order)
         kinds, icaos = _verdicts(rows)
-        kind_l, icao_l = kinds.tolist(), icaos.tolist()
-        starts = (rows.preamble + base).tolist()
-        phases = rows.phase.tolist()
-        nbits = rows.nbits.tolist()
-        dfs = np.minimum(rows.df, 24).tolist()
-        levels = (20.0 * np.log10(np.maximum(rows.signal, 1e-3) / FULL_SCALE)).tolist()
-        flipped = rows.flipped.tolist()
+        start = (rows.preamble + base).astype(np.float64) + rows.phase
+        # The next frame cannot start before this frame's last bit.
+        ends = start + (8 + rows.nbits.astype(np.float64) - 1) * (rate / 1e6)
+        levels = 20.0 * np.log10(np.maximum(rows.signal, 1e-3) / FULL_SCALE)
         packed = rows.msg.tobytes()
         width = rows.msg.shape[1]
         # Addresses confirmed in this block: the first confirmation goes to the book
@@ -280,13 +277,24 @@ class Receiver:
         # end. In between the book holds an earlier time, which answers is_known
         # the same for any TTL longer than a block.
         confirmed: dict[int, float] = {}
-        for k in np.argsort(rows.preamble, kind="stable").tolist():
-            start = starts[k] + phases[k]
-            if start < self._busy_until:
+        for k, (first, end, t_s, sample, kind, icao, df, nbits, level, flipped) in enumerate(
+            zip(
+                start.tolist(),
+                ends.tolist(),
+                (start / rate).tolist(),
+                np.floor(start + 0.5).astype(np.int64).tolist(),
+                kinds.tolist(),
+                icaos.tolist(),
+                np.minimum(rows.df, 24).tolist(),
+                rows.nbits.tolist(),
+                levels.tolist(),
+                rows.flipped.tolist(),
+                strict=True,
+            )
+        ):
+            if first < self._busy_until:
                 continue
-            t_s = start / rate
-            kind, icao = kind_l[k], icao_l[k]
-            msg = packed[k * width : k * width + nbits[k] // 8]
+            msg = packed[k * width : k * width + nbits // 8]
             fixed = 0
             if kind == _CONFIRM:
                 if icao not in confirmed:
@@ -304,26 +312,14 @@ class Receiver:
             elif kind == _SOFT:
                 if self.max_fix_bits < 1 or not book.is_known(icao, t_s):
                     continue
-                crc, fixed = "fixed", flipped[k]
+                crc, fixed = "fixed", flipped
             else:
                 frame = check_frame(msg, book, t_s, self.max_fix_bits)
                 if frame is None:
                     continue
                 msg, icao, crc, fixed = frame.msg, frame.icao, frame.crc, frame.corrected_bits
-            # The next frame cannot start before this one's last bit.
-            self._busy_until = start + (8 + nbits[k] - 1) * sps
-            out.append(
-                ModeSMessage(
-                    sample=math.floor(start + 0.5),
-                    t_s=t_s,
-                    msg=msg,
-                    df=dfs[k],
-                    icao=icao,
-                    crc=crc,
-                    corrected_bits=fixed,
-                    signal_dbfs=levels[k],
-                )
-            )
+            self._busy_until = end
+            out.append(ModeSMessage(sample, t_s, msg, df, icao, crc, fixed, level))
         for icao, t_s in confirmed.items():
             book.confirm(icao, t_s)
         return out
