@@ -46,11 +46,10 @@ from daemon.event import EventError, now_ms
 from daemon.pipeline import Emit
 from daemon.sources.base import Source, SourceContext
 from daemon.sources.sonde.telemetry import (
-    MEMO_ATTEMPTS_ONCE,
     FrameMemo,
     SondeFix,
     gps_to_utc_datetime,
-    load_memo,
+    load_frames,
     utc_ms,
 )
 
@@ -262,11 +261,9 @@ class AutoRxSource(Source):
 
     def run(self, emit: Emit, stop: threading.Event, once: bool) -> None:
         """Receive until `stop`; with `once`, until `once_timeout_s` of silence."""
-        known = load_memo(self.ctx.memo, self.producer, stop.wait, self._memo_warning,
-                          attempts=MEMO_ATTEMPTS_ONCE if once else None)
-        if known is None:
+        self.frames = load_frames(self, stop.wait, once)
+        if self.frames is None:
             return
-        self.frames = FrameMemo(known)
         sock = self.open_socket()
         self.log.info("%s: listening for auto_rx PAYLOAD_SUMMARY on udp %s:%d", self.name,
                       self.bind_host, self.bound_port)
@@ -310,10 +307,6 @@ class AutoRxSource(Source):
         self.frames.published(fix.serial, fix.frame)
         metrics.inc("sonde_frames_total", source=name)
         return True
-
-    def _memo_warning(self, error: str, delay_s: float) -> None:
-        self.log.warning("%s: cannot load the frames already published (%s); retry in %.0f s",
-                         self.name, error, delay_s)
 
 
 def _host_check(value: Any) -> str | None:

@@ -71,10 +71,9 @@ from daemon.sources.iq_input import (
 )
 from daemon.sources.iq_pump import END, BlockPump
 from daemon.sources.sonde.telemetry import (
-    MEMO_ATTEMPTS_ONCE,
     FrameMemo,
     SondeFix,
-    load_memo,
+    load_frames,
     utc_ms,
 )
 from hardware.iq.base import IqBlock, IqSource
@@ -240,11 +239,9 @@ class Rs41Source(Source):
             self.file_producer = f"{self.producer}:{self._fingerprint()}"
             self._run_file(emit, stop)
             return
-        known = load_memo(self.ctx.memo, self.producer, stop.wait, self._memo_warning,
-                          attempts=MEMO_ATTEMPTS_ONCE if once else None)
-        if known is None:
+        self.frames = load_frames(self, stop.wait, once)
+        if self.frames is None:
             return
-        self.frames = FrameMemo(known)
         self._run_live(emit, stop, once)
 
     def _fingerprint(self) -> str:
@@ -435,10 +432,6 @@ class Rs41Source(Source):
                 emit(event, memo=(fix.serial, str(fix.frame)))
                 self.frames.published(fix.serial, fix.frame)
             metrics.inc("sonde_frames_total", source=name)
-
-    def _memo_warning(self, error: str, delay_s: float) -> None:
-        self.log.warning("%s: cannot load the frames already published (%s); retry in %.0f s",
-                         self.name, error, delay_s)
 
 
 FIELDS: dict[str, Field] = {

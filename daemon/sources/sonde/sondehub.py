@@ -48,11 +48,10 @@ from daemon.sources.http_poll import (
     parse_max_age,
 )
 from daemon.sources.sonde.telemetry import (
-    MEMO_ATTEMPTS_ONCE,
     FrameMemo,
     SondeFix,
     gps_to_utc_datetime,
-    load_memo,
+    load_frames,
     utc_ms,
 )
 
@@ -280,13 +279,11 @@ class SondeHubSource(Source):
         if not self.requests():
             raise ValueError(f"{self.name}: radius_km = 0 and no serials: nothing to poll")
         try:
-            known = load_memo(self.ctx.memo, self.producer, self._wait, self._memo_warning,
-                              attempts=MEMO_ATTEMPTS_ONCE if once else None)
-            if known is None:
+            self.frames = load_frames(self, self._wait, once)
+            if self.frames is None:
                 return
-            self.frames = FrameMemo(known)
             self.log.info("%s: %d sondes remembered; polling %s every %.0f s", self.name,
-                          len(known), self.base_url, self.effective_interval_s)
+                          len(self.frames), self.base_url, self.effective_interval_s)
             while not stop.is_set():
                 self.poll(emit)
                 if once or self._wait(self.next_delay_s()):
@@ -352,10 +349,6 @@ class SondeHubSource(Source):
         self.frames.published(fix.serial, fix.frame)
         stats.published += 1
         self.ctx.metrics.inc("sonde_frames_total", source=self.name)
-
-    def _memo_warning(self, error: str, delay_s: float) -> None:
-        self.log.warning("%s: cannot load the frames already published (%s); retry in %.0f s",
-                         self.name, error, delay_s)
 
 
 def _serials_check(value: Any) -> str | None:

@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from daemon.event import Event
+from daemon.sources.base import Source
 from hardware.rs41.gps import gps_leap_seconds
-from sinks.base import SinkError
 
 __all__ = [
     "KIND",
@@ -39,13 +39,11 @@ __all__ = [
     "SondeFix",
     "event_id",
     "gps_to_utc_datetime",
-    "load_memo",
+    "load_frames",
     "utc_ms",
 ]
 
 KIND = "sonde.telemetry"
-MEMO_RETRY_MAX_S = 60.0
-MEMO_ATTEMPTS_ONCE = 4
 
 
 def event_id(serial: str, frame: int) -> str:
@@ -124,33 +122,6 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def load_memo(
-    memo: Callable[[str], dict[str, str]],
-    producer: str,
-    wait: Callable[[float], bool],
-    log_warning: Callable[[str, float], None],
-    attempts: int | None = None,
-) -> dict[str, str] | None:
-    """The producer's memo hash, retried while Redis is unreachable (None if stopped).
-
-    Publishing without it would publish the last frame of every sonde again, so the
-    source waits for Redis; after `attempts` failures (``--once`` runs) it raises.
-    """
-    delay_s = 1.0
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return memo(producer)
-        except SinkError as exc:
-            if attempts is not None and attempt >= attempts:
-                raise
-            log_warning(str(exc), delay_s)
-        if wait(delay_s):
-            return None
-        delay_s = min(delay_s * 2, MEMO_RETRY_MAX_S)
-
-
 class FrameMemo:
     """The last frame published per serial; a frame is new when its number differs.
 
@@ -176,3 +147,14 @@ class FrameMemo:
         """Record that (serial, frame) was handed to the pipeline."""
         with self._lock:
             self._last[serial] = str(frame)
+
+
+def load_frames(source: Source, wait: Callable[[float], bool], once: bool) -> FrameMemo | None:
+    """The last frame `source` published per serial, from its memo hash in Redis.
+
+    Retried while Redis is unreachable (`Source.load_memo`): without it the last
+    frame of every sonde would be published again. None when stopped meanwhile.
+    """
+    known = source.load_memo(lambda: source.ctx.memo(source.producer), wait, once,
+                             "the frames already published")
+    return None if known is None else FrameMemo(known)

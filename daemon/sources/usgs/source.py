@@ -35,11 +35,8 @@ from daemon.sources.base import Source, SourceContext
 from daemon.sources.http_poll import FetchAborted, FetchError, HttpFetcher, Wait
 from daemon.sources.usgs.feed import DocumentError, FeatureError, Quake, QuakeFilter, parse_feed
 from daemon.sources.usgs.poller import USER_AGENT, FeedPoller
-from sinks.base import SinkError
 
 BACKFILL_SUFFIX = ":backfill"
-MEMO_RETRY_MAX_S = 60.0
-MEMO_ATTEMPTS_ONCE = 4
 
 
 def backfill_producer(live_producer: str) -> str:
@@ -203,7 +200,9 @@ class UsgsSource(Source):
         """Poll until `stop` is set; with `once`, exactly one poll (with its retries)."""
         self._stop = stop
         try:
-            known = self._load_memo(attempts=MEMO_ATTEMPTS_ONCE if once else None)
+            producers = [self.producer, backfill_producer(self.producer)]
+            known = self.load_memo(lambda: load_known(self.ctx.memo, producers), self._wait,
+                                   once, "what was published")
             if known is None:
                 return
             self.publisher = QuakePublisher(self.name, self.filter, known, self.ctx.metrics,
@@ -216,28 +215,6 @@ class UsgsSource(Source):
                     return
         finally:
             self.fetcher.close()
-
-    def _load_memo(self, attempts: int | None = None) -> dict[str, int] | None:
-        """The remembered versions; retried while Redis is unreachable (None if stopped).
-
-        Publishing without the memo would republish every quake in the feed, so the
-        source waits for Redis; after `attempts` failures (--once runs) it raises.
-        """
-        delay_s = 1.0
-        producers = [self.producer, backfill_producer(self.producer)]
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return load_known(self.ctx.memo, producers)
-            except SinkError as exc:
-                if attempts is not None and attempt >= attempts:
-                    raise
-                self.log.warning("%s: cannot load what was published (%s); retry in %.0f s",
-                                 self.name, exc, delay_s)
-            if self._wait(delay_s):
-                return None
-            delay_s = min(delay_s * 2, MEMO_RETRY_MAX_S)
 
     def poll(self, emit: Emit) -> PublishStats:
         """One poll: fetch, parse and publish. Failures are logged and counted, not raised."""
