@@ -33,7 +33,6 @@ delay before the pending restart, 0 when none), source_last_event_age_seconds.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from daemon.event import Event
 from daemon.metrics import Metrics
 from daemon.pipeline import Emit, PipelineClosed
 from daemon.sources.base import Source
+from hardware.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class Supervisor:
         return state
 
     def _loop(self, source: Source, emit: Emit, once: bool, state: SourceState) -> None:
-        delay_s = self.backoff_initial_s
+        backoff = Backoff(self.backoff_initial_s, self.backoff_max_s)
         self.metrics.set("source_restart_delay_seconds", 0, source=source.name)
         while not state.stop.is_set():
             state.run_stop = threading.Event()
@@ -171,8 +171,8 @@ class Supervisor:
             if once:
                 return
             if time.monotonic() - started > self.backoff_max_s:
-                delay_s = self.backoff_initial_s  # it ran fine for a long while: start over
-            wait_s = delay_s * (0.5 + random.random())
+                backoff.reset()  # it ran fine for a long while: start over
+            wait_s = backoff.next_wait_s()
             self.metrics.set("source_restart_delay_seconds", wait_s, source=source.name)
             log.info("restarting source %s in %.2f s", source.name, wait_s)
             if state.stop.wait(wait_s):
@@ -180,7 +180,6 @@ class Supervisor:
             self.metrics.set("source_restart_delay_seconds", 0, source=source.name)
             state.restarts += 1
             self.metrics.inc("source_restarts_total", source=source.name)
-            delay_s = min(delay_s * 2, self.backoff_max_s)
 
     # -- stall monitor -------------------------------------------------------
     def _start_monitor(self, stall_timeout_s: float) -> None:

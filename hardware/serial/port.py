@@ -32,7 +32,6 @@ device that both sends readings and shows status lines).
 from __future__ import annotations
 
 import contextlib
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import serial
+
+from hardware.backoff import Backoff
 
 __all__ = [
     "PortSettings",
@@ -111,11 +112,6 @@ def open_port(settings: PortSettings) -> serial.SerialBase:
     )
 
 
-def _jittered(delay_s: float) -> float:
-    # ±50 % so many daemons replugged together do not retry in lockstep.
-    return delay_s * (0.5 + random.random())
-
-
 class SerialLineReader:
     """Reads text lines from one serial port, reconnecting forever (see the module doc)."""
 
@@ -140,15 +136,14 @@ class SerialLineReader:
 
     def lines(self, stop: StopFlag) -> Iterator[str]:
         """Decoded lines (no CR/LF) until `stop` is set; never raises on device errors."""
-        delay_s = self.settings.reconnect_initial_s
+        backoff = Backoff(self.settings.reconnect_initial_s, self.settings.reconnect_max_s)
         while not stop.is_set():
             try:
                 port = self._opener(self.settings)
             except PORT_ERRORS as exc:
                 self.stats.open_failures += 1
                 self._note("open_failed", str(exc))
-                stop.wait(_jittered(delay_s))
-                delay_s = min(delay_s * 2, self.settings.reconnect_max_s)
+                stop.wait(backoff.next_wait_s())
                 continue
             with self._lock:
                 self._port = port
@@ -162,10 +157,9 @@ class SerialLineReader:
             finally:
                 self._close()
             if self.stats.lines > lines_before:
-                delay_s = self.settings.reconnect_initial_s
+                backoff.reset()
             if not stop.is_set():
-                stop.wait(_jittered(delay_s))
-                delay_s = min(delay_s * 2, self.settings.reconnect_max_s)
+                stop.wait(backoff.next_wait_s())
 
     def _close(self) -> None:
         with self._lock:
@@ -293,7 +287,7 @@ class SerialLineWriter:
         self._lock = threading.Lock()
         self._port: Any = None
         self._retry_at_s = 0.0
-        self._delay_s = settings.reconnect_initial_s
+        self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
 
     def _note(self, what: str, detail: str) -> None:
         if self._report is not None:
@@ -312,7 +306,7 @@ class SerialLineWriter:
                 except PORT_ERRORS as exc:
                     self.stats.open_failures += 1
                     self._note("open_failed", str(exc))
-                    self._backoff(now_s)
+                    self._retry_later(now_s)
                     return False
                 self.stats.opens += 1
                 self.stats.ready = True
@@ -324,15 +318,14 @@ class SerialLineWriter:
                 self.stats.disconnects += 1
                 self._note("disconnected", str(exc))
                 self._close_locked()
-                self._backoff(self._clock())
+                self._retry_later(self._clock())
                 return False
-            self._delay_s = self.settings.reconnect_initial_s
+            self._backoff.reset()
             self.stats.lines += 1
             return True
 
-    def _backoff(self, now_s: float) -> None:
-        self._retry_at_s = now_s + _jittered(self._delay_s)
-        self._delay_s = min(self._delay_s * 2, self.settings.reconnect_max_s)
+    def _retry_later(self, now_s: float) -> None:
+        self._retry_at_s = now_s + self._backoff.next_wait_s()
 
     def _close_locked(self) -> None:
         port, self._port = self._port, None

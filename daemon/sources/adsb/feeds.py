@@ -21,7 +21,6 @@ SBS times come from the line (`time_zone` "utc" or "local") or the host clock
 
 from __future__ import annotations
 
-import random
 import socket
 import threading
 import time
@@ -33,6 +32,7 @@ from daemon.config import Field, between, non_empty, one_of
 from daemon.pipeline import Emit
 from daemon.sources.adsb.tracker import AircraftPublisher, ModeSTracker, SbsTracker
 from daemon.sources.base import Source, SourceContext
+from hardware.backoff import Backoff
 from hardware.modes.beast import BEAST_CLOCK_HZ, BeastParser
 from hardware.modes.rawhex import RawHexParser
 from hardware.modes.sbs import SbsError, parse_sbs_line
@@ -122,7 +122,7 @@ class FeedSource(Source):
         """Read the feed until `stop`; with `once`, until the server closes it."""
         self.publisher.emit = emit
         metrics, name = self.ctx.metrics, self.name
-        delay_s = _BACKOFF_INITIAL_S
+        backoff = Backoff(_BACKOFF_INITIAL_S, float(self.cfg["backoff_max_s"]))
         failing = False
         while not stop.is_set():
             got_data = False
@@ -153,10 +153,8 @@ class FeedSource(Source):
                 self.log.warning("%s: %s closed or went silent; reconnecting", name,
                                  self.address)
             if got_data:
-                delay_s = _BACKOFF_INITIAL_S
-            wait_s = delay_s * (0.5 + random.random())
-            delay_s = min(delay_s * 2, float(self.cfg["backoff_max_s"]))
-            if stop.wait(wait_s):
+                backoff.reset()
+            if stop.wait(backoff.next_wait_s()):
                 return
 
     def _read(self, sock: socket.socket, stop: threading.Event) -> bool:
