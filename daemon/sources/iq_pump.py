@@ -12,6 +12,13 @@ decode is deterministic.
 
 The end of the stream and source errors travel through the queue behind the blocks
 that came before them (`END`, or the exception).
+
+`run_reconnecting` is the loop around one connection of a live input (adsb and rs41
+sources): a failing input (IqSourceError) or a server that closed the connection is
+opened again after a backoff (0.5 s doubling to `backoff_max_s`, jittered; reset after
+a connection that delivered blocks). With ``--once`` a failure is raised and the end
+of the stream ends the pass. Metrics ``<prefix>_input_up`` (0 between connections)
+and ``<prefix>_input_errors_total``; progress is read from ``<prefix>_blocks_total``.
 """
 
 from __future__ import annotations
@@ -21,10 +28,14 @@ import queue
 import threading
 from collections.abc import Callable
 
+from daemon.sources.base import Source
+from hardware.backoff import Backoff
 from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.errors import IqSourceError
 
-__all__ = ["END", "BlockPump", "PumpItem"]
+__all__ = ["END", "BlockPump", "PumpItem", "run_reconnecting"]
+
+BACKOFF_INITIAL_S = 0.5
 
 
 class _End:
@@ -110,3 +121,55 @@ class BlockPump:
                 gap = True
                 if self.on_drop is not None:
                     self.on_drop(block)
+
+
+def run_reconnecting(
+    source: Source,
+    open_input: Callable[[], IqSource],
+    decode: Callable[[IqSource], bool],
+    stop: threading.Event,
+    once: bool,
+    *,
+    metric_prefix: str,
+    backoff_max_s: float,
+    reconnect: bool = True,
+) -> None:
+    """Decode `open_input()` until `stop`, opening it again after failures (module doc).
+
+    `decode(iq)` reads one connection: True at the end of the stream, False when
+    stopped; it raises IqSourceError when the input fails. `open_input` is called
+    outside the retry (an input that cannot even be built is the caller's error).
+    With `reconnect` False (files) the end of the stream ends the run.
+    """
+    metrics, name, log = source.ctx.metrics, source.name, source.log
+    up, blocks = f"{metric_prefix}_input_up", f"{metric_prefix}_blocks_total"
+    backoff = Backoff(BACKOFF_INITIAL_S, backoff_max_s)
+    failing = False
+    while not stop.is_set():
+        iq = open_input()
+        blocks_before = metrics.get(blocks, source=name)
+        try:
+            finished = decode(iq)
+        except IqSourceError as exc:
+            metrics.set(up, 0, source=name)
+            metrics.inc(f"{metric_prefix}_input_errors_total", source=name)
+            if once:
+                raise
+            if not failing:
+                log.error("%s: %s; retrying with backoff", name, exc)
+            else:
+                log.warning("%s: still failing: %s", name, exc)
+            failing = True
+        else:
+            metrics.set(up, 0, source=name)
+            if failing:
+                log.info("%s: input is back", name)
+                failing = False
+            if not finished or once or not reconnect:
+                return
+            # The server closed the connection: a live input reconnects.
+            log.warning("%s: %s closed the connection; reconnecting", name, iq.describe())
+        if metrics.get(blocks, source=name) > blocks_before:
+            backoff.reset()
+        if stop.wait(backoff.next_wait_s()):
+            return

@@ -29,7 +29,6 @@ replaying the same recording again publishes nothing twice.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import deque
@@ -48,7 +47,7 @@ from daemon.sources.iq_input import (
     parse_input,
     tuner_settings,
 )
-from daemon.sources.iq_pump import END, BlockPump
+from daemon.sources.iq_pump import END, BlockPump, run_reconnecting
 from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.errors import IqSourceError
 from hardware.iq.file import IqFileSource
@@ -57,7 +56,6 @@ from hardware.modes.receiver import ModeSMessage, Receiver
 
 __all__ = ["AdsbSource", "parse_start_time"]
 
-_BACKOFF_INITIAL_S = 0.5
 _MAX_DRIFT_S = 1.0
 
 
@@ -144,49 +142,16 @@ class AdsbSource(Source):
     def run(self, emit: Emit, stop: threading.Event, once: bool) -> None:
         """Decode until `stop`; with `once`, until the input ends (see module doc)."""
         self.publisher.emit = emit
-        metrics, name = self.ctx.metrics, self.name
-        delay_s = _BACKOFF_INITIAL_S
-        failing = False
-        while not stop.is_set():
+
+        def open_input() -> IqSource:
             try:
-                iq = self.open_input()
+                return self.open_input()
             except OSError as exc:  # a file that cannot be opened: not worth retrying fast
                 raise IqSourceError(f"{self.spec.path}: {exc.strerror or exc}") from None
-            blocks_before = metrics.get("adsb_blocks_total", source=name)
-            try:
-                finished = self._pump(iq, stop)
-            except IqSourceError as exc:
-                metrics.set("adsb_input_up", 0, source=name)
-                metrics.inc("adsb_input_errors_total", source=name)
-                if once:
-                    raise
-                if metrics.get("adsb_blocks_total", source=name) > blocks_before:
-                    delay_s = _BACKOFF_INITIAL_S
-                if not failing:
-                    self.log.error("%s: %s; retrying with backoff", name, exc)
-                else:
-                    self.log.warning("%s: still failing: %s", name, exc)
-                failing = True
-                wait_s = delay_s * (0.5 + random.random())
-                delay_s = min(delay_s * 2, float(self.cfg["backoff_max_s"]))
-                if stop.wait(wait_s):
-                    return
-                continue
-            metrics.set("adsb_input_up", 0, source=name)
-            if failing:
-                self.log.info("%s: input is back", name)
-                failing = False
-            if not finished or once or self.spec.kind == "file":
-                return
-            # The server closed the connection: a live input reconnects.
-            self.log.warning("%s: %s closed the connection; reconnecting", name,
-                             iq.describe())
-            if metrics.get("adsb_blocks_total", source=name) > blocks_before:
-                delay_s = _BACKOFF_INITIAL_S
-            wait_s = delay_s * (0.5 + random.random())
-            delay_s = min(delay_s * 2, float(self.cfg["backoff_max_s"]))
-            if stop.wait(wait_s):
-                return
+
+        run_reconnecting(self, open_input, lambda iq: self._pump(iq, stop), stop, once,
+                         metric_prefix="adsb", backoff_max_s=float(self.cfg["backoff_max_s"]),
+                         reconnect=self.spec.kind != "file")
 
     def _pump(self, iq: IqSource, stop: threading.Event) -> bool:
         """Decode one connection/open of `iq`; True at its end, False when stopped."""

@@ -46,7 +46,6 @@ missing dongle is retried with backoff (0.5 s doubling to `backoff_max_s`); with
 from __future__ import annotations
 
 import math
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -69,7 +68,7 @@ from daemon.sources.iq_input import (
     parse_input,
     tuner_settings,
 )
-from daemon.sources.iq_pump import END, BlockPump
+from daemon.sources.iq_pump import END, BlockPump, run_reconnecting
 from daemon.sources.sonde.telemetry import (
     FrameMemo,
     SondeFix,
@@ -85,7 +84,6 @@ from hardware.rs41.wav import read_wav
 
 __all__ = ["FIELDS", "Rs41Chain", "Rs41Source", "build", "frame_fix"]
 
-_BACKOFF_INITIAL_S = 0.5
 _AUDIO_CHUNK_S = 1.0
 FILE_SCAN_BLOCK_S = 4.0
 LO_TABLE_MAX = 1 << 16
@@ -242,7 +240,9 @@ class Rs41Source(Source):
         self.frames = load_frames(self, stop.wait, once)
         if self.frames is None:
             return
-        self._run_live(emit, stop, once)
+        run_reconnecting(self, self.open_input, lambda iq: self._pump(iq, emit, stop), stop,
+                         once, metric_prefix="sonde",
+                         backoff_max_s=float(self.cfg["backoff_max_s"]))
 
     def _fingerprint(self) -> str:
         assert self.path is not None
@@ -322,43 +322,6 @@ class Rs41Source(Source):
         return open_live_input(self.spec, self.settings,
                                block_samples=int(self.cfg["block_samples"]),
                                timeout_s=float(self.cfg["timeout_s"]))
-
-    def _run_live(self, emit: Emit, stop: threading.Event, once: bool) -> None:
-        metrics, name = self.ctx.metrics, self.name
-        delay_s = _BACKOFF_INITIAL_S
-        failing = False
-        while not stop.is_set():
-            blocks_before = metrics.get("sonde_blocks_total", source=name)
-            iq: IqSource | None = None
-            try:
-                iq = self.open_input()
-                finished = self._pump(iq, emit, stop)
-            except IqSourceError as exc:
-                metrics.set("sonde_input_up", 0, source=name)
-                metrics.inc("sonde_input_errors_total", source=name)
-                if once:
-                    raise
-                if not failing:
-                    self.log.error("%s: %s; retrying with backoff", name, exc)
-                else:
-                    self.log.warning("%s: still failing: %s", name, exc)
-                failing = True
-                finished = False
-            else:
-                metrics.set("sonde_input_up", 0, source=name)
-                if failing:
-                    self.log.info("%s: input is back", name)
-                    failing = False
-                if not finished or once:
-                    return
-                self.log.warning("%s: %s closed the connection; reconnecting", name,
-                                 iq.describe() if iq is not None else self.spec.kind)
-            if metrics.get("sonde_blocks_total", source=name) > blocks_before:
-                delay_s = _BACKOFF_INITIAL_S
-            wait_s = delay_s * (0.5 + random.random())
-            delay_s = min(delay_s * 2, float(self.cfg["backoff_max_s"]))
-            if stop.wait(wait_s):
-                return
 
     def _pump(self, iq: IqSource, emit: Emit, stop: threading.Event) -> bool:
         """Decode one connection of `iq`; True at its end, False when stopped."""
