@@ -112,8 +112,9 @@ def open_port(settings: PortSettings) -> serial.SerialBase:
     )
 
 
-class SerialLineReader:
-    """Reads text lines from one serial port, reconnecting forever (see the module doc)."""
+class _PortUser:
+    """What the reader and the writer share: settings, counters, the open port (under
+    `_lock`), how to open it (`opener`, injectable for tests) and the report callback."""
 
     def __init__(
         self,
@@ -133,6 +134,22 @@ class SerialLineReader:
     def _note(self, what: str, detail: str) -> None:
         if self._report is not None:
             self._report(what, detail)
+
+    def _detach_locked(self) -> Any:
+        """Forget the open port (caller holds `_lock`); return it for closing."""
+        port, self._port = self._port, None
+        self.stats.ready = False
+        return port
+
+    @staticmethod
+    def _close_quietly(port: Any) -> None:
+        if port is not None:
+            with contextlib.suppress(*PORT_ERRORS):  # already gone with the device
+                port.close()
+
+
+class SerialLineReader(_PortUser):
+    """Reads text lines from one serial port, reconnecting forever (see the module doc)."""
 
     def lines(self, stop: StopFlag) -> Iterator[str]:
         """Decoded lines (no CR/LF) until `stop` is set; never raises on device errors."""
@@ -163,11 +180,8 @@ class SerialLineReader:
 
     def _close(self) -> None:
         with self._lock:
-            port, self._port = self._port, None
-            self.stats.ready = False
-        if port is not None:
-            with contextlib.suppress(*PORT_ERRORS):  # already gone with the device
-                port.close()
+            port = self._detach_locked()
+        self._close_quietly(port)
 
     def _read(self, port: Any, stop: StopFlag) -> Iterator[str]:
         s = self.settings
@@ -269,7 +283,7 @@ class SerialLineReader:
         return True
 
 
-class SerialLineWriter:
+class SerialLineWriter(_PortUser):
     """Writes lines to a port it opens on demand and reopens after errors (with backoff)."""
 
     def __init__(
@@ -279,19 +293,9 @@ class SerialLineWriter:
         opener: Opener = open_port,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self.stats = ReaderStats()
-        self._report = report
-        self._opener = opener
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._port: Any = None
+        super().__init__(settings, report, opener, clock)
         self._retry_at_s = 0.0
         self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
-
-    def _note(self, what: str, detail: str) -> None:
-        if self._report is not None:
-            self._report(what, detail)
 
     def write_line(self, text: str) -> bool:
         """Write `text` + LF; False (and a retry later) when the port is not usable."""
@@ -328,11 +332,7 @@ class SerialLineWriter:
         self._retry_at_s = now_s + self._backoff.next_wait_s()
 
     def _close_locked(self) -> None:
-        port, self._port = self._port, None
-        self.stats.ready = False
-        if port is not None:
-            with contextlib.suppress(*PORT_ERRORS):
-                port.close()
+        self._close_quietly(self._detach_locked())
 
     def close(self) -> None:
         """Close the port (a later write reopens it)."""
