@@ -20,11 +20,11 @@ Entry values, in `field_names` order (every value a str)::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import repeat
+from types import MemberDescriptorType
 from typing import Any
 
 import numpy as np
@@ -87,24 +87,25 @@ _to_json = _json_encoder()
 
 def _entry_builder() -> Callable[..., list[StreamEntry]]:
     """Builds StreamEntry objects from columns (producer, seq, src, cell, values,
-    record, memo), in that field order.
+    record_source, memo), in that order.
 
-    A frozen dataclass's __init__ sets every field through object.__setattr__: about
-    two thirds of the cost of an entry. The slot descriptors instead set one field of
-    every entry per C-level map. That is only the same thing while StreamEntry is a
-    plain slots dataclass with exactly these fields and no __post_init__; otherwise
-    (checked once, here) entries are built through __init__.
+    StreamEntry.__init__ sets every field through object.__setattr__ (it is frozen):
+    about two thirds of the cost of an entry. The slot descriptors instead set one
+    field of every entry per C-level map. That is only the same thing while
+    StreamEntry has exactly these slots (checked once, here); otherwise entries are
+    built through __init__.
     """
 
     def through_init(*columns: Any) -> list[StreamEntry]:
         return list(map(StreamEntry, *columns))
 
-    names = tuple(f.name for f in dataclasses.fields(StreamEntry))
-    if names != ("producer", "seq", "src", "cell", "values", "record", "memo") or hasattr(
-        StreamEntry, "__post_init__"
+    names = ("producer", "seq", "src", "cell", "values", "record_source", "memo")
+    descriptors = [StreamEntry.__dict__.get(name) for name in names]
+    if set(StreamEntry.__slots__) != set(names) or not all(
+        isinstance(d, MemberDescriptorType) for d in descriptors
     ):
         return through_init
-    setters = [getattr(StreamEntry, name).__set__ for name in names]
+    setters = [d.__set__ for d in descriptors if isinstance(d, MemberDescriptorType)]
     new = object.__new__
 
     def through_slots(*columns: Any) -> list[StreamEntry]:
@@ -177,6 +178,6 @@ class EntryEncoder:
             srcs,
             cells.stream,
             values,
-            list(map(Event.to_record, events)),
+            events,  # the record is built from the event if a sink asks for it
             [item.memo for item in batch],
         )
