@@ -35,7 +35,6 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hardware.modes.altitude import FT_TO_M
 from hardware.modes.cpr import (
     AIRBORNE_HALF_ZONE_M,
     SURFACE_HALF_ZONE_M,
@@ -46,7 +45,7 @@ from hardware.modes.cpr import (
 )
 from hardware.modes.errors import CprError
 from hardware.modes.message import DecodedMessage
-from hardware.modes.velocity import FPM_TO_MPS, KT_TO_MPS
+from hardware.modes.units import fpm_to_mps, ft_to_m, kt_to_mps
 
 __all__ = ["Aircraft", "AircraftTable", "distance_m"]
 
@@ -106,15 +105,15 @@ class Aircraft:
 
     @property
     def alt_m(self) -> float | None:
-        return None if self.altitude_ft is None else self.altitude_ft * FT_TO_M
+        return ft_to_m(self.altitude_ft)
 
     @property
     def speed_mps(self) -> float | None:
-        return None if self.speed_kt is None else self.speed_kt * KT_TO_MPS
+        return kt_to_mps(self.speed_kt)
 
     @property
     def vrate_mps(self) -> float | None:
-        return None if self.vrate_fpm is None else self.vrate_fpm * FPM_TO_MPS
+        return fpm_to_mps(self.vrate_fpm)
 
 
 class AircraftTable:

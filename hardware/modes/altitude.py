@@ -22,11 +22,10 @@ Altitudes are barometric (pressure altitude referenced to 1013.25 hPa), in feet.
 from __future__ import annotations
 
 from hardware.modes.errors import FieldError
+from hardware.modes.units import FT_TO_M
 
 __all__ = ["FT_TO_M", "decode_ac12", "decode_ac13", "gillham_to_ft", "gray_to_binary"]
 
-#: Exact: the international foot.
-FT_TO_M = 0.3048
 
 _M_BIT = 1 << 6
 _Q_BIT = 1 << 4

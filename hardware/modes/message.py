@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hardware.modes.altitude import FT_TO_M, decode_ac13
+from hardware.modes.altitude import decode_ac13
 from hardware.modes.cpr import CprFrame
 from hardware.modes.crc import residual
 from hardware.modes.errors import (
@@ -49,7 +49,8 @@ from hardware.modes.status import (
     decode_operational_status,
     decode_target_state,
 )
-from hardware.modes.velocity import FPM_TO_MPS, KT_TO_MPS, decode_velocity
+from hardware.modes.units import fpm_to_mps, ft_to_m, kt_to_mps
+from hardware.modes.velocity import decode_velocity
 
 __all__ = ["DecodedMessage", "decode", "decode_checked"]
 
@@ -100,19 +101,19 @@ class DecodedMessage:
     @property
     def alt_m(self) -> float | None:
         """Barometric altitude in metres."""
-        return None if self.altitude_ft is None else self.altitude_ft * FT_TO_M
+        return ft_to_m(self.altitude_ft)
 
     @property
     def speed_mps(self) -> float | None:
-        return None if self.speed_kt is None else self.speed_kt * KT_TO_MPS
+        return kt_to_mps(self.speed_kt)
 
     @property
     def airspeed_mps(self) -> float | None:
-        return None if self.airspeed_kt is None else self.airspeed_kt * KT_TO_MPS
+        return kt_to_mps(self.airspeed_kt)
 
     @property
     def vrate_mps(self) -> float | None:
-        return None if self.vrate_fpm is None else self.vrate_fpm * FPM_TO_MPS
+        return fpm_to_mps(self.vrate_fpm)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of the fields that are set, plus their SI conversions."""

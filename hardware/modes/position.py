@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hardware.modes.altitude import FT_TO_M, decode_ac12
+from hardware.modes.altitude import decode_ac12
 from hardware.modes.cpr import CprFrame
 from hardware.modes.errors import UnsupportedTypeCodeError
+from hardware.modes.units import FT_TO_M, KT_TO_MPS, kt_to_mps
 
 __all__ = [
     "KT_TO_MPS",
@@ -32,8 +33,6 @@ __all__ = [
     "decode_surface_position",
 ]
 
-#: Exact: one knot is 1852 m per hour.
-KT_TO_MPS = 1852.0 / 3600.0
 
 # (first code, speed at first code in kt, step in kt) for the movement field.
 _MOVEMENT_STEPS = (
@@ -90,7 +89,7 @@ class SurfacePosition:
 
     @property
     def speed_mps(self) -> float | None:
-        return None if self.speed_kt is None else self.speed_kt * KT_TO_MPS
+        return kt_to_mps(self.speed_kt)
 
 
 def decode_airborne_position(me: int) -> AirbornePosition:

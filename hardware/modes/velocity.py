@@ -22,11 +22,10 @@ import math
 from dataclasses import dataclass
 
 from hardware.modes.errors import UnsupportedTypeCodeError
+from hardware.modes.units import FPM_TO_MPS, KT_TO_MPS, fpm_to_mps, kt_to_mps
 
 __all__ = ["FPM_TO_MPS", "KT_TO_MPS", "Velocity", "decode_velocity"]
 
-KT_TO_MPS = 1852.0 / 3600.0
-FPM_TO_MPS = 0.3048 / 60.0
 
 
 def _field(me: int, start: int, length: int) -> int:
@@ -50,15 +49,15 @@ class Velocity:
 
     @property
     def speed_mps(self) -> float | None:
-        return None if self.speed_kt is None else self.speed_kt * KT_TO_MPS
+        return kt_to_mps(self.speed_kt)
 
     @property
     def airspeed_mps(self) -> float | None:
-        return None if self.airspeed_kt is None else self.airspeed_kt * KT_TO_MPS
+        return kt_to_mps(self.airspeed_kt)
 
     @property
     def vrate_mps(self) -> float | None:
-        return None if self.vrate_fpm is None else self.vrate_fpm * FPM_TO_MPS
+        return fpm_to_mps(self.vrate_fpm)
 
 
 def decode_velocity(me: int) -> Velocity:

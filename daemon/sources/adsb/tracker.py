@@ -37,6 +37,7 @@ from hardware.modes.errors import DecodeError
 from hardware.modes.frame_check import AddressBook, check_frame, downlink_format
 from hardware.modes.message import DecodedMessage, decode
 from hardware.modes.sbs import SbsMessage
+from hardware.modes.units import FT_TO_M, fpm_to_mps, ft_to_m, kt_to_mps
 
 __all__ = [
     "AircraftPublisher",
@@ -46,9 +47,6 @@ __all__ = [
     "SbsTracker",
 ]
 
-FT_TO_M = 0.3048
-KT_TO_MPS = 1852.0 / 3600.0
-FPM_TO_MPS = FT_TO_M / 60.0
 # Sequence slots per message: a message yields at most one event of each kind.
 SLOT_IDENTITY, SLOT_POSITION, SLOT_RAW, SLOTS = 0, 1, 2, 4
 _EXPIRE_EVERY_S = 10.0
@@ -190,7 +188,7 @@ class AircraftPublisher:
             "icao": icao,
             "callsign": ac.callsign,
             "squawk": ac.squawk,
-            "alt_baro_m": None if ac.altitude_ft is None else round(ac.altitude_ft * FT_TO_M, 1),
+            "alt_baro_m": _opt(ft_to_m(ac.altitude_ft), 1),
             "alt_geom_m": _opt(ac.gnss_height_m, 1),
             "speed_mps": _opt(ac.speed_mps, 2),
             "track_deg": _opt(ac.track_deg, 2),
@@ -333,11 +331,11 @@ class SbsAircraft:
 
     @property
     def speed_mps(self) -> float | None:
-        return None if self.speed_kt is None else self.speed_kt * KT_TO_MPS
+        return kt_to_mps(self.speed_kt)
 
     @property
     def vrate_mps(self) -> float | None:
-        return None if self.vrate_fpm is None else self.vrate_fpm * FPM_TO_MPS
+        return fpm_to_mps(self.vrate_fpm)
 
 
 class SbsTracker:
