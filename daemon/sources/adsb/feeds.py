@@ -30,7 +30,7 @@ from typing import Any
 
 from daemon.config import Field, between, non_empty, one_of
 from daemon.pipeline import Emit
-from daemon.sources.adsb.tracker import AircraftPublisher, ModeSTracker, SbsTracker
+from daemon.sources.adsb.tracker import ModeSTracker, SbsTracker, source_publisher
 from daemon.sources.base import Source, SourceContext
 from hardware.backoff import Backoff
 from hardware.modes.beast import BEAST_CLOCK_HZ, BeastParser
@@ -98,13 +98,7 @@ class FeedSource(Source):
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(name, cfg, ctx)
         self.clock = clock
-        lat = cfg["receiver_lat"] if cfg["receiver_lat"] is not None else ctx.station.lat
-        lon = cfg["receiver_lon"] if cfg["receiver_lon"] is not None else ctx.station.lon
-        self.publisher = AircraftPublisher(
-            name, ctx.station.id, (float(lat), float(lon)), _unset_emit,
-            min_interval_s=float(cfg["min_interval_s"]),
-            raw_stream=bool(cfg.get("raw_stream", False)),
-        )
+        self.publisher = source_publisher(name, cfg, ctx.station)
         self.max_range_m = float(cfg["max_range_km"]) * 1000.0
 
     @property
@@ -265,8 +259,3 @@ class SbsFeed(FeedSource):
                 continue
             t_s = msg.t_ms / 1000.0 if self.use_line_time and msg.t_ms is not None else now_s
             self.tracker.handle(msg, t_s)
-
-
-def _unset_emit(event: Any, *, seq: int | None = None, memo: tuple[str, str] | None = None,
-                producer: str | None = None) -> None:
-    raise RuntimeError("FeedSource.run sets the emitter before publishing")

@@ -36,9 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.event import Event
 from daemon.pipeline import Emit
-from daemon.sources.adsb.tracker import SLOTS, AircraftPublisher, ModeSTracker
+from daemon.sources.adsb.tracker import SLOTS, ModeSTracker, source_publisher
 from daemon.sources.base import Source, SourceContext
 from daemon.sources.iq_input import (
     InputSpec,
@@ -99,12 +98,7 @@ class AdsbSource(Source):
         self.spec: InputSpec = parse_input(str(cfg["input"]))
         self.rate_hz = int(cfg["rate"])
         self.settings = tuner_settings(cfg, int(cfg["frequency_hz"]))
-        lat = cfg["receiver_lat"] if cfg["receiver_lat"] is not None else ctx.station.lat
-        lon = cfg["receiver_lon"] if cfg["receiver_lon"] is not None else ctx.station.lon
-        self.publisher = AircraftPublisher(
-            name, ctx.station.id, (float(lat), float(lon)), _unset_emit,
-            min_interval_s=float(cfg["min_interval_s"]), raw_stream=bool(cfg["raw_stream"]),
-        )
+        self.publisher = source_publisher(name, cfg, ctx.station)
         self.tracker = ModeSTracker(name, self.publisher, ctx.metrics,
                                     max_range_m=float(cfg["max_range_km"]) * 1000.0)
         self.receiver = Receiver(self.rate_hz, int(cfg["max_fix_bits"]))
@@ -227,8 +221,3 @@ class AdsbSource(Source):
                 seq_base=abs_sample * SLOTS if self._deterministic else None,
                 timestamp_12mhz=round(abs_sample * ticks_per_sample),
             )
-
-
-def _unset_emit(event: Event, *, seq: int | None = None, memo: tuple[str, str] | None = None,
-                producer: str | None = None) -> None:
-    raise RuntimeError("AdsbSource.run sets the emitter before publishing")

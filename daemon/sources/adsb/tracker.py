@@ -25,13 +25,14 @@ millisecond (microsecond for raw).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from daemon.event import Event, now_ms
 from daemon.metrics import Metrics
 from daemon.pipeline import Emit
+from daemon.sources.base import Station
 from hardware.modes.aircraft import AircraftTable, distance_m
 from hardware.modes.errors import DecodeError
 from hardware.modes.frame_check import AddressBook, check_frame, downlink_format
@@ -45,6 +46,7 @@ __all__ = [
     "ModeSTracker",
     "SbsAircraft",
     "SbsTracker",
+    "source_publisher",
 ]
 
 # Sequence slots per message: a message yields at most one event of each kind.
@@ -217,6 +219,24 @@ class AircraftPublisher:
             ),
             None if seq_base is None else seq_base + SLOT_RAW,
         )
+
+
+def source_publisher(name: str, cfg: Mapping[str, Any], station: Station) -> AircraftPublisher:
+    """The publisher of an ADS-B source: receiver at `receiver_lat`/`receiver_lon` (default
+    the station's), `min_interval_s` and `raw_stream` from its config. Its emitter is
+    set by the source's `run` (publishing before that raises RuntimeError)."""
+    lat = cfg["receiver_lat"] if cfg["receiver_lat"] is not None else station.lat
+    lon = cfg["receiver_lon"] if cfg["receiver_lon"] is not None else station.lon
+    return AircraftPublisher(
+        name, station.id, (float(lat), float(lon)), _unset_emit,
+        min_interval_s=float(cfg["min_interval_s"]),
+        raw_stream=bool(cfg.get("raw_stream", False)),
+    )
+
+
+def _unset_emit(event: Event, *, seq: int | None = None, memo: tuple[str, str] | None = None,
+                producer: str | None = None) -> None:
+    raise RuntimeError(f"{event.src}: the source's run sets the emitter before publishing")
 
 
 @dataclass
