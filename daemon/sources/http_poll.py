@@ -14,6 +14,12 @@ passes its stop Event's `wait`), and tests pass a recorder instead of sleeping.
 
 `parse_max_age` reads ``Cache-Control: max-age=N`` (``s-maxage`` too), which the
 polling sources use as the floor of their polling interval.
+
+`PollingSource` is what both polling sources share: the fetcher built from their
+`timeout_s`, `retries` and `backoff_max_s` keys, a wait that returns early on stop
+(injectable for tests), the max-age and failed-poll state, and the loop::
+
+    poll ──► wait next_delay_s() (the source's rule) ──► poll … until stop (or once)
 """
 
 from __future__ import annotations
@@ -24,15 +30,21 @@ import random
 import re
 import threading
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
+
+from daemon.pipeline import Emit
+from daemon.sources.base import Source, SourceContext
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "FetchAborted",
     "FetchError",
     "HttpFetcher",
+    "PollingSource",
     "Wait",
     "parse_max_age",
     "parse_retry_after",
@@ -162,3 +174,56 @@ class HttpFetcher:
     def close(self) -> None:
         """Close the Session's pooled connections."""
         self.session.close()
+
+
+class PollingSource(Source):
+    """A source that polls over HTTP (module docstring); `wait` and `fetcher` are
+    injectable for tests. Subclasses implement `poll` and `next_delay_s`."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: dict[str, Any],
+        ctx: SourceContext,
+        *,
+        wait: Wait | None,
+        fetcher: HttpFetcher | None,
+        user_agent: str,
+    ) -> None:
+        super().__init__(name, cfg, ctx)
+        self.interval_s = float(cfg["interval"])
+        self.backoff_max_s = float(cfg["backoff_max_s"])
+        self._wait_override = wait
+        self._stop = threading.Event()
+        self.fetcher = fetcher or HttpFetcher(
+            timeout_s=float(cfg["timeout_s"]),
+            retries=int(cfg["retries"]),
+            backoff_max_s=self.backoff_max_s,
+            wait=self._wait,
+            user_agent=user_agent,
+        )
+        #: The answers' Cache-Control max-age (the floor of the interval), once seen.
+        self.max_age_s: float | None = None
+        #: Consecutive failed polls (they slow the polling down).
+        self.failed_polls = 0
+
+    @abstractmethod
+    def poll(self, emit: Emit) -> object:
+        """One poll; failures are logged and counted, not raised."""
+
+    @abstractmethod
+    def next_delay_s(self) -> float:
+        """Seconds until the next poll."""
+
+    def _wait(self, seconds: float) -> bool:
+        """Wait, returning True when stop was requested (injectable for tests)."""
+        if self._wait_override is not None:
+            return self._wait_override(seconds) or self._stop.is_set()
+        return self._stop.wait(seconds)
+
+    def poll_until_stopped(self, emit: Emit, once: bool) -> None:
+        """Poll, wait `next_delay_s()`, poll … until stop; with `once`, one poll."""
+        while not self._stop.is_set():
+            self.poll(emit)
+            if once or self._wait(self.next_delay_s()):
+                return

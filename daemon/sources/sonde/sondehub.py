@@ -39,11 +39,12 @@ from typing import Any
 from daemon.config import Field, between, non_empty
 from daemon.event import EventError, now_ms
 from daemon.pipeline import Emit
-from daemon.sources.base import Source, SourceContext
+from daemon.sources.base import SourceContext
 from daemon.sources.http_poll import (
     FetchAborted,
     FetchError,
     HttpFetcher,
+    PollingSource,
     Wait,
     parse_max_age,
 )
@@ -202,7 +203,7 @@ class PollStats:
     bad: dict[str, int] = field(default_factory=dict)
 
 
-class SondeHubSource(Source):
+class SondeHubSource(PollingSource):
     """Polls SondeHub (module docstring). `wait` and `fetcher` are injectable for tests."""
 
     def __init__(
@@ -214,10 +215,8 @@ class SondeHubSource(Source):
         wait: Wait | None = None,
         fetcher: HttpFetcher | None = None,
     ) -> None:
-        super().__init__(name, cfg, ctx)
+        super().__init__(name, cfg, ctx, wait=wait, fetcher=fetcher, user_agent=USER_AGENT)
         self.base_url = str(cfg["url"]).rstrip("/")
-        self.interval_s = float(cfg["interval"])
-        self.backoff_max_s = float(cfg["backoff_max_s"])
         self.radius_km = float(cfg["radius_km"])
         lat, lon = cfg.get("center_lat"), cfg.get("center_lon")
         self.center = (ctx.station.lat if lat is None else float(lat),
@@ -225,17 +224,6 @@ class SondeHubSource(Source):
         self.last_s = int(cfg["last_s"])
         self.serials = [str(s) for s in cfg["serials"]]
         self.duration = str(cfg["duration"])
-        self._wait_override = wait
-        self._stop = threading.Event()
-        self.fetcher = fetcher or HttpFetcher(
-            timeout_s=float(cfg["timeout_s"]),
-            retries=int(cfg["retries"]),
-            backoff_max_s=self.backoff_max_s,
-            wait=self._wait,
-            user_agent=USER_AGENT,
-        )
-        self.max_age_s: float | None = None
-        self.failed_polls = 0
         self.frames: FrameMemo | None = None
         self.last_stats = PollStats()
 
@@ -251,11 +239,6 @@ class SondeHubSource(Source):
         if self.failed_polls == 0:
             return base_s
         return min(base_s * 2.0 ** self.failed_polls, max(base_s, self.backoff_max_s))
-
-    def _wait(self, seconds: float) -> bool:
-        if self._wait_override is not None:
-            return self._wait_override(seconds) or self._stop.is_set()
-        return self._stop.wait(seconds)
 
     # -- requests -------------------------------------------------------------
     def requests(self) -> list[tuple[str, dict[str, str]]]:
@@ -284,10 +267,7 @@ class SondeHubSource(Source):
                 return
             self.log.info("%s: %d sondes remembered; polling %s every %.0f s", self.name,
                           len(self.frames), self.base_url, self.effective_interval_s)
-            while not stop.is_set():
-                self.poll(emit)
-                if once or self._wait(self.next_delay_s()):
-                    return
+            self.poll_until_stopped(emit, once)
         finally:
             self.fetcher.close()
 

@@ -31,8 +31,8 @@ from typing import Any
 from daemon.event import now_ms
 from daemon.metrics import Metrics
 from daemon.pipeline import Emit
-from daemon.sources.base import Source, SourceContext
-from daemon.sources.http_poll import FetchAborted, FetchError, HttpFetcher, Wait
+from daemon.sources.base import SourceContext
+from daemon.sources.http_poll import FetchAborted, FetchError, HttpFetcher, PollingSource, Wait
 from daemon.sources.usgs.feed import DocumentError, FeatureError, Quake, QuakeFilter, parse_feed
 from daemon.sources.usgs.poller import USER_AGENT, FeedPoller
 
@@ -145,7 +145,7 @@ class QuakePublisher:
         self.count_bad(err.reason, str(err))
 
 
-class UsgsSource(Source):
+class UsgsSource(PollingSource):
     """Polls a USGS GeoJSON summary feed; see the module docstring."""
 
     def __init__(
@@ -157,22 +157,9 @@ class UsgsSource(Source):
         wait: Wait | None = None,
         fetcher: HttpFetcher | None = None,
     ) -> None:
-        super().__init__(name, cfg, ctx)
-        self.interval_s = float(cfg["interval"])
-        self.backoff_max_s = float(cfg["backoff_max_s"])
+        super().__init__(name, cfg, ctx, wait=wait, fetcher=fetcher, user_agent=USER_AGENT)
         self.filter = quake_filter(cfg, ctx.station.lat, ctx.station.lon)
-        self._wait_override = wait
-        self._stop = threading.Event()
-        self.fetcher = fetcher or HttpFetcher(
-            timeout_s=float(cfg["timeout_s"]),
-            retries=int(cfg["retries"]),
-            backoff_max_s=self.backoff_max_s,
-            wait=self._wait,
-            user_agent=USER_AGENT,
-        )
         self.poller = FeedPoller(str(cfg["url"]), self.fetcher, lambda p: ctx.resolve(p))
-        self.max_age_s: float | None = None
-        self.failed_polls = 0
         self.publisher: QuakePublisher | None = None
         self.last_stats = PublishStats()
 
@@ -189,12 +176,6 @@ class UsgsSource(Source):
             return base_s
         return min(base_s * 2.0 ** (self.failed_polls - 1), max(base_s, self.backoff_max_s))
 
-    def _wait(self, seconds: float) -> bool:
-        """Wait, returning True when stop was requested (injectable for tests)."""
-        if self._wait_override is not None:
-            return self._wait_override(seconds) or self._stop.is_set()
-        return self._stop.wait(seconds)
-
     # -- the loop -----------------------------------------------------------
     def run(self, emit: Emit, stop: threading.Event, once: bool) -> None:
         """Poll until `stop` is set; with `once`, exactly one poll (with its retries)."""
@@ -209,10 +190,7 @@ class UsgsSource(Source):
                                             self.count_bad)
             self.log.info("%s: %d quake versions remembered; polling %s every %.0f s",
                           self.name, len(known), self.poller.url, self.effective_interval_s)
-            while not stop.is_set():
-                self.poll(emit)
-                if once or self._wait(self.next_delay_s()):
-                    return
+            self.poll_until_stopped(emit, once)
         finally:
             self.fetcher.close()
 
