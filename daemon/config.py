@@ -7,7 +7,8 @@ The whole file is validated at load time, and every problem is reported as
 Layout (see the documented default `config.toml` at the repository root)::
 
     [station]   id, lat, lon, alt
-    [redis]     url ("embedded" | redis:// | rediss:// | unix://), username, password,
+    [redis]     url ("embedded" | redis:// | rediss:// | unix:// | redis+cluster://), username,
+                password, wait_replicas, wait_timeout_ms,
                 password_file, tls_ca_file, tls_cert_file, tls_key_file, …
     [streams]   prefix, maxlen, cell_maxlen, max_age_s, index_levels, cell_stream_level, …
     [pipeline]  queue_size, batch_size, batch_latency_ms
@@ -143,10 +144,15 @@ STATION: dict[str, Field] = {
 
 
 def redis_url_check(v: Any) -> str | None:
-    """A check for `[redis] url`: "embedded" or a redis://, rediss:// or unix:// URL."""
-    if v == "embedded" or str(v).startswith(("redis://", "rediss://", "unix://")):
+    """A check for `[redis] url`: "embedded", a redis://, rediss:// or unix:// URL, or a
+    cluster's seed nodes ``redis+cluster://host:port[,host:port…]`` (``rediss+cluster://``)."""
+    schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+    if v == "embedded" or str(v).startswith(schemes):
         return None
-    return f'{v!r} is not "embedded" or a redis://, rediss:// or unix:// URL'
+    return (
+        f'{v!r} is not "embedded", a redis://, rediss:// or unix:// URL, '
+        "or redis+cluster://host:port[,host:port…]"
+    )
 
 
 REDIS: dict[str, Field] = {
@@ -161,6 +167,10 @@ REDIS: dict[str, Field] = {
     "socket_timeout_s": Field((float,), default=5.0, check=positive),
     "server_binary": Field((str,), default=""),
     "maxmemory_mb": Field((int,), default=0, check=at_least(0)),
+    # Cluster only: a write counts once this many replicas of each master it touched
+    # have it (WAIT), so a failover cannot lose it; 0 = do not wait (docs/cluster.md).
+    "wait_replicas": Field((int,), default=0, check=between(0, 5)),
+    "wait_timeout_ms": Field((int,), default=1000, check=between(1, 60_000)),
 }
 
 STREAMS: dict[str, Field] = {

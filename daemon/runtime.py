@@ -233,17 +233,28 @@ def open_runtime(config: Config, metrics: Metrics | None = None, role: str = "da
     streams = config.streams
     indexer = S2Indexer(tuple(streams["index_levels"]), int(streams["cell_stream_level"]))
     encoder = EntryEncoder(indexer)
-    sink = RedisStreamsSink(
-        options,
-        encoder.field_names,
-        prefix=str(streams["prefix"]),
-        maxlen=int(streams["maxlen"]),
-        cell_maxlen=int(streams["cell_maxlen"]),
-        max_age_s=int(streams["max_age_s"]),
-        global_stream=bool(streams["global_stream"]),
-        source_streams=bool(streams["source_streams"]),
-        cell_streams=bool(streams["cell_streams"]),
-    )
+    stream_options: dict[str, Any] = {
+        "prefix": str(streams["prefix"]),
+        "maxlen": int(streams["maxlen"]),
+        "cell_maxlen": int(streams["cell_maxlen"]),
+        "max_age_s": int(streams["max_age_s"]),
+        "global_stream": bool(streams["global_stream"]),
+        "source_streams": bool(streams["source_streams"]),
+        "cell_streams": bool(streams["cell_streams"]),
+    }
+    sink: RedisStreamsSink
+    if options.is_cluster:
+        from sinks.redis_cluster import ClusterStreamsSink
+
+        sink = ClusterStreamsSink(
+            options,
+            encoder.field_names,
+            wait_replicas=int(config.redis["wait_replicas"]),
+            wait_timeout_ms=int(config.redis["wait_timeout_ms"]),
+            **stream_options,
+        )
+    else:
+        sink = RedisStreamsSink(options, encoder.field_names, **stream_options)
 
     def committed(producer: str) -> int | None:
         try:

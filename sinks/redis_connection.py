@@ -1,11 +1,22 @@
-"""Redis connection options and client construction, with secrets kept out of logs."""
+"""Redis connection options and client construction, with secrets kept out of logs.
+
+URLs: ``redis://host:port/db``, ``rediss://…`` (TLS), ``unix:///path.sock`` for one
+server; ``redis+cluster://[user:password@]host:port[,host:port…]`` (``rediss+cluster://``
+with TLS) for a Redis Cluster: the listed nodes are only where discovery starts, the
+client learns every node and slot from them (CLUSTER SLOTS) and follows MOVED/ASK.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
+
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 
 @dataclass(frozen=True)
@@ -26,9 +37,53 @@ class RedisOptions:
         """The URL with any password replaced by ``***``."""
         return redact(self.url)
 
-    def client(self) -> redis.Redis:
-        """A new redis-py client (connections are made lazily, on first command)."""
-        kwargs: dict[str, object] = {
+    @property
+    def is_cluster(self) -> bool:
+        """Whether the URL names a Redis Cluster (``redis+cluster://``)."""
+        return self.url.startswith(CLUSTER_SCHEMES)
+
+    def client(self) -> redis.Redis | RedisCluster:
+        """A new client: a cluster client for a cluster URL, else a single-server one."""
+        return self.cluster_client() if self.is_cluster else self.standalone_client()
+
+    def cluster_client(self) -> RedisCluster:
+        """A new redis-py cluster client (discovers the nodes from the URL's seed list).
+
+        Raises ValueError for a URL without seed nodes and redis errors when no seed
+        answers (discovery runs at construction).
+        """
+        kwargs = self._kwargs(tls=self.url.startswith("rediss+"))
+        if self.url.startswith("rediss+"):
+            kwargs["ssl"] = True
+        rest = self.url.partition("://")[2]
+        auth, _, hosts = rest.rpartition("@")
+        hosts = hosts.split("/", 1)[0]
+        if auth:
+            user, _, password = auth.partition(":")
+            if user and not self.username:
+                kwargs["username"] = unquote(user)
+            if password and not self.password:
+                kwargs["password"] = unquote(password)
+        nodes = []
+        for spec in filter(None, hosts.split(",")):
+            host, _, port = spec.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"cluster node {spec!r} in {self.display_url} is not HOST:PORT")
+            nodes.append(ClusterNode(host.strip("[]"), int(port)))  # type: ignore[no-untyped-call]
+        if not nodes:
+            raise ValueError(f"{self.display_url} names no cluster node (HOST:PORT,…)")
+        # Failover and resharding are handled by the sink (spool and replay), so the
+        # client's own retries stay short: a dead master costs a few reconnects, not 10.
+        return RedisCluster(startup_nodes=nodes, retry=redis.retry.Retry(
+            redis.backoff.ExponentialBackoff(cap=0.5, base=0.05), 2), **kwargs)
+
+    def standalone_client(self) -> redis.Redis:
+        """A new single-server redis-py client (connections are made lazily, on first command)."""
+        return redis.Redis.from_url(self.url, **self._kwargs(tls=self.url.startswith("rediss://")))
+
+    def _kwargs(self, tls: bool) -> dict[str, Any]:
+        """Connection keyword arguments shared by both client kinds."""
+        kwargs: dict[str, Any] = {
             "socket_timeout": self.socket_timeout_s,
             "socket_connect_timeout": self.socket_timeout_s,
             "health_check_interval": 30,
@@ -37,7 +92,7 @@ class RedisOptions:
             kwargs["username"] = self.username
         if self.password:
             kwargs["password"] = self.password
-        if self.url.startswith("rediss://"):
+        if tls:
             if self.tls_ca_file:
                 kwargs["ssl_ca_certs"] = self.tls_ca_file
             if self.tls_cert_file:
@@ -46,7 +101,7 @@ class RedisOptions:
                 kwargs["ssl_keyfile"] = self.tls_key_file
             if not self.tls_verify:
                 kwargs["ssl_cert_reqs"] = "none"
-        return redis.Redis.from_url(self.url, **kwargs)
+        return kwargs
 
 
 # Greedy up to the last '@' of the URL token: passwords may contain '@' and '/'.

@@ -204,7 +204,7 @@ class RedisStreamsSink:
     def open(self) -> None:
         """Connect and load the write script; raises SinkUnavailable when unreachable."""
         if self._client is None:
-            self._client = self.options.client()
+            self._client = self.options.standalone_client()
             self._script = self._client.register_script(WRITE_BATCH_LUA)
         self._call(lambda c: c.ping())
 
@@ -314,7 +314,7 @@ class RedisStreamsSink:
     def _call(self, fn: Any) -> Any:
         """Run `fn(client)` and map redis-py failures onto the sink error family."""
         if self._client is None:
-            self._client = self.options.client()
+            self._client = self.options.standalone_client()
             self._script = self._client.register_script(WRITE_BATCH_LUA)
         secrets = (self.options.password,)
         try:
