@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server per test on a free port, and data paths."""
+"""Shared fixtures: a real redis-server per test on a free port (plain, or durable
+across its own SIGKILL), and data paths."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from redis_proc import RedisProcess, find_redis_server
+from redis_proc import DURABLE_REDIS, RedisProcess, started_redis
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDINGS = REPO / "recordings"
@@ -19,15 +20,16 @@ RECORDINGS = REPO / "recordings"
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
     """A fresh redis-server for one test (skipped with a reason if none is installed)."""
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisProcess(tmp_path / "redis", binary)
-    server.start()
-    try:
+    with started_redis(tmp_path / "redis") as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server with AOF and appendfsync always: its data survives stop()/start()
+    and its own SIGKILL, restarted on the same port."""
+    with started_redis(tmp_path / "redis", DURABLE_REDIS) as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,9 +6,16 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import redis
+
+# AOF with fsync on every write: whatever Redis acknowledged survives its own SIGKILL,
+# so any loss a test finds is ours (design §4 documents the `everysec` limit).
+DURABLE_REDIS = ("--appendonly", "yes", "--appendfsync", "always")
 
 
 def find_redis_server() -> str | None:
@@ -86,3 +93,18 @@ class RedisProcess:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, decode_responses=True)
+
+
+@contextmanager
+def started_redis(workdir: Path, extra_args: tuple[str, ...] = ()) -> Iterator[RedisProcess]:
+    """A started RedisProcess in `workdir`, stopped on exit; skips the test (with the
+    reason) when no redis-server is installed."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisProcess(workdir, binary, extra_args=extra_args)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

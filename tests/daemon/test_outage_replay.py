@@ -15,41 +15,21 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from redis_proc import RedisProcess, find_redis_server
+from pipeline_kit import nothing_committed, redis_pipeline
+from redis_proc import RedisProcess
 
-from daemon.encode import EntryEncoder
 from daemon.event import Event
 from daemon.metrics import Metrics
 from daemon.pipeline import Emit, Pipeline
-from daemon.s2index import S2Indexer
-from daemon.sequence import SequenceStore
-from sinks.redis_connection import RedisOptions
-from sinks.redis_streams import RedisStreamsSink
 from sinks.spool import DiskSpool
 
 REPO = Path(__file__).resolve().parents[2]
-# AOF with fsync on every write: whatever Redis acknowledged survives its own SIGKILL,
-# so any loss these tests find is ours (design §4 documents the `everysec` limit).
-DURABLE_REDIS = ("--appendonly", "yes", "--appendfsync", "always")
-
-
-@pytest.fixture
-def durable_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A redis-server whose data survives stop()/start() on the same port."""
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisProcess(tmp_path / "redis", binary, extra_args=DURABLE_REDIS)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+# `durable_redis` (tests/conftest.py): AOF with fsync on every write, so whatever Redis
+# acknowledged survives its own SIGKILL and any loss these tests find is ours.
 
 
 def make_event(producer: str, i: int) -> Event:
@@ -63,15 +43,12 @@ def make_event(producer: str, i: int) -> Event:
 
 
 def build_pipeline(url: str, state: Path, metrics: Metrics) -> tuple[Pipeline, DiskSpool]:
-    encoder = EntryEncoder(S2Indexer((6, 10, 14), 8))
-    sink = RedisStreamsSink(RedisOptions(url, socket_timeout_s=2.0),
-                            field_names=encoder.field_names)
+    spool = DiskSpool(state / "spool", segment_bytes=64 * 1024)
     # The committed-offset lookup would fail while Redis is down; the persisted
     # reservation in seq.json alone keeps sequences above everything handed out.
-    seqs = SequenceStore(state / "seq.json", committed=lambda producer: 0)
-    spool = DiskSpool(state / "spool", segment_bytes=64 * 1024)
-    pipeline = Pipeline(encoder, sink, seqs, metrics, spool=spool, batch_size=100,
-                        batch_latency_s=0.02)
+    pipeline, _ = redis_pipeline(url, state / "seq.json", metrics, committed=nothing_committed,
+                                 socket_timeout_s=2.0, spool=spool, batch_size=100,
+                                 batch_latency_s=0.02)
     return pipeline, spool
 
 
@@ -244,13 +221,11 @@ def test_block_policy_holds_events_back_instead_of_dropping(
     durable_redis: RedisProcess, tmp_path: Path
 ) -> None:
     n = 3000
-    encoder = EntryEncoder(S2Indexer((6, 10, 14), 8))
-    sink = RedisStreamsSink(RedisOptions(durable_redis.url), field_names=encoder.field_names)
     spool = DiskSpool(tmp_path / "spool", max_bytes=32 * 1024, segment_bytes=8 * 1024,
                       policy="block", fsync="never")
-    pipeline = Pipeline(encoder, sink, SequenceStore(tmp_path / "seq.json", lambda p: 0),
-                        Metrics(), spool=spool, queue_size=200, batch_size=50,
-                        batch_latency_s=0.02)
+    pipeline, _ = redis_pipeline(durable_redis.url, tmp_path / "seq.json", Metrics(),
+                                 committed=nothing_committed, spool=spool, queue_size=200,
+                                 batch_size=50, batch_latency_s=0.02)
     pipeline.start()
     durable_redis.stop()
     emit = pipeline.emitter("alpha")

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline_kit import nothing_committed, redis_pipeline
 from redis_proc import RedisProcess
 
-from daemon.encode import EntryEncoder
 from daemon.event import Event
 from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
-from daemon.s2index import S2Indexer
-from daemon.sequence import SequenceStore
-from sinks.redis_connection import RedisOptions
-from sinks.redis_streams import RedisStreamsSink
 
 
 def event(i: int, data: dict[str, object]) -> Event:
@@ -24,11 +19,9 @@ def event(i: int, data: dict[str, object]) -> Event:
 def test_an_unencodable_event_is_counted_and_the_rest_are_written(
     redis_server: RedisProcess, tmp_path: Path
 ) -> None:
-    encoder = EntryEncoder(S2Indexer((6, 10, 14), 8))
-    sink = RedisStreamsSink(RedisOptions(redis_server.url), field_names=encoder.field_names)
     metrics = Metrics()
-    pipeline = Pipeline(encoder, sink, SequenceStore(tmp_path / "seq.json", lambda p: 0),
-                        metrics, batch_latency_s=0.05)
+    pipeline, _ = redis_pipeline(redis_server.url, tmp_path / "seq.json", metrics,
+                                 committed=nothing_committed, batch_latency_s=0.05)
     pipeline.start()
     emit = pipeline.emitter("s:t", "t")
     for i in range(10):

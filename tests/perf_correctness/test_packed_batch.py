@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from redis_proc import RedisProcess, find_redis_server
+from redis_proc import RedisProcess, started_redis
 
 from daemon.encode import EntryEncoder
 from daemon.event import Event, Sequenced
@@ -29,13 +29,8 @@ ENCODER = EntryEncoder(S2Indexer((6, 10, 14), 8))
 
 @pytest.fixture(scope="module")
 def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    proc = RedisProcess(tmp_path_factory.mktemp("redis"), binary)
-    proc.start()
-    yield proc
-    proc.stop()
+    with started_redis(tmp_path_factory.mktemp("redis")) as proc:
+        yield proc
 
 
 @pytest.fixture

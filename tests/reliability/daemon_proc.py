@@ -1,5 +1,6 @@
-"""Real processes for the fault-injection tests: a durable redis-server, the daemon as a
-subprocess (`python -m daemon run`), recordings, and reads over real HTTP and Redis."""
+"""Real processes for the fault-injection tests: the daemon as a subprocess (`python -m
+daemon run`), recordings, and reads over real HTTP and Redis. The durable redis-server
+they run against is the `durable_redis` fixture of tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -20,10 +21,6 @@ import redis
 from redis_proc import RedisProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-# AOF with fsync on every write: whatever Redis acknowledged survives its own SIGKILL,
-# so any loss a test finds is the daemon's (design §4 documents the `everysec` limit).
-DURABLE_REDIS = ("--appendonly", "yes", "--appendfsync", "always")
 
 
 def write_recording(path: Path, src: str, n: int, start: int = 0) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import s2sphere
-from redis_proc import RedisProcess, find_redis_server
+from redis_proc import RedisProcess, started_redis
 
 from daemon.encode import EntryEncoder, field_names
 from daemon.event import Event, Sequenced
@@ -73,13 +73,8 @@ def encode(events: list[Event], producer: str = "st-1:alpha", first_seq: int = 1
 @pytest.fixture(scope="module")
 def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
     """One redis-server for the tests that leave its configuration alone."""
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    proc = RedisProcess(tmp_path_factory.mktemp("redis"), binary)
-    proc.start()
-    yield proc
-    proc.stop()
+    with started_redis(tmp_path_factory.mktemp("redis")) as proc:
+        yield proc
 
 
 @pytest.fixture

@@ -8,28 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from pipeline_kit import redis_pipeline
 from redis_proc import RedisProcess
 
-from daemon.encode import EntryEncoder
 from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
-from daemon.s2index import S2Indexer
-from daemon.sequence import SequenceStore
 from daemon.sources.base import SourceContext, Station
 from daemon.sources.usgs import FIELDS, build
-from sinks.redis_connection import RedisOptions
-from sinks.redis_streams import RedisStreamsSink
 
 DAY_2022 = "all_day_2022-09-29.geojson"
 
 
 def run_daemon_once(redis_url: str, state: Path, feed: str) -> Metrics:
     """One `run --once` of a daemon with one usgs source: a fresh pipeline and source."""
-    encoder = EntryEncoder(S2Indexer((6, 10, 14), 8))
-    sink = RedisStreamsSink(RedisOptions(redis_url), field_names=encoder.field_names)
-    seqs = SequenceStore(state / "seq.json", committed=sink.committed_offset)
     metrics = Metrics()
-    pipeline = Pipeline(encoder, sink, seqs, metrics)
+    pipeline, sink = redis_pipeline(redis_url, state / "seq.json", metrics)
     pipeline.start()
     try:
         ctx = SourceContext(station=Station("pi", -30.03, -51.23), metrics=metrics,
