@@ -13,7 +13,10 @@ decode is deterministic.
 The end of the stream and source errors travel through the queue behind the blocks
 that came before them (`END`, or the exception).
 
-`run_reconnecting` is the loop around one connection of a live input (adsb and rs41
+`decode_blocks` reads one connection (or one pass of a file) through a BlockPump and
+hands each block to the source's decoder, counting what the pump dropped
+(``<prefix>_blocks_dropped_total``, ``<prefix>_samples_dropped_total``).
+`run_reconnecting` is the loop around those connections of a live input (adsb and rs41
 sources): a failing input (IqSourceError) or a server that closed the connection is
 opened again after a backoff (0.5 s doubling to `backoff_max_s`, jittered; reset after
 a connection that delivered blocks). With ``--once`` a failure is raised and the end
@@ -33,7 +36,7 @@ from hardware.backoff import Backoff
 from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.errors import IqSourceError
 
-__all__ = ["END", "BlockPump", "PumpItem", "run_reconnecting"]
+__all__ = ["END", "BlockPump", "PumpItem", "decode_blocks", "run_reconnecting"]
 
 BACKOFF_INITIAL_S = 0.5
 
@@ -121,6 +124,52 @@ class BlockPump:
                 gap = True
                 if self.on_drop is not None:
                     self.on_drop(block)
+
+
+def decode_blocks(
+    source: Source,
+    iq: IqSource,
+    stop: threading.Event,
+    *,
+    metric_prefix: str,
+    queue_blocks: int,
+    lossless: bool,
+    on_block: Callable[[IqBlock, bool], None],
+    on_end: Callable[[], None],
+) -> bool:
+    """Decode one connection of `iq`: True at its end (after `on_end()`), False when
+    stopped; raises the IqSourceError the input failed with.
+
+    `on_block(block, first)` gets every block in order (`first` for the connection's
+    first one, when ``<prefix>_input_up`` has just been set to 1).
+    """
+    metrics, name = source.ctx.metrics, source.name
+
+    def dropped(block: IqBlock) -> None:
+        metrics.inc(f"{metric_prefix}_blocks_dropped_total", source=name)
+        metrics.inc(f"{metric_prefix}_samples_dropped_total", block.n_samples, source=name)
+
+    pump = BlockPump(iq, queue_blocks, lossless=lossless, on_drop=dropped)
+    pump.start()
+    first = True
+    try:
+        while not stop.is_set():
+            item = pump.get(0.5)
+            if item is None:
+                continue
+            if item is END:
+                on_end()
+                return True
+            if isinstance(item, IqSourceError):
+                raise item
+            assert isinstance(item, IqBlock)
+            if first:
+                metrics.set(f"{metric_prefix}_input_up", 1, source=name)
+            on_block(item, first)
+            first = False
+        return False
+    finally:
+        pump.stop()
 
 
 def run_reconnecting(

@@ -46,7 +46,7 @@ from daemon.sources.iq_input import (
     parse_input,
     tuner_settings,
 )
-from daemon.sources.iq_pump import END, BlockPump, run_reconnecting
+from daemon.sources.iq_pump import decode_blocks, run_reconnecting
 from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.errors import IqSourceError
 from hardware.iq.file import IqFileSource
@@ -149,37 +149,18 @@ class AdsbSource(Source):
 
     def _pump(self, iq: IqSource, stop: threading.Event) -> bool:
         """Decode one connection/open of `iq`; True at its end, False when stopped."""
-        metrics, name = self.ctx.metrics, self.name
-        lossless = self.spec.kind == "file" and not self.cfg["realtime"]
+        def on_block(block: IqBlock, first: bool) -> None:
+            if first:
+                self._anchor = None
+                if self.receiver.samples_fed and not block.discontinuity:
+                    block = IqBlock(block.iq, block.first_sample, block.host_time_s, True)
+            self.process_block(block)
 
-        def dropped(block: IqBlock) -> None:
-            metrics.inc("adsb_blocks_dropped_total", source=name)
-            metrics.inc("adsb_samples_dropped_total", block.n_samples, source=name)
-
-        pump = BlockPump(iq, int(self.cfg["queue_blocks"]), lossless=lossless, on_drop=dropped)
-        pump.start()
-        first = True
-        try:
-            while not stop.is_set():
-                item = pump.get(0.5)
-                if item is None:
-                    continue
-                if item is END:
-                    self._handle(self.receiver.flush())
-                    return True
-                if isinstance(item, IqSourceError):
-                    raise item
-                assert isinstance(item, IqBlock)
-                if first:
-                    self._anchor = None
-                    metrics.set("adsb_input_up", 1, source=name)
-                    first = False
-                    if self.receiver.samples_fed and not item.discontinuity:
-                        item = IqBlock(item.iq, item.first_sample, item.host_time_s, True)
-                self.process_block(item)
-            return False
-        finally:
-            pump.stop()
+        return decode_blocks(
+            self, iq, stop, metric_prefix="adsb", queue_blocks=int(self.cfg["queue_blocks"]),
+            lossless=self.spec.kind == "file" and not self.cfg["realtime"],
+            on_block=on_block, on_end=lambda: self._handle(self.receiver.flush()),
+        )
 
     def process_block(self, block: IqBlock) -> None:
         """Demodulate one block and publish what its messages change."""

@@ -68,7 +68,7 @@ from daemon.sources.iq_input import (
     parse_input,
     tuner_settings,
 )
-from daemon.sources.iq_pump import END, BlockPump, run_reconnecting
+from daemon.sources.iq_pump import decode_blocks, run_reconnecting
 from daemon.sources.sonde.telemetry import (
     FrameMemo,
     SondeFix,
@@ -327,39 +327,22 @@ class Rs41Source(Source):
         """Decode one connection of `iq`; True at its end, False when stopped."""
         metrics, name = self.ctx.metrics, self.name
 
-        def dropped(block: IqBlock) -> None:
-            metrics.inc("sonde_blocks_dropped_total", source=name)
-            metrics.inc("sonde_samples_dropped_total", block.n_samples, source=name)
+        def restart_chain() -> None:
+            self._handle(self.chain.flush(), emit)
+            self.chain = self.new_chain()
 
-        pump = BlockPump(iq, int(self.cfg["queue_blocks"]), lossless=bool(self.cfg["lossless"]),
-                         on_drop=dropped)
-        pump.start()
-        first = True
-        try:
-            while not stop.is_set():
-                item = pump.get(0.5)
-                if item is None:
-                    continue
-                if item is END:
-                    self._handle(self.chain.flush(), emit)
-                    self.chain = self.new_chain()
-                    return True
-                if isinstance(item, IqSourceError):
-                    raise item
-                assert isinstance(item, IqBlock)
-                if first:
-                    metrics.set("sonde_input_up", 1, source=name)
-                    first = False
-                if item.discontinuity:
-                    # Samples were dropped: a frame must not be joined across the gap.
-                    self._handle(self.chain.flush(), emit)
-                    self.chain = self.new_chain()
-                metrics.inc("sonde_blocks_total", source=name)
-                metrics.inc("sonde_samples_total", item.n_samples, source=name)
-                self._handle(self.chain.feed_iq(u8_to_complex(item.iq)), emit)
-            return False
-        finally:
-            pump.stop()
+        def on_block(block: IqBlock, first: bool) -> None:
+            if block.discontinuity:
+                # Samples were dropped: a frame must not be joined across the gap.
+                restart_chain()
+            metrics.inc("sonde_blocks_total", source=name)
+            metrics.inc("sonde_samples_total", block.n_samples, source=name)
+            self._handle(self.chain.feed_iq(u8_to_complex(block.iq)), emit)
+
+        return decode_blocks(
+            self, iq, stop, metric_prefix="sonde", queue_blocks=int(self.cfg["queue_blocks"]),
+            lossless=bool(self.cfg["lossless"]), on_block=on_block, on_end=restart_chain,
+        )
 
     # -- publishing -----------------------------------------------------------
     def _handle(self, results: list[DecodeResult], emit: Emit) -> None:
