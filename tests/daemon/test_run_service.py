@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import redis
 from redis_proc import RedisProcess
+from source_kit import Collect
 
 from daemon.embedded_redis import EmbeddedRedis, find_redis_server
 from daemon.event import Event
@@ -289,17 +290,6 @@ class FlakySource(Source):
 def context(tmp_path: Path, metrics: Metrics) -> SourceContext:
     return SourceContext(station=Station("s", 0.0, 0.0), metrics=metrics, state_dir=tmp_path,
                          config_dir=tmp_path, memo=lambda producer: {})
-
-
-class Collect:
-    """An Emit that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def __call__(self, event: Event, *, seq: int | None = None,
-                 memo: tuple[str, str] | None = None, producer: str | None = None) -> None:
-        self.events.append(event)
 
 
 def test_supervisor_restarts_a_failing_source_and_counts_failures(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from source_kit import Collect
 
 from daemon.config import parse_config
 from daemon.event import Event
@@ -35,18 +36,6 @@ from daemon.sources.base import SourceContext, Station
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
-
-
-class Collect:
-    """An Emit that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def __call__(self, event: Event, *, seq: int | None = None,
-                 memo: tuple[str, str] | None = None, producer: str | None = None) -> None:
-        assert isinstance(event, Event)
-        self.events.append(event)
 
 
 def context(tmp_path: Path) -> SourceContext:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-import textwrap
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import redis
+import source_kit
 
 from daemon.event import Event
 from daemon.metrics import Metrics
@@ -61,21 +58,8 @@ def matches_a_fix(lat: float, lon: float, fixes: list[tuple[float, float, float]
     return any(abs(lat - fl) <= tol_deg and abs(lon - fo) <= tol_deg for _, fl, fo in fixes)
 
 
-class Collect:
-    """An Emit that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.seqs: list[int | None] = []
-        self.producers: list[str | None] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, event: Event, *, seq: int | None = None,
-                 memo: tuple[str, str] | None = None, producer: str | None = None) -> None:
-        with self.lock:
-            self.events.append(event)
-            self.seqs.append(seq)
-            self.producers.append(producer)
+class Collect(source_kit.Collect):
+    """source_kit.Collect, and the aircraft positions it saw."""
 
     def positions(self) -> list[Event]:
         with self.lock:
@@ -85,13 +69,6 @@ class Collect:
 def make_ctx(tmp_path: Path) -> SourceContext:
     return SourceContext(station=STATION, metrics=Metrics(), state_dir=tmp_path / "state",
                          config_dir=tmp_path, memo=lambda producer: {})
-
-
-def make_cfg(fields: dict[str, Any], type_name: str, **overrides: Any) -> dict[str, Any]:
-    cfg = {k: (list(f.default) if isinstance(f.default, list) else f.default)
-           for k, f in fields.items()}
-    cfg.update(type=type_name, **overrides)
-    return cfg
 
 
 class OneShotServer:
@@ -136,33 +113,5 @@ class OneShotServer:
 
 
 def run_once(tmp_path: Path, redis_url: str, source_block: str) -> subprocess.CompletedProcess[str]:
-    """`geosensord run --once` with one source, publishing into `redis_url`."""
-    config = tmp_path / "config.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [station]
-        id = "{STATION.id}"
-        lat = {STATION.lat}
-        lon = {STATION.lon}
-
-        [redis]
-        url = "{redis_url}"
-
-        [state]
-        dir = "{tmp_path / 'state'}"
-
-        [http]
-        listen = ""
-
-        """) + textwrap.dedent(source_block))
-    return subprocess.run(
-        [sys.executable, "-m", "daemon", "run", "--once", "--config", str(config)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
-
-
-def stream_events(redis_url: str, key: str = "geo:events") -> list[dict[str, str]]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        return [fields for _, fields in client.xrange(key)]
-    finally:
-        client.close()
+    """`geosensord run --once` at STATION with one source (source_kit.run_once)."""
+    return source_kit.run_once(tmp_path, redis_url, STATION, source_block)

@@ -16,9 +16,9 @@ from adsb_fixtures import (
     distinct_ms,
     matches_a_fix,
     run_once,
-    stream_events,
 )
 from redis_proc import RedisProcess
+from source_kit import stream_events
 
 from hardware.iq.rtl_tcp import CMD_FREQUENCY, CMD_SAMPLE_RATE
 from hardware.iq.rtl_tcp_server import RtlTcpReplayServer

@@ -17,10 +17,10 @@ from adsb_fixtures import (
     FileDecode,
     OneShotServer,
     distinct_ms,
-    make_cfg,
     make_ctx,
     matches_a_fix,
 )
+from source_kit import make_cfg
 
 from daemon.config import ConfigErrors, parse_config
 from daemon.metrics import Metrics

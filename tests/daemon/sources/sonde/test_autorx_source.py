@@ -14,15 +14,13 @@ from typing import Any
 import pytest
 from redis_proc import RedisProcess
 from sonde_fixtures import (
-    Collect,
     MemoStore,
-    make_cfg,
     make_ctx,
     reference,
     reference_utc_ms,
-    stream_events,
     write_config,
 )
+from source_kit import Collect, make_cfg, stream_events
 
 from daemon.config import load_config
 from daemon.runtime import open_runtime

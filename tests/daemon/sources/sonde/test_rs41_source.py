@@ -13,14 +13,12 @@ from redis_proc import RedisProcess
 from rs41_signal import gfsk_audio, gfsk_iq_bursts, reference_frames
 from sonde_fixtures import (
     WAV,
-    Collect,
-    make_cfg,
     make_ctx,
     reference,
     reference_utc_ms,
     run_once,
-    stream_events,
 )
+from source_kit import Collect, make_cfg, stream_events
 
 from daemon.config import load_config
 from daemon.sources.sonde import rs41

@@ -56,7 +56,8 @@ def test_mistakes_are_named_at_load_time(block: str, key: str, says: str) -> Non
 
 
 def test_wav_format_needs_a_file_input(tmp_path: Path) -> None:
-    from sonde_fixtures import make_cfg, make_ctx
+    from sonde_fixtures import make_ctx
+    from source_kit import make_cfg
 
     cfg = make_cfg(rs41.FIELDS, "rs41", input="rtl_tcp://127.0.0.1:1234", format="wav")
     with pytest.raises(ValueError, match="needs a file input"):

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import source_kit
+from source_kit import Collect
 from usgs_fake_server import FakeUsgsServer, Reply
 
 from daemon.config import ConfigErrors, parse_config
-from daemon.event import Event
 from daemon.metrics import Metrics
 from daemon.sources.base import SourceContext, Station
 from daemon.sources.usgs import FIELDS, UsgsSource, build
@@ -19,19 +20,6 @@ from daemon.sources.usgs.source import backfill_producer
 
 FEED_PATH = "/earthquakes/feed/v1.0/summary/all_day.geojson"
 DAY_2022 = "all_day_2022-09-29.geojson"
-
-
-class Collect:
-    """An Emit that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.memos: list[tuple[str, str] | None] = []
-
-    def __call__(self, event: Event, *, seq: int | None = None,
-                 memo: tuple[str, str] | None = None, producer: str | None = None) -> None:
-        self.events.append(event)
-        self.memos.append(memo)
 
 
 class Waits:
@@ -59,10 +47,7 @@ def make_ctx(tmp_path: Path, memo: dict[str, dict[str, str]] | None = None,
 
 
 def make_cfg(**overrides: Any) -> dict[str, Any]:
-    cfg = {k: (list(f.default) if isinstance(f.default, list) else f.default)
-           for k, f in FIELDS.items()}
-    cfg.update(type="usgs", **overrides)
-    return cfg
+    return source_kit.make_cfg(FIELDS, "usgs", **overrides)
 
 
 def feed_reply(path: Path, **headers: str) -> Reply:
