@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hardware.modes.crc import crc24
-from hardware.modes.slicer import PulseModel
+from hardware.modes.slicer import PulseModel, pulse_model
 
 __all__ = [
     "LONG_BITS",
@@ -346,7 +346,7 @@ class Demodulator:
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         min_occupancy: float = 0.7,
-        chunk_samples: int = 32_768,
+        chunk_samples: int = 65_536,
     ) -> None:
         if sample_rate_hz not in SUPPORTED_RATES_HZ:
             raise ValueError(f"sample rate {sample_rate_hz} Hz not in {SUPPORTED_RATES_HZ}")
@@ -360,9 +360,7 @@ class Demodulator:
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
         self.min_occupancy = min_occupancy
-        self.model = PulseModel(
-            sample_rate_hz, steps_per_sample=steps_per_sample, blur_samples=blur_samples
-        )
+        self.model: PulseModel = pulse_model(sample_rate_hz, steps_per_sample, blur_samples)
         sps = sample_rate_hz / 1e6  # samples per microsecond
 
         # Prefilter geometry: a pulse starting at t*sps + phi (0 <= phi < 1) lies in
@@ -376,9 +374,10 @@ class Demodulator:
         self._quiet_offsets = _quiet_windows(gap1, self._win) + _quiet_windows(gap2, self._win)
         self._chunk = chunk_samples
         size = chunk_samples + self.prefilter_span + 2
-        self._scratch = [np.empty(size, np.float32) for _ in range(5)]
+        self._scratch = [np.empty(size, np.float32) for _ in range(4)]
         self._scratch_bool = np.empty(size, bool)
         self._scratch_bool2 = np.empty(size, bool)
+        self._scratch_bool3 = np.empty(size, bool)
 
         # Slicing windows start model.lookback samples before the slice origin,
         # which is at most ceil(phase_range) samples before the preamble.
@@ -432,25 +431,16 @@ class Demodulator:
         mu_w = noise_mean * width
         w0 = start - 1
         n_win = ext + max(po + qo)
-        win, pair, total, low, quiet = (a[:n_win] for a in self._scratch)
+        win, pair, total, quiet = (a[:n_win] for a in self._scratch[:4])
         np.add(mag[w0 : w0 + n_win], mag[w0 + 1 : w0 + 1 + n_win], out=win)
         for j in range(2, width):
             win += mag[w0 + j : w0 + j + n_win]
-        # Pulses 1, 2 and 3, 4 are the same distance apart (1 us): sum and min in pairs.
+        # Pulses 1, 2 and 3, 4 are the same distance apart (1 us): sum in pairs.
         gap = po[2] - po[0]
         span = ext + gap
         np.add(win[po[0] : po[0] + span], win[po[1] : po[1] + span], out=pair[:span])
         total = total[:ext]
         np.add(pair[:ext], pair[gap : gap + ext], out=total)
-        np.minimum(
-            win[po[0] + 1 : po[0] + 1 + span], win[po[1] + 1 : po[1] + 1 + span], out=pair[:span]
-        )
-        low = low[:length]
-        np.minimum(pair[:length], pair[gap : gap + length], out=low)
-        quiet = quiet[:length]
-        np.add(win[qo[0] + 1 : qo[0] + 1 + length], win[qo[1] + 1 : qo[1] + 1 + length], out=quiet)
-        for q in qo[2:]:
-            quiet += win[q + 1 : q + 1 + length]
         centre = total[1 : 1 + length]
         passed = self._scratch_bool[:length]
         tmp = self._scratch_bool2[:length]
@@ -461,21 +451,37 @@ class Demodulator:
         # (total - n mu_w) > n (pulse_to_noise - 1) mu_w
         np.greater(centre, np.float32(npulse * self.pulse_to_noise * mu_w), out=tmp)
         passed &= tmp
+        # (low - mu_w) > weakest_to_pulse (total - n mu_w) / n, low the weakest
+        # pulse window. With weakest_to_pulse 0 this is "every pulse window above
+        # the noise": one comparison per window and byte-wide ANDs.
+        slope = self.weakest_to_pulse / npulse
+        if slope:
+            low = quiet[:length]
+            np.minimum(
+                win[po[0] + 1 : po[0] + 1 + length], win[po[1] + 1 : po[1] + 1 + length], out=low
+            )
+            for o in po[2:]:
+                np.minimum(low, win[o + 1 : o + 1 + length], out=low)
+            limit = pair[:length]
+            np.multiply(centre, np.float32(slope), out=limit)
+            limit += np.float32(mu_w - slope * npulse * mu_w)
+            np.greater(low, limit, out=tmp)
+            passed &= tmp
+        else:
+            above = self._scratch_bool3[:n_win]
+            np.greater(win, np.float32(mu_w), out=above)
+            for o in po:
+                passed &= above[o + 1 : o + 1 + length]
         # (quiet - m mu_w) / m < quiet_to_pulse (total - n mu_w) / n
+        quiet = quiet[:length]
+        np.add(win[qo[0] + 1 : qo[0] + 1 + length], win[qo[1] + 1 : qo[1] + 1 + length], out=quiet)
+        for q in qo[2:]:
+            quiet += win[q + 1 : q + 1 + length]
         slope = self.quiet_to_pulse * nquiet / npulse
         limit = win[:length]  # the window sums are no longer needed
         np.multiply(centre, np.float32(slope), out=limit)
         limit += np.float32(nquiet * mu_w - slope * npulse * mu_w)
         np.less(quiet, limit, out=tmp)
-        passed &= tmp
-        # (low - mu_w) > weakest_to_pulse (total - n mu_w) / n
-        slope = self.weakest_to_pulse / npulse
-        if slope:
-            np.multiply(centre, np.float32(slope), out=limit)
-            limit += np.float32(mu_w - slope * npulse * mu_w)
-            np.greater(low, limit, out=tmp)
-        else:
-            np.greater(low, np.float32(mu_w), out=tmp)
         passed &= tmp
         return np.flatnonzero(passed)
 
@@ -500,16 +506,11 @@ class Demodulator:
         """
         model = self.model
         win = self._gather(mag, preambles - model.lookback, model.preamble_len)
-        score, amp = model.preamble_fit(win, noise_floor)
-        best = np.argmax(score, axis=1)
-        rows = np.arange(preambles.size)
-        centred = win - noise_floor[:, None]
-        energy = np.einsum("ij,ij->i", centred, centred)
-        explained = score[rows, best]
+        best, explained, amp, energy = model.preamble_fit(win, noise_floor)
         allowance = np.float32(self.unexplained_to_noise * model.preamble_len) * noise_floor**2
         limit = np.float32(self.unexplained_to_fit) * explained + allowance
         plausible = energy - explained <= limit
-        return best, amp[rows, best], np.asarray(plausible & (explained > 0))
+        return best, amp, np.asarray(plausible & (explained > 0))
 
     def _hypothesis(self, preambles: I64, hyp: npt.NDArray[np.intp]) -> tuple[I64, IDX, F32]:
         """Slice origin (integer sample), phase step and phase (samples) of each

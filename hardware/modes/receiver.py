@@ -270,31 +270,31 @@ class Receiver:
         # The next frame cannot start before this frame's last bit.
         ends = start + (8 + rows.nbits.astype(np.float64) - 1) * (rate / 1e6)
         levels = 20.0 * np.log10(np.maximum(rows.signal, 1e-3) / FULL_SCALE)
-        packed = rows.msg.tobytes()
-        width = rows.msg.shape[1]
+        nbytes = rows.nbits // 8
+        frames = [row[:n].tobytes() for row, n in zip(rows.msg, nbytes.tolist(), strict=True)]
         # Addresses confirmed in this block: the first confirmation goes to the book
         # at once (later frames of the block may need it), the latest time at the
         # end. In between the book holds an earlier time, which answers is_known
         # the same for any TTL longer than a block.
         confirmed: dict[int, float] = {}
-        for k, (first, end, t_s, sample, kind, icao, df, nbits, level, flipped) in enumerate(
-            zip(
-                start.tolist(),
-                ends.tolist(),
-                (start / rate).tolist(),
-                np.floor(start + 0.5).astype(np.int64).tolist(),
-                kinds.tolist(),
-                icaos.tolist(),
-                np.minimum(rows.df, 24).tolist(),
-                rows.nbits.tolist(),
-                levels.tolist(),
-                rows.flipped.tolist(),
-                strict=True,
-            )
+        busy_until = self._busy_until
+        max_fix = self.max_fix_bits
+        is_known = book.is_known
+        for first, end, t_s, sample, kind, icao, df, msg, level, flipped in zip(
+            start.tolist(),
+            ends.tolist(),
+            (start / rate).tolist(),
+            np.floor(start + 0.5).astype(np.int64).tolist(),
+            kinds.tolist(),
+            icaos.tolist(),
+            np.minimum(rows.df, 24).tolist(),
+            frames,
+            levels.tolist(),
+            rows.flipped.tolist(),
+            strict=True,
         ):
-            if first < self._busy_until:
+            if first < busy_until:
                 continue
-            msg = packed[k * width : k * width + nbits // 8]
             fixed = 0
             if kind == _CONFIRM:
                 if icao not in confirmed:
@@ -306,23 +306,56 @@ class Receiver:
             elif kind == _IID:
                 crc = "iid"
             elif kind == _AP:
-                if not book.is_known(icao, t_s):
+                if not is_known(icao, t_s):
                     continue
                 crc = "ap"
             elif kind == _SOFT:
-                if self.max_fix_bits < 1 or not book.is_known(icao, t_s):
+                if max_fix < 1 or not is_known(icao, t_s):
                     continue
                 crc, fixed = "fixed", flipped
             else:
-                frame = check_frame(msg, book, t_s, self.max_fix_bits)
+                frame = check_frame(msg, book, t_s, max_fix)
                 if frame is None:
                     continue
                 msg, icao, crc, fixed = frame.msg, frame.icao, frame.crc, frame.corrected_bits
-            self._busy_until = end
-            out.append(ModeSMessage(sample, t_s, msg, df, icao, crc, fixed, level))
+            busy_until = end
+            out.append(_message(sample, t_s, msg, df, icao, crc, fixed, level))
+        self._busy_until = busy_until
         for icao, t_s in confirmed.items():
             book.confirm(icao, t_s)
         return out
+
+
+# Slot descriptors of ModeSMessage: `_message` sets the fields through them.
+(_SET_SAMPLE, _SET_T, _SET_MSG, _SET_DF, _SET_ICAO, _SET_CRC, _SET_FIXED, _SET_LEVEL) = (
+    getattr(ModeSMessage, name).__set__ for name in ModeSMessage.__slots__
+)
+_new = object.__new__
+
+
+def _message(
+    sample: int,
+    t_s: float,
+    msg: bytes,
+    df: int,
+    icao: int,
+    crc: str,
+    corrected_bits: int,
+    signal_dbfs: float,
+) -> ModeSMessage:
+    """ModeSMessage(...) without the frozen dataclass's __init__, which goes through
+    object.__setattr__ per field (three times the cost of the rest of the accept
+    loop per message); the slot descriptors set the same fields."""
+    m: ModeSMessage = _new(ModeSMessage)
+    _SET_SAMPLE(m, sample)
+    _SET_T(m, t_s)
+    _SET_MSG(m, msg)
+    _SET_DF(m, df)
+    _SET_ICAO(m, icao)
+    _SET_CRC(m, crc)
+    _SET_FIXED(m, corrected_bits)
+    _SET_LEVEL(m, signal_dbfs)
+    return m
 
 
 # Verdicts of `_verdicts`: what accepting a row takes.

@@ -38,11 +38,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FRAME_BITS", "PREAMBLE_US", "PulseModel", "SliceResult", "pulse_samples"]
+__all__ = [
+    "FRAME_BITS",
+    "PREAMBLE_US",
+    "PulseModel",
+    "SliceResult",
+    "pulse_model",
+    "pulse_samples",
+]
 
 PREAMBLE_US = (0.0, 1.0, 3.5, 4.5)
 PULSE_US = 0.5
@@ -213,28 +221,35 @@ class PulseModel:
         self.preamble_phases = phases
         self._pre_tmpl = tmpl.astype(np.float32)
         self._pre_tmpl_t = np.ascontiguousarray(self._pre_tmpl.T)
-        self._pre_norm2 = (tmpl * tmpl).sum(axis=1).astype(np.float32)
-        self._pre_sum = tmpl.sum(axis=1).astype(np.float32)
+        self._pre_inv_norm2 = (1.0 / (tmpl * tmpl).sum(axis=1)).astype(np.float32)
 
-    def preamble_fit(self, windows: F32, noise_mean: F32) -> tuple[F32, F32]:
+    def preamble_fit(self, windows: F32, noise_mean: F32) -> tuple[IDX, F32, F32, F32]:
         """Least-squares fit of the preamble template at every phase hypothesis.
 
         `windows` is (rows, >= preamble_len) starting `lookback` before the integer
-        preamble start. Returns (score, amplitude), each (rows, hypotheses): score is
-        the energy the template explains, ``<m - mu, P>^2 / |P|^2`` (0 when the fit
-        is negative), amplitude the fitted pulse height in magnitude units.
-        `noise_mean` (rows,) is mu, the mean noise magnitude.
+        preamble start; `noise_mean` (rows,) is mu, the mean noise magnitude.
+        Returns, per row: the best hypothesis (index into `preamble_phases`), the
+        energy its template explains ``<m - mu, P>^2 / |P|^2`` (0 when no fit is
+        positive), its fitted pulse height (magnitude units) and the energy of the
+        window about the noise mean, ``|m - mu|^2``.
         """
-        seg = windows[:, : self.preamble_len]
-        corr = np.empty((seg.shape[0], self._pre_tmpl_t.shape[1]), np.float32)
+        centred = windows[:, : self.preamble_len] - noise_mean[:, None]
+        corr = np.empty((centred.shape[0], self._pre_tmpl_t.shape[1]), np.float32)
         # Small products keep OpenBLAS on one thread: its worker threads spin for a
         # while after every multi-threaded call, tripling the CPU time.
-        for lo in range(0, seg.shape[0], _BLAS_ROWS):
-            np.matmul(seg[lo : lo + _BLAS_ROWS], self._pre_tmpl_t, out=corr[lo : lo + _BLAS_ROWS])
-        corr -= noise_mean[:, None] * self._pre_sum[None, :]
-        amp = corr / self._pre_norm2
-        score = np.where(corr > 0, corr * amp, np.float32(0))
-        return score.astype(np.float32), amp.astype(np.float32)
+        for lo in range(0, centred.shape[0], _BLAS_ROWS):
+            np.matmul(
+                centred[lo : lo + _BLAS_ROWS], self._pre_tmpl_t, out=corr[lo : lo + _BLAS_ROWS]
+            )
+        score = np.maximum(corr, np.float32(0))
+        score *= score
+        score *= self._pre_inv_norm2
+        best = np.argmax(score, axis=1)
+        rows = np.arange(best.size)
+        explained = score[rows, best]
+        amp = corr[rows, best] * self._pre_inv_norm2[best]
+        energy = np.einsum("ij,ij->i", centred, centred)
+        return best, explained, amp, energy
 
     def slice(
         self,
@@ -378,6 +393,19 @@ class PulseModel:
         self._own_mask = mask
         self._q = {k: v.astype(np.float32) for k, v in q.items()}
         self._branch_counts = [len(range(r, nbranch, pb)) for r in range(nres)]
+        # The same per branch, laid out (steps, jmax, [b,] branches) so that one
+        # fancy index by phase step gives a row's whole trellis: branch i has
+        # residue i % pb and repeat i // pb. Branch 0 has no bit before it (the
+        # quiet end of the preamble), branch 112 no bit 112 and nothing after.
+        branch = np.arange(nbranch)
+        res, rep = branch % pb, branch // pb
+        self._seq_idx = (own[res] + (rep * self.period_samples)[:, None, None]).transpose(1, 2, 0)
+        self._seq_mask = np.ascontiguousarray(mask[res].transpose(1, 2, 0))
+        per_branch = {k: v[res].astype(np.float32).transpose(1, 3, 2, 0) for k, v in q.items()}
+        per_branch["prev"][..., 0] = 0.0
+        for name in ("cur", "next", "prev2"):
+            per_branch[name][..., -1] = 0.0
+        self._seq_q = {k: np.ascontiguousarray(v) for k, v in per_branch.items()}
 
     def sequence_slice(
         self,
@@ -396,125 +424,98 @@ class PulseModel:
         small leak is not part of the state; zeros when None.
         """
         rows = windows.shape[0]
-        pb, ps = self.period_bits, self.period_samples
         nb = FRAME_BITS + 1
-        jmax = self._own.shape[2]
         if guess is None:
             guess = np.zeros((rows, FRAME_BITS), np.uint8)
-        g_next = np.zeros((rows, nb), bool)
-        g_next[:, : FRAME_BITS - 1] = guess[:, 1:]
-        g_prev2 = np.zeros((rows, nb), bool)
-        g_prev2[:, 2:] = guess[:, : FRAME_BITS - 1]
+        g_next = np.zeros((rows, 1, nb), bool)
+        g_next[:, 0, : FRAME_BITS - 1] = guess[:, 1:]
+        g_prev2 = np.zeros((rows, 1, nb), bool)
+        g_prev2[:, 0, 2:] = guess[:, : FRAME_BITS - 1]
         amp = np.maximum(amplitude, np.float32(1e-6))[:, None]
         mu2 = (noise_mean * noise_mean).astype(np.float32)[:, None]
         # Per owned-sample plane j: the magnitudes m_j (rows, branches) and the model
         # values of bit i-1 / bit i (b = 0, 1) plus the leak of bits i+1 and i-2 as
         # guessed. Unowned slots (masked) hold zeros everywhere: their error is then
         # the same for every branch and cannot change a decision.
-        m = np.zeros((jmax, rows, nb), np.float32)
-        q_prev = np.zeros((jmax, 2, rows, nb), np.float32)
-        q_cur = np.zeros((jmax, 2, rows, nb), np.float32)
-        other = np.zeros((jmax, rows, nb), np.float32)
-        ridx = np.arange(rows)[:, None]
-        for r in range(pb):
-            cnt = self._branch_counts[r]
-            own = self._own[r][step]  # (rows, jmax)
-            mask = self._own_mask[r][step]  # (rows, jmax)
-            qp, qc = self._q["prev"][r][step], self._q["cur"][r][step]  # (rows, 2, jmax)
-            qn, q2 = self._q["next"][r][step], self._q["prev2"][r][step]
-            gn, g2 = g_next[:, r::pb], g_prev2[:, r::pb]
-            for j in range(jmax):
-                col = own[:, j : j + 1] + np.arange(cnt)[None, :] * ps
-                m[j][:, r::pb] = windows[ridx, col] * mask[:, j : j + 1]
-                for b in (0, 1):
-                    q_prev[j, b][:, r::pb] = qp[:, b, j : j + 1]
-                    q_cur[j, b][:, r::pb] = qc[:, b, j : j + 1]
-                other[j][:, r::pb] = np.where(gn, qn[:, 1, j : j + 1], qn[:, 0, j : j + 1])
-                other[j][:, r::pb] += np.where(g2, q2[:, 1, j : j + 1], q2[:, 0, j : j + 1])
-        q_prev[:, :, :, 0] = 0.0  # bit 0 follows the quiet end of the preamble
-        q_cur[:, :, :, -1] = 0.0  # nothing after bit 111
-        other[:, :, -1] = 0.0
+        idx = self._seq_idx[step]  # (rows, jmax, branches)
+        m = windows[np.arange(rows)[:, None, None], idx] * self._seq_mask[step]
+        q_prev = self._seq_q["prev"][step]  # (rows, jmax, 2, branches)
+        q_cur = self._seq_q["cur"][step]
+        q_next, q_prev2 = self._seq_q["next"][step], self._seq_q["prev2"][step]
+        other = np.where(g_next, q_next[:, :, 1], q_next[:, :, 0])
+        other += np.where(g_prev2, q_prev2[:, :, 1], q_prev2[:, :, 0])
         # Short frames (as guessed: first bit 0) end with bit 55: no bit 56 or later
         # puts energy anywhere, and branches past 56 carry no information.
         short = np.flatnonzero(guess[:, 0] == 0)
         if short.size:
-            q2_55 = np.where(g_prev2[short, SHORT_BITS], 1, 0)
-            for j in range(jmax):
-                q_cur[j, :, short, SHORT_BITS] = 0.0
-                # branch 55 loses the leak of bit 56, branch 56 that of bit 57
-                other[j, short, SHORT_BITS - 1 : SHORT_BITS + 1] = 0.0
-            del q2_55
-        metric: dict[tuple[int, int], F32] = {}
-        for p in (0, 1):
-            for c in (0, 1):
-                total = np.zeros((rows, nb), np.float32)
-                for j in range(jmax):
-                    x = q_prev[j, p] + q_cur[j, c]
-                    x += other[j]
-                    x *= amp
-                    x *= x
-                    x += mu2
-                    np.sqrt(x, out=x)
-                    np.subtract(m[j], x, out=x)
-                    x *= x
-                    total -= x
-                if short.size:
-                    total[short, SHORT_BITS + 1 :] = 0.0
-                metric[p, c] = total
-        # Scans along the bit axis work on contiguous (branch, row) planes.
-        mt = {k: np.ascontiguousarray(v.T) for k, v in metric.items()}
-        fwd = _prefix_maxplus(mt[0, 0], mt[0, 1], mt[1, 0], mt[1, 1])
-        alpha0 = np.maximum(fwd[0], fwd[2])[:FRAME_BITS]
-        alpha1 = np.maximum(fwd[1], fwd[3])[:FRAME_BITS]
-        bwd = _suffix_maxplus(*(mt[k][1:] for k in ((0, 0), (0, 1), (1, 0), (1, 1))))
-        beta0 = np.maximum(bwd[0], bwd[1])
-        beta1 = np.maximum(bwd[2], bwd[3])
-        llr = ((alpha1 + beta1) - (alpha0 + beta0)).T
+            q_cur[short, :, :, SHORT_BITS] = 0.0
+            # branch 55 loses the leak of bit 56, branch 56 that of bit 57
+            other[short, :, SHORT_BITS - 1 : SHORT_BITS + 1] = 0.0
+        # All four (bit i-1, bit i) hypotheses and all planes at once:
+        # x[j, p, c] is the expected magnitude error on plane j.
+        x = q_prev.transpose(1, 2, 0, 3)[:, :, None] + q_cur.transpose(1, 2, 0, 3)[:, None, :]
+        x += other.transpose(1, 0, 2)[:, None, None]
+        x *= amp
+        x *= x
+        x += mu2
+        np.sqrt(x, out=x)
+        np.subtract(m.transpose(1, 0, 2)[:, None, None], x, out=x)
+        x *= x
+        total = -x[0]
+        for j in range(1, x.shape[0]):
+            total -= x[j]
+        if short.size:
+            total[:, :, short, SHORT_BITS + 1 :] = 0.0
+        # Scans along the bit axis work on contiguous (p, c, branch, row) blocks.
+        mt = np.ascontiguousarray(total.transpose(0, 1, 3, 2))
+        fwd = _prefix_maxplus(mt)
+        alpha = np.maximum(fwd[0], fwd[1])[:, :FRAME_BITS]  # [bit i state, branch, row]
+        bwd = _suffix_maxplus(mt[:, :, 1:])
+        beta = np.maximum(bwd[:, 0], bwd[:, 1])
+        llr = ((alpha[1] + beta[1]) - (alpha[0] + beta[0])).T
         bits = (llr > 0).astype(np.uint8)
         scale = amp * amp
         confidence = (np.abs(llr) / scale).astype(np.float32)
         return SliceResult(bits, confidence, amplitude, np.zeros(rows, np.float32))
 
 
-Mat = tuple[F32, F32, F32, F32]
+def _maxplus(a: F32, b: F32) -> F32:
+    """2x2 max-plus products a (x) b of stacked matrices: a[p, q, ...] with the
+    matrix indices first, elementwise over the rest."""
+    pair = a[:, :, None] + b[None, :, :]  # pair[p, q, c] = a[p, q] + b[q, c]
+    out: F32 = np.maximum(pair[:, 0], pair[:, 1])
+    return out
 
 
-def _maxplus(a: Mat, b: Mat) -> Mat:
-    """2x2 max-plus product a (x) b, elementwise over arrays: (a00, a01, a10, a11)."""
-    return (
-        np.maximum(a[0] + b[0], a[1] + b[2]),
-        np.maximum(a[0] + b[1], a[1] + b[3]),
-        np.maximum(a[2] + b[0], a[3] + b[2]),
-        np.maximum(a[2] + b[1], a[3] + b[3]),
-    )
-
-
-def _prefix_maxplus(m00: F32, m01: F32, m10: F32, m11: F32) -> Mat:
-    """Inclusive prefix products M_0 (x) ... (x) M_i along axis 0 (Hillis-Steele
-    scan: log2(n) whole-array steps instead of n sequential ones)."""
-    p: list[F32] = [m00.copy(), m01.copy(), m10.copy(), m11.copy()]
-    n = m00.shape[0]
+def _prefix_maxplus(m: F32) -> F32:
+    """Inclusive prefix products M_0 (x) ... (x) M_i along axis 2 of stacked 2x2
+    matrices m[p, c, i, ...] (Hillis-Steele scan: log2(n) whole-array steps instead
+    of n sequential ones)."""
+    p = m.copy()
+    n = m.shape[2]
     d = 1
     while d < n:
-        left: Mat = (p[0][:-d], p[1][:-d], p[2][:-d], p[3][:-d])
-        right: Mat = (p[0][d:], p[1][d:], p[2][d:], p[3][d:])
-        prod = _maxplus(left, right)
-        for k in range(4):
-            p[k][d:] = prod[k]
+        p[:, :, d:] = _maxplus(p[:, :, :-d], p[:, :, d:])
         d *= 2
-    return p[0], p[1], p[2], p[3]
+    return p
 
 
-def _suffix_maxplus(m00: F32, m01: F32, m10: F32, m11: F32) -> Mat:
-    """Inclusive suffix products M_i (x) ... (x) M_last along axis 0."""
-    p: list[F32] = [m00.copy(), m01.copy(), m10.copy(), m11.copy()]
-    n = m00.shape[0]
+def _suffix_maxplus(m: F32) -> F32:
+    """Inclusive suffix products M_i (x) ... (x) M_last along axis 2."""
+    p = m.copy()
+    n = m.shape[2]
     d = 1
     while d < n:
-        left: Mat = (p[0][:-d], p[1][:-d], p[2][:-d], p[3][:-d])
-        right: Mat = (p[0][d:], p[1][d:], p[2][d:], p[3][d:])
-        prod = _maxplus(left, right)
-        for k in range(4):
-            p[k][:-d] = prod[k]
+        p[:, :, :-d] = _maxplus(p[:, :, :-d], p[:, :, d:])
         d *= 2
-    return p[0], p[1], p[2], p[3]
+    return p
+
+
+@cache
+def pulse_model(
+    sample_rate_hz: int, steps_per_sample: int = 8, blur_samples: float = 0.3
+) -> PulseModel:
+    """A shared `PulseModel` per parameter set: building the tables takes ~30 ms
+    (erf sums over every phase and tap), more than demodulating 0.1 s of samples,
+    and a model is never modified after construction."""
+    return PulseModel(sample_rate_hz, steps_per_sample=steps_per_sample, blur_samples=blur_samples)
