@@ -3,7 +3,9 @@
 The code under test opens `link` (a symlink, like ``/dev/serial/by-id/…``) which
 points at the pty's slave side; the test plays the device on the master side.
 `unplug()` closes the pty (the reader sees EIO / "readiness to read but returned
-no data"), `plug()` creates a new one and re-points the symlink at it.
+no data"), `plug()` creates a new one and re-points the symlink at it. The
+`pty_device` fixture (used by the hardware and the daemon serial tests through their
+conftest.py) gives each test one.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import os
 import select
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 
 class PtyDevice:
@@ -80,3 +84,15 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+@pytest.fixture
+def pty_device(tmp_path: Path) -> Iterator[PtyDevice]:
+    """A simulated USB serial device at ``tmp_path/by-id/usb-Arduino…-if00``."""
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    device = PtyDevice(by_id / "usb-Arduino_Uno_85736323430351F0E1A1-if00")
+    try:
+        yield device
+    finally:
+        device.close()
