@@ -1,13 +1,24 @@
 """The pipeline: sources -> one bounded queue -> batches -> S2 + encode -> sinks.
 
 Sources call their `Emit` from their own threads. The queue is bounded: when it
-is full the emitting source waits (backpressure). One sink thread takes batches
-(up to `batch_size` events or `batch_latency_s` after the first one), encodes them
-and writes them to the primary sink (Redis) in one round trip, then to any mirror
-sinks (e.g. jsonl). When the primary sink fails, the batch goes to the spool when
-one is configured (and everything after it, so order per producer is kept until
-the spool is replayed), otherwise it is retried with backoff while the queue
-backs up. Mirror sinks receive what Redis took as new, once, in the same order.
+is full the emitting source waits (backpressure). The sink side is two threads,
+one after the other, so that encoding batch k+1 overlaps the round trip of batch k
+(Redis I/O waits on the socket without the GIL; issue 8)::
+
+    sources ──► queue ──► encoder thread ──► hand-off ──► writer thread ──► Redis
+    (emit)     (bounded,  "sink-encode":      (holds ONE   "sink": primary,   (spool,
+               queue_size) batch, S2, encode  batch)       spool, mirrors      mirrors)
+
+The encoder thread takes batches (up to `batch_size` events or `batch_latency_s`
+after the first one) and encodes them; the writer thread writes each to the
+primary sink (Redis) in one round trip, then to any mirror sinks (e.g. jsonl).
+Both are FIFO and there is one of each, so batches reach the sinks in queue order.
+When the primary sink fails, the batch goes to the spool when one is configured
+(and everything after it, so order per producer is kept until the spool is
+replayed), otherwise it is retried with backoff while the hand-off, then the queue,
+back up. Mirror sinks receive what Redis took as new, once, in the same order.
+An event leaves the queue's count (`wait_idle`) only once the writer has handed
+its batch off to Redis or the spool.
 
 Delivery guarantee (design §4), and its limits:
 
@@ -21,21 +32,27 @@ Delivery guarantee (design §4), and its limits:
   Redis's AOF setting: ``appendfsync everysec`` can lose the last second if the
   Redis host crashes, ``always`` nothing) or appended to the spool (fdatasync'ed
   under ``fsync = "batch"``; see `sinks.spool` for "interval"/"never").
-- Not handed off yet: events in the in-memory queue (up to `queue_size`) and the
-  batch being encoded. SIGTERM drains them (to Redis or the spool); SIGKILL, the
-  OOM killer or a power cut loses them. Sources that can re-read (jsonl by line
-  number, usgs by its memo of published versions) publish them again on restart;
-  live radio traffic and serial readings are gone.
+- Not handed off yet: events in the in-memory queue (up to `queue_size`), the
+  batch being encoded, the encoded batch waiting in the hand-off and the batch
+  being written (so up to `queue_size` + 3 `batch_size`). SIGTERM drains them
+  (to Redis or the spool); SIGKILL, the OOM killer or a power cut loses them.
+  Sources that can re-read (jsonl by line number, usgs by its memo of published
+  versions) publish them again on restart; live radio traffic and serial readings
+  are gone.
 - Counted losses: a full spool under ``drop_oldest`` drops its oldest segment
   (spool_dropped_events_total); a damaged spool record is skipped at replay
   (spool_corrupt_records_total). Under ``block`` nothing is dropped: sources wait.
 
-Liveness: the sink thread stamps a heartbeat at every step of its loop (a batch
-delivered or spooled, an idle wait for events, a retry while neither Redis nor a
-full ``block`` spool takes a batch). `seconds_since_progress()` is the age of that
-stamp; the service feeds the systemd watchdog only while it stays below a
-deadline, so a sink thread wedged in one call (a hung disk, a deadlock) gets the
-daemon restarted, while an outage that is being spooled does not.
+Liveness: each sink thread stamps a heartbeat at every step of its loop (the
+writer: a batch delivered or spooled, an idle wait for batches, a retry while
+neither Redis nor a full ``block`` spool takes a batch; the encoder: a batch
+encoded, an idle wait for events, a wait for room in the hand-off).
+`seconds_since_progress()` is the age of the older stamp (the encoder's stops
+counting once it has drained and ended); the service feeds the systemd watchdog
+only while it stays below a deadline, so a thread wedged in one call (a hung disk,
+a deadlock) gets the daemon restarted, while an outage that is being spooled does
+not. If either thread dies, the other ends too (`sink_thread_alive` turns False)
+and the queue backs up instead of being consumed into nowhere.
 
 Metrics (labels ``sink``): sink_batches_total, sink_write_seconds (histogram of
 successful primary writes), sink_errors_total, sink_retries_total (attempts after a
@@ -47,12 +64,13 @@ spool_depth, spool_bytes, spool_dropped_events_total, spool_corrupt_records_tota
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from daemon.encode import EntryEncoder
 from daemon.event import Event, Sequenced
@@ -101,6 +119,18 @@ class PipelineClosed(RuntimeError):
     """Raised in a source that emits after the pipeline stopped accepting events."""
 
 
+def _ended(thread: threading.Thread | None) -> bool:
+    """Whether `thread` was started and has finished (not: not started yet)."""
+    return thread is not None and thread.ident is not None and not thread.is_alive()
+
+
+class _Encoded(NamedTuple):
+    """A batch on its way from the encoder thread to the writer thread."""
+
+    entries: list[StreamEntry]
+    n_items: int  # queue items it came from (rejected events included), for task_done
+
+
 class Pipeline:
     """Bounded queue plus the sink thread (design §4)."""
 
@@ -127,14 +157,20 @@ class Pipeline:
         self.batch_latency_s = batch_latency_s
         self.retry_max_s = retry_max_s
         self._queue: queue.Queue[Sequenced] = queue.Queue(maxsize=queue_size)
+        # One encoded batch waits here while the writer writes the one before it:
+        # enough to overlap the two stages, and backpressure reaches the queue at once.
+        # None is the encoder's "no more batches".
+        self._handoff: queue.Queue[_Encoded | None] = queue.Queue(maxsize=1)
         self._bad = RateLimitedLog(log)
         self._accepting = True
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # the writer ("sink")
+        self._encoder_thread: threading.Thread | None = None
         self._primary_ok = False
         self._backoff_s = 0.0
         self._retry_at = 0.0
-        self._beat_s = time.monotonic()
+        self._beat_s = time.monotonic()  # the writer's heartbeat
+        self._encode_beat_s = time.monotonic()  # the encoder's; inf once it has ended
         self._spool_refused = False
         self.last_error = ""
         metrics.add_collector(self._collect)
@@ -175,18 +211,24 @@ class Pipeline:
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
-        """Start the sink thread."""
+        """Start the sink threads (the writer, then the encoder that feeds it)."""
         self._thread = threading.Thread(target=self._run, name="sink", daemon=True)
+        self._encoder_thread = threading.Thread(
+            target=self._run_encoder, name="sink-encode", daemon=True
+        )
         self._thread.start()
+        self._encoder_thread.start()
 
     @property
     def sink_thread_alive(self) -> bool:
-        """Whether the sink thread still runs (it may touch the spool)."""
+        """Whether the writer thread still runs (it may touch the spool); it ends once
+        the encoder has drained and ended, or soon after the encoder died."""
         return self._thread is not None and self._thread.is_alive()
 
     def seconds_since_progress(self) -> float:
-        """Seconds since the sink thread last completed a step (see the module docstring)."""
-        return time.monotonic() - self._beat_s
+        """Seconds since the less recent of the sink threads' last steps (see the
+        module docstring)."""
+        return time.monotonic() - min(self._beat_s, self._encode_beat_s)
 
     def progressing(self, deadline_s: float) -> bool:
         """Whether the sink thread runs and made a step within `deadline_s` seconds."""
@@ -218,7 +260,7 @@ class Pipeline:
                 log.error(
                     "sink thread did not drain within %.0f s; %d events left in memory",
                     timeout_s,
-                    self._queue.qsize(),
+                    self._queue.unfinished_tasks,
                 )
                 return False
         return self._queue.empty()
@@ -265,7 +307,37 @@ class Pipeline:
             batch.append(item)
         return batch
 
+    def _run_encoder(self) -> None:
+        """The encoder thread: batches from the queue, encoded, into the hand-off."""
+        while True:
+            self._encode_beat_s = time.monotonic()
+            batch = self._next_batch()
+            if not batch:
+                if self._stop.is_set() and self._queue.empty():
+                    break
+                continue
+            if not self._hand_off(_Encoded(self._encode(batch), len(batch))):
+                return  # the writer is gone: leave the rest queued (see _hand_off)
+        self._hand_off(None)
+        self._encode_beat_s = math.inf  # drained: only the writer's progress counts now
+
+    def _hand_off(self, item: _Encoded | None) -> bool:
+        """Put `item` in the hand-off, waiting while the writer is busy; False if the
+        writer thread has died (then nothing will take it: the queue must back up so
+        sources block and the watchdog sees the pipeline stuck)."""
+        while True:
+            try:
+                self._handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                # Waiting for the writer is progress here; its own beat tells its health.
+                self._encode_beat_s = time.monotonic()
+                if _ended(self._thread):
+                    return False
+
     def _run(self) -> None:
+        """The writer thread: opens the sinks, writes the encoded batches in order,
+        replays the spool while idle, and flushes and closes the sinks at the end."""
         for sink in (self.primary, *self.mirrors):
             try:
                 sink.open()
@@ -273,20 +345,29 @@ class Pipeline:
                 log.warning("sink %s not available yet: %s", sink.name, exc)
         while True:
             self._beat_s = time.monotonic()
-            batch = self._next_batch()
-            if not batch:
+            try:
+                item = self._handoff.get(timeout=0.1)
+            except queue.Empty:
+                if not _ended(self._encoder_thread):
+                    if self.spool is not None and self.spool.depth() and self._may_try_primary():
+                        self._replay_spool()
+                    continue
+                # The encoder died without its end marker: stop, so the pipeline reads
+                # as dead (sink_thread_alive) rather than idle.
+                log.error("encoder thread ended unexpectedly; sink thread stops")
+                break
+            if item is None:  # the encoder drained the queue and ended
                 if self.spool is not None and self.spool.depth() and self._may_try_primary():
                     self._replay_spool()
-                if self._stop.is_set() and self._queue.empty():
-                    break
-                continue
-            entries = self._encode(batch)
+                break
+            entries = item.entries
             while entries and not self._deliver(entries):
-                # Neither Redis nor the spool took it: the queue backs up (backpressure)
-                # until one does or the caller's stop timeout abandons us.
+                # Neither Redis nor the spool took it: the hand-off, then the queue,
+                # back up (backpressure) until one does or the caller's stop timeout
+                # abandons us.
                 time.sleep(max(0.05, self._retry_at - time.monotonic()))
                 self._beat_s = time.monotonic()
-            for _ in batch:
+            for _ in range(item.n_items):
                 self._queue.task_done()
         for sink in (self.primary, *self.mirrors):
             try:
