@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlparse
 
 import pytest
 import redis
+from fake_http import FakeHttpServer, Reply, serving
 from redis_proc import RedisProcess
 from sonde_fixtures import (
     STATION,
@@ -33,70 +31,12 @@ from daemon.sources.sonde import sondehub
 from daemon.sources.sonde.sondehub import SondeHubSource
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b"{}"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Hit:
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-
-
-class FakeSondeHub:
-    """Answers each path from a queue of replies (the last one repeats); records hits."""
-
-    def __init__(self) -> None:
-        self.replies: dict[str, list[Reply]] = {}
-        self.hits: list[Hit] = []
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urlparse(self.path)
-                with fake.lock:
-                    fake.hits.append(Hit(url.path, dict(parse_qsl(url.query)),
-                                         dict(self.headers.items())))
-                    queue = fake.replies.get(url.path) or [Reply(404, b"not found")]
-                    reply = queue.pop(0) if len(queue) > 1 else queue[0]
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply.body)))
-                for k, v in reply.headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(reply.body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def serve(self, path: str, *replies: Reply) -> None:
-        with self.lock:
-            self.replies[path] = list(replies)
-
-    def hits_on(self, path: str) -> list[Hit]:
-        with self.lock:
-            return [h for h in self.hits if h.path == path]
-
-
 @pytest.fixture
-def hub() -> Iterator[FakeSondeHub]:
-    server = FakeSondeHub()
-    server.thread.start()
-    try:
+def hub() -> Iterator[FakeHttpServer]:
+    """A fake SondeHub API (answers are JSON) on a free loopback port."""
+    server = FakeHttpServer({"Content-Type": "application/json"})
+    with serving(server):
         yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
 
 
 def rs41_telemetry(ref: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +69,7 @@ def sondes_answer(*telemetry: dict[str, Any]) -> Reply:
     return Reply(body=json.dumps({t["serial"]: t for t in telemetry}).encode())
 
 
-def make_source(hub: FakeSondeHub, tmp_path: Path, memo: MemoStore | None = None,
+def make_source(hub: FakeHttpServer, tmp_path: Path, memo: MemoStore | None = None,
                 waits: list[float] | None = None, **cfg: Any) -> SondeHubSource:
     recorded = waits if waits is not None else []
 
@@ -137,7 +77,7 @@ def make_source(hub: FakeSondeHub, tmp_path: Path, memo: MemoStore | None = None
         recorded.append(seconds)
         return False
 
-    full = make_cfg(sondehub.FIELDS, "sondehub", url=hub.url, **cfg)
+    full = make_cfg(sondehub.FIELDS, "sondehub", url=hub.base, **cfg)
     return SondeHubSource("hub", full, make_ctx(tmp_path, memo), wait=wait)
 
 
@@ -148,7 +88,7 @@ def run_once(source: SondeHubSource) -> Collect:
 
 
 def test_area_query_publishes_each_sondes_latest_frame(
-        hub: FakeSondeHub, tmp_path: Path) -> None:
+        hub: FakeHttpServer, tmp_path: Path) -> None:
     ref = reference()[5]
     hub.serve("/sondes", sondes_answer(rs41_telemetry(ref), DFM))
     collect = run_once(make_source(hub, tmp_path, radius_km=250.0))
@@ -173,7 +113,7 @@ def test_area_query_publishes_each_sondes_latest_frame(
         (e.data["serial"], str(e.data["frame"])) for e in collect.events]
 
 
-def test_serial_query_takes_the_newest_point(hub: FakeSondeHub, tmp_path: Path) -> None:
+def test_serial_query_takes_the_newest_point(hub: FakeHttpServer, tmp_path: Path) -> None:
     refs = reference()[:3]
     points = {r["datetime"].replace(".000Z", ".000000Z"): rs41_telemetry(r)
               for r in reversed(refs)}
@@ -186,7 +126,7 @@ def test_serial_query_takes_the_newest_point(hub: FakeSondeHub, tmp_path: Path) 
 
 
 def test_polls_no_faster_than_max_age_and_publish_only_changed_frames(
-        hub: FakeSondeHub, tmp_path: Path) -> None:
+        hub: FakeHttpServer, tmp_path: Path) -> None:
     refs = reference()
     hub.serve("/sondes",
               Reply(body=sondes_answer(rs41_telemetry(refs[0])).body,
@@ -212,7 +152,7 @@ def test_polls_no_faster_than_max_age_and_publish_only_changed_frames(
     assert source.last_stats.repeated == 0 and len(hub.hits_on("/sondes")) == 3
 
 
-def test_5xx_is_retried_with_backoff_and_retry_after(hub: FakeSondeHub, tmp_path: Path) -> None:
+def test_5xx_is_retried_with_backoff_and_retry_after(hub: FakeHttpServer, tmp_path: Path) -> None:
     ref = reference()[0]
     hub.serve("/sondes", Reply(503, b"busy", {"Retry-After": "7"}), Reply(502, b"bad gw"),
               sondes_answer(rs41_telemetry(ref)))
@@ -224,7 +164,7 @@ def test_5xx_is_retried_with_backoff_and_retry_after(hub: FakeSondeHub, tmp_path
     assert [e.data["frame"] for e in collect.events] == [ref["frame"]]
 
 
-def test_a_failed_poll_slows_the_next_ones_down(hub: FakeSondeHub, tmp_path: Path) -> None:
+def test_a_failed_poll_slows_the_next_ones_down(hub: FakeHttpServer, tmp_path: Path) -> None:
     hub.serve("/sondes", Reply(500, b"down"))
     source = make_source(hub, tmp_path, retries=0)
     collect = run_once(source)
@@ -237,7 +177,7 @@ def test_a_failed_poll_slows_the_next_ones_down(hub: FakeSondeHub, tmp_path: Pat
 
 
 def test_malformed_answers_and_telemetry_are_counted_and_skipped(
-        hub: FakeSondeHub, tmp_path: Path) -> None:
+        hub: FakeHttpServer, tmp_path: Path) -> None:
     good = rs41_telemetry(reference()[0])
     no_fix = {**DFM, "serial": "19000001", "lat": 0.0, "lon": 0.0}
     hub.serve("/sondes", Reply(body=json.dumps({
@@ -255,12 +195,12 @@ def test_malformed_answers_and_telemetry_are_counted_and_skipped(
 
 @pytest.mark.slow
 def test_memo_in_redis_dedupes_across_a_restart(
-        hub: FakeSondeHub, tmp_path: Path, redis_server: RedisProcess) -> None:
+        hub: FakeHttpServer, tmp_path: Path, redis_server: RedisProcess) -> None:
     refs = reference()
     config = load_config(write_config(tmp_path, redis_server.url, f"""
         [sources.hub]
         type = "sondehub"
-        url = "{hub.url}"
+        url = "{hub.base}"
         """))
 
     def one_poll() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_http import serving
 from usgs_fake_server import FakeUsgsServer
 
 
@@ -13,12 +14,8 @@ from usgs_fake_server import FakeUsgsServer
 def usgs_http() -> Iterator[FakeUsgsServer]:
     """A FakeUsgsServer listening on a free loopback port."""
     server = FakeUsgsServer()
-    server.thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
 
 
 @pytest.fixture
