@@ -75,6 +75,7 @@ from sinks.redis_streams import RedisStreamsSink
 log = logging.getLogger(__name__)
 
 CLUSTER_SLOTS = 16384
+_PENDING_MAX = 100_000  # entries remembered from partly written batches (see write)
 
 _PACKER = msgspec.msgpack.Encoder()
 
@@ -305,8 +306,8 @@ class ClusterStreamsSink(RedisStreamsSink):
     def committed_offset(self, producer: str) -> int:
         """The highest sequence written for `producer` in any slot (0 if none).
 
-        Scans every master for the per-slot offsets hashes (at most one per slot and
-        phase): run once per producer at start, when the sequence file is missing.
+        Scans every master for the per-slot offsets hashes (at most two per slot):
+        the sequence store asks once per producer when the daemon starts.
         """
         pattern = f"{self.keys.offsets}:*"
 
@@ -451,6 +452,11 @@ class ClusterStreamsSink(RedisStreamsSink):
             self._run_groups(later, batch, ids, later_written)
         except SinkError:
             # What was written stays new, with its id, for the replay of this batch.
+            if len(self._pending) > _PENDING_MAX:
+                # Batches that are never replayed (a spool segment dropped when full)
+                # must not grow this forever; forgetting costs only id sharing and
+                # mirror bookkeeping of partly written entries, never exactly-once.
+                self._pending.clear()
             for k, entry_new, entry_id in zip(keys, new, ids, strict=True):
                 if entry_new:
                     self._pending[k] = entry_id

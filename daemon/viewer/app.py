@@ -33,6 +33,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from daemon.viewer.cluster import ClusterStreams, StreamsClient
 from daemon.viewer.feed import StreamFeed, Subscription, ViewEvent
 from daemon.viewer.regions import RegionError, cell_vertices, parse_region
 from daemon.viewer.sse import sse_comment, sse_frame, sse_retry
@@ -109,8 +110,9 @@ class ViewerSettings:
         return settings
 
 
-def async_client(options: RedisOptions) -> aioredis.Redis:
-    """An asyncio redis client with the same connection options as the daemon's sync one.
+def async_client(options: RedisOptions) -> StreamsClient:
+    """An asyncio redis client with the same connection options as the daemon's sync one
+    (for a ``redis+cluster://`` URL, a cluster client reading every shard).
 
     The socket timeout must outlast the XREAD BLOCK time, so it is at least 10 s here.
     """
@@ -124,7 +126,7 @@ def async_client(options: RedisOptions) -> aioredis.Redis:
         kwargs["username"] = options.username
     if options.password:
         kwargs["password"] = options.password
-    if options.url.startswith("rediss://"):
+    if options.url.startswith(("rediss://", "rediss+cluster://")):
         if options.tls_ca_file:
             kwargs["ssl_ca_certs"] = options.tls_ca_file
         if options.tls_cert_file:
@@ -133,6 +135,8 @@ def async_client(options: RedisOptions) -> aioredis.Redis:
             kwargs["ssl_keyfile"] = options.tls_key_file
         if not options.tls_verify:
             kwargs["ssl_cert_reqs"] = "none"
+    if options.is_cluster:
+        return ClusterStreams.from_options(options, **kwargs)
     client: aioredis.Redis = aioredis.Redis.from_url(options.url, **kwargs)
     return client
 
@@ -140,7 +144,7 @@ def async_client(options: RedisOptions) -> aioredis.Redis:
 class Viewer:
     """The application state: one Redis client, the stream feed, the statistics."""
 
-    def __init__(self, settings: ViewerSettings, client: aioredis.Redis) -> None:
+    def __init__(self, settings: ViewerSettings, client: StreamsClient) -> None:
         self.settings = settings
         self.client = client
         self.feed = StreamFeed(

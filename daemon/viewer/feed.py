@@ -26,8 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
-
+from daemon.viewer.cluster import StreamsClient
 from daemon.viewer.regions import Region, cell_token_at, cell_vertices, estimated_cells
 from sinks.redis_streams import StreamKeys
 
@@ -70,7 +69,7 @@ def entry_id_key(entry_id: str) -> tuple[int, int]:
 class StreamFeed:
     """Builds subscriptions and reads them from one Redis (asyncio client)."""
 
-    client: aioredis.Redis
+    client: StreamsClient
     prefix: str = "geo"
     cell_stream_level: int = 8
     max_cells: int = 1000

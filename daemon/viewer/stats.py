@@ -25,6 +25,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from daemon.viewer.cluster import StreamsClient
 from daemon.viewer.feed import entry_id_key
 from daemon.viewer.rangeplot import RangeOutline
 
@@ -187,7 +188,7 @@ class StatsBook:
 
 
 async def follow_stats(
-    client: aioredis.Redis,
+    client: StreamsClient,
     book: StatsBook,
     since_ms: dict[str, int],
     block_ms: int = 2000,

@@ -251,3 +251,54 @@ def test_cluster_down_is_a_sink_error_not_a_crash(tmp_path: Any) -> None:
         sink.open()
     with pytest.raises(SinkError):
         sink.write(encode(world_events(3), "s:a"))
+
+
+def test_bench_cluster_spreads_world_wide_cells_over_every_master(cluster: LocalCluster) -> None:
+    from daemon.commands.bench_cluster import bench_cluster
+
+    result = bench_cluster(8, 600, 200, cluster.url)
+    assert len(result.shards) == 3
+    assert all(s.cell_keys > 0 for s in result.shards)
+    assert result.max_cell_key_share < 0.5
+    # Every event reached its cell stream and its source stream (no global stream).
+    assert sum(s.entries for s in result.shards) == 2 * 8 * 600
+    assert "largest share" in result.report()
+    # The bench's keys are gone afterwards.
+    c: Any = cluster_sink(cluster).cluster
+    assert not list(c.scan_iter(match="benchcluster*"))
+
+
+def test_viewer_feed_reads_a_region_from_every_shard(cluster: LocalCluster) -> None:
+    import asyncio
+
+    from daemon.viewer.app import async_client
+    from daemon.viewer.feed import StreamFeed
+    from daemon.viewer.regions import parse_region
+
+    rng = random.Random(11)
+    events = [
+        Event(id=f"v:{i}", src="v", kind="k", t=1_700_000_000_000 + i, rx=1, station="s",
+              lat=47.0 + rng.uniform(-2, 2), lon=8.0 + rng.uniform(-3, 3), alt=None, data={})
+        for i in range(600)
+    ]
+    sink = cluster_sink(cluster)
+    sink.write(encode(events[:400], "s:v"))
+    region = Region(47.0, 8.0, 120.0)
+    inside = {e.id for e in events if region.contains(e.lat, e.lon)}
+
+    async def read() -> tuple[list[str], list[str], int]:
+        client = async_client(RedisOptions(url=cluster.url))
+        feed = StreamFeed(client, "geo", 8)
+        sub = feed.subscribe(parse_region(f"circle:{region.lat},{region.lon},{region.radius_km}"))
+        old, cursor = await feed.backfill(sub, 0, 10_000)
+        await asyncio.to_thread(sink.write, encode(events[400:], "s:v", first_seq=401))
+        new, _ = await feed.read_new(sub, cursor, block_ms=1000)
+        await client.aclose()
+        return [e["id"] for e in old], [e["id"] for e in new], len(sub.keys)
+
+    old, new, n_keys = asyncio.run(read())
+    assert len({cluster.master_of_slot(key_slot(k)) for k in
+                StreamReader(sink.cluster, "geo", 8).region_keys(region)}) >= 2
+    assert n_keys > 1
+    assert sorted(old) == sorted(i for i in inside if int(i[2:]) < 400)
+    assert sorted(new) == sorted(i for i in inside if int(i[2:]) >= 400)
