@@ -26,8 +26,11 @@ Data flow per `Receiver.feed` call::
 Preambles are searched only where a whole long frame fits in the buffer and the
 noise floor is known; the rest is kept as the tail for the next block, so a frame
 split by a block edge is decoded once, from the next block, and the messages do not
-depend on the block sizes at all. `flush()` pads the final partial block with
-silence; feeding may continue after it (a new stream segment).
+depend on the block sizes at all. Small blocks are gathered into batches of
+`batch_samples` before the search (its cost per call is mostly fixed), which
+delays their messages but does not change them. `flush()` processes the pending
+samples and pads the final partial block with silence; feeding may continue after
+it (a new stream segment).
 
 Timestamps: `sample` is the index, counted in samples at `sample_rate_hz` from the
 first sample ever fed, of the first preamble pulse (rounded to the nearest sample
@@ -102,6 +105,14 @@ class Receiver:
 
     `book` defaults to a fresh `AddressBook`; pass one to share confirmed addresses
     with another decoder. Not thread-safe; one receiver per sample stream.
+
+    Blocks are demodulated in batches of at least `batch_samples` new samples
+    (262 144: 131 ms at 2 MS/s, 109 ms at 2.4 MS/s): the demodulator pays a few
+    milliseconds per batch whatever its size, which at the 65 ms blocks an RTL-SDR
+    source delivers would be 5 % of real time. Smaller blocks are magnitude-converted
+    at once and kept; their messages come out with the batch (at most
+    `batch_samples` late). 0 demodulates every block as it comes. The messages do
+    not depend on the batching (see the module docstring).
     """
 
     def __init__(
@@ -111,8 +122,12 @@ class Receiver:
         *,
         book: AddressBook | None = None,
         demodulator: Demodulator | None = None,
+        batch_samples: int = 262_144,
     ) -> None:
+        if batch_samples < 0:
+            raise ValueError(f"batch_samples must be >= 0, got {batch_samples}")
         self.sample_rate_hz = sample_rate_hz
+        self.batch_samples = batch_samples
         self.max_fix_bits = max_fix_bits
         self.book = book if book is not None else AddressBook()
         self.demod = demodulator if demodulator is not None else Demodulator(sample_rate_hz)
@@ -120,6 +135,7 @@ class Receiver:
         self._buf = np.zeros(self.demod.lookback, np.float32)
         self._tail_len = self.demod.lookback
         self._tail_start = -self.demod.lookback  # absolute index of _buf[0]
+        self._pending = 0  # samples after the tail written but not yet demodulated
         self._odd_byte: npt.NDArray[np.uint8] = np.zeros(0, np.uint8)
         self._busy_until = -1  # absolute sample before which detections are duplicates
         self._noise = NoiseTracker()
@@ -143,24 +159,34 @@ class Receiver:
         mag = self._reserve(count)
         magnitude(iq[:usable], out=mag)
         self.samples_fed += count
-        return self._process(count, final=False)
+        self._pending += count
+        if self._pending < self.batch_samples:
+            return []
+        return self._process_pending()
 
     def flush(self) -> list[ModeSMessage]:
         """Process what is left after the last block (a frame ending with the data)."""
+        messages = self._process_pending() if self._pending else []
         count = self.demod.span + self.demod.prefilter_span
         self._reserve(count)[:] = 0.0
-        return self._process(count, final=True)
+        return messages + self._process(count, final=True)
 
     # --- internals --------------------------------------------------------------------
 
     def _reserve(self, count: int) -> npt.NDArray[np.float32]:
-        """The `count` buffer samples after the tail (growing the buffer if needed)."""
-        need = self._tail_len + count
+        """The `count` buffer samples after the tail and the pending samples
+        (growing the buffer if needed)."""
+        used = self._tail_len + self._pending
+        need = used + count
         if self._buf.size < need:
             grown = np.empty(max(need, 2 * self._buf.size), np.float32)
-            grown[: self._tail_len] = self._buf[: self._tail_len]
+            grown[:used] = self._buf[:used]
             self._buf = grown
-        return self._buf[self._tail_len : need]
+        return self._buf[used:need]
+
+    def _process_pending(self) -> list[ModeSMessage]:
+        count, self._pending = self._pending, 0
+        return self._process(count, final=False)
 
     def _process(self, count: int, *, final: bool) -> list[ModeSMessage]:
         """Search and slice the buffer after `count` new samples were written."""

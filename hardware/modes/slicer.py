@@ -182,15 +182,28 @@ class PulseModel:
         self._swing = (e1 - e0).astype(np.float32)
         self._leak_prev = leak_prev.astype(np.float32)
         self._leak_next = leak_next.astype(np.float32)
+        lp0, lp1 = self._leak_prev[..., 0], self._leak_prev[..., 1]
+        ln0, ln1 = self._leak_next[..., 0], self._leak_next[..., 1]
+        half = np.float32(0.5)
+        # Per (residue, step): mid, swing, the zero leaks and the one-minus-zero leak
+        # differences of both neighbours, the average leak of both (first pass) and
+        # of the bit before / after alone (bits 0 and 111 miss a neighbour).
         self._dfe_tables = [
             self._mid,
             self._swing,
-            self._leak_prev[..., 0].copy(),
-            self._leak_prev[..., 1].copy(),
-            self._leak_next[..., 0].copy(),
-            self._leak_next[..., 1].copy(),
+            lp0.copy(),
+            ln0.copy(),
+            lp1 - lp0,
+            ln1 - ln0,
+            (lp0 + lp1 + ln0 + ln1) * half,
+            (lp0 + lp1) * half,
+            (ln0 + ln1) * half,
         ]
+        self._sum_taps_total = self._sum_taps.sum(axis=2)
         self._counts = [len(range(r, FRAME_BITS, self.period_bits)) for r in range(nres)]
+        # Mean swing over the first 56 bits at each step (the amplitude estimate).
+        per_bit_swing = self._swing[np.arange(SHORT_BITS) % nres]  # (56, steps)
+        self._swing56 = per_bit_swing.mean(axis=0).astype(np.float32)
         last = max(
             int(self._tap_origin[r]) + ntaps + self.period_samples * (self._counts[r] - 1)
             for r in range(nres)
@@ -267,53 +280,72 @@ class PulseModel:
         decision feedback follow the first decision; `timing` asks for the timing
         metric (zeros otherwise).
         """
-        rows = windows.shape[0]
-        pb, ps = self.period_bits, self.period_samples
-        y = np.empty((rows, FRAME_BITS), np.float32)
-        for r in range(pb):
-            cnt = self._counts[r]
-            t = self._taps[r][step]  # (rows, taps)
-            o = int(self._tap_origin[r])
-            stop = ps * (cnt - 1) + 1
-            acc = t[:, :1] * windows[:, o : o + stop : ps]
-            for j in range(1, t.shape[1]):
-                acc += t[:, j : j + 1] * windows[:, o + j : o + j + stop : ps]
-            y[:, r::pb] = acc
-        tables = [self._per_bit(table, step) for table in self._dfe_tables]
-        mid, swing, lp0, lp1, ln0, ln1 = tables
+        y = self._filter(windows, step, self._taps, FRAME_BITS)
+        mid, swing, lp0, ln0, dlp, dln, half, edge_first, edge_last = (
+            self._per_bit(table, step) for table in self._dfe_tables
+        )
         if amplitude is None:
-            swing56 = swing[:, :56].mean(axis=1)
-            amplitude = (np.abs(y[:, :56]).mean(axis=1) / (swing56 / 2)).astype(np.float32)
+            swing56 = self._swing56[step]
+            amplitude = (np.abs(y[:, :SHORT_BITS]).mean(axis=1) / (swing56 / 2)).astype(np.float32)
         amp = np.maximum(amplitude, np.float32(1e-6))[:, None]
         z = y / amp
         z -= mid
-        # First pass: neighbours unknown, assume their average leak; then decision
-        # feedback from both decided neighbours, twice.
-        z0 = z - (lp0 + lp1 + ln0 + ln1) * np.float32(0.5)
-        z0[:, 0] += (lp0[:, 0] + lp1[:, 0]) * np.float32(0.5)  # bit 0: preamble before
-        z0[:, -1] += (ln0[:, -1] + ln1[:, -1]) * np.float32(0.5)  # bit 111: nothing after
+        # First pass: neighbours unknown, assume their average leak (bit 0 has the
+        # preamble before it, bit 111 nothing after it).
+        z0 = z - half
+        z0[:, 0] += _column(edge_first, 0)
+        z0[:, -1] += _column(edge_last, -1)
         bits = z0 > 0
-        for _ in range(passes):
-            leak = np.empty_like(z)
-            leak[:, 0] = 0.0
-            leak[:, 1:] = np.where(bits[:, :-1], lp1[:, 1:], lp0[:, 1:])
-            leak[:, :-1] += np.where(bits[:, 1:], ln1[:, :-1], ln0[:, :-1])
-            np.subtract(z, leak, out=z0)
-            bits = z0 > 0
-        # A short frame (first bit 0) ends with bit 55: nothing leaks into it from
-        # a bit 56.
-        short = np.flatnonzero(~bits[:, 0])
-        if short.size:
-            last = SHORT_BITS - 1
-            before = np.where(bits[short, last - 1], lp1[short, last], lp0[short, last])
-            z0[short, last] = z[short, last] - before
-            bits[short, last] = z0[short, last] > 0
-        confidence: F32 = np.abs(z0).astype(np.float32)
+        if passes:
+            # Then decision feedback from both decided neighbours: the leak of a
+            # neighbour is its zero leak plus, when it is a one, the difference.
+            base = z - lp0
+            base -= ln0
+            base[:, 0] += _column(lp0, 0)
+            base[:, -1] += _column(ln0, -1)
+            for _ in range(passes):
+                z0[:, 0] = base[:, 0]
+                np.subtract(base[:, 1:], bits[:, :-1] * _columns(dlp, 1, None), out=z0[:, 1:])
+                z0[:, :-1] -= bits[:, 1:] * _columns(dln, 0, -1)
+                bits = z0 > 0
+            # A short frame (first bit 0) ends with bit 55: nothing leaks into it
+            # from a bit 56.
+            short = np.flatnonzero(~bits[:, 0])
+            if short.size:
+                last = SHORT_BITS - 1
+                leak = _column(lp0, last)[short] + bits[short, last - 1] * _column(dlp, last)[short]
+                z0[short, last] = z[short, last] - leak
+                bits[short, last] = z0[short, last] > 0
+        confidence: F32 = np.abs(z0)
         confidence /= swing
-        metric = np.zeros(rows, np.float32)
+        metric = np.zeros(windows.shape[0], np.float32)
         if timing:
-            metric = (np.abs(y[:, :56]) / np.sqrt(swing[:, :56])).sum(axis=1).astype(np.float32)
+            root = np.sqrt(_columns(swing, 0, SHORT_BITS))
+            metric = (np.abs(y[:, :SHORT_BITS]) / root).sum(axis=1).astype(np.float32)
         return SliceResult(bits.view(np.uint8), confidence, amplitude.astype(np.float32), metric)
+
+    def _filter(self, windows: F32, step: IDX, taps: F32, nbits: int) -> F32:
+        """(rows, nbits): the tap table ``taps[residue, step]`` applied at every bit.
+
+        One batched matrix-vector product per residue over a strided view of the
+        windows (bit i of residue r reads its taps at ``_tap_origin[r] + q *
+        period_samples``), no copies of the windows.
+        """
+        rows = windows.shape[0]
+        pb, ps = self.period_bits, self.period_samples
+        row_stride, item = windows.strides
+        out = np.empty((rows, nbits), np.float32)
+        for r in range(min(pb, nbits)):
+            count = len(range(r, nbits, pb))
+            origin = int(self._tap_origin[r])
+            view = np.lib.stride_tricks.as_strided(
+                windows[:, origin:],
+                shape=(rows, count, taps.shape[2]),
+                strides=(row_stride, ps * item, item),
+                writeable=False,
+            )
+            out[:, r::pb] = np.matmul(view, taps[r][step][:, :, None])[:, :, 0]
+        return out
 
     def occupancy(
         self, windows: F32, step: IDX, amplitude: F32, noise_mean: F32, nbits: int = 56
@@ -325,28 +357,19 @@ class PulseModel:
         A bit's pulse energy is read with the slot-sum filter ``q1 + q0`` above the
         noise mean, scaled so that a pulse of amplitude A reads A.
         """
-        pb, ps = self.period_bits, self.period_samples
-        level = np.empty((windows.shape[0], nbits), np.float32)
-        for r in range(min(pb, nbits)):
-            cnt = len(range(r, nbits, pb))
-            t = self._sum_taps[r][step]
-            o = int(self._tap_origin[r])
-            stop = ps * (cnt - 1) + 1
-            acc = t[:, :1] * windows[:, o : o + stop : ps]
-            for j in range(1, t.shape[1]):
-                acc += t[:, j : j + 1] * windows[:, o + j : o + j + stop : ps]
-            acc -= (noise_mean * t.sum(axis=1))[:, None]
-            acc /= self._sum_norm[r][step][:, None]
-            level[:, r::pb] = acc
+        level = self._filter(windows, step, self._sum_taps, nbits)
+        offset = self._per_bit(self._sum_taps_total, step)
+        level -= noise_mean[:, None] * _columns(offset, 0, nbits)
+        level /= _columns(self._per_bit(self._sum_norm, step), 0, nbits)
         full: F32 = (level > (amplitude / 2)[:, None]).mean(axis=1).astype(np.float32)
         return full
 
     def _per_bit(self, table: F32, step: IDX) -> F32:
-        """(rows, 112): table[r, step] for each bit's residue r (a broadcast view at
-        2.0 MS/s, where every bit has the same geometry)."""
+        """table[r, step] for each bit's residue r: (rows, 112), or (rows, 1) at
+        2.0 MS/s, where every bit has the same geometry (broadcasts the same)."""
         if self.period_bits == 1:
-            view: F32 = np.broadcast_to(table[0][step][:, None], (step.size, FRAME_BITS))
-            return view
+            col: F32 = table[0][step][:, None]
+            return col
         out = np.empty((step.size, FRAME_BITS), np.float32)
         for r in range(self.period_bits):
             out[:, r :: self.period_bits] = table[r][step][:, None]
@@ -477,6 +500,18 @@ class PulseModel:
         scale = amp * amp
         confidence = (np.abs(llr) / scale).astype(np.float32)
         return SliceResult(bits, confidence, amplitude, np.zeros(rows, np.float32))
+
+
+def _column(table: F32, bit: int) -> F32:
+    """Column `bit` of a `PulseModel._per_bit` table, (rows,)."""
+    col: F32 = table[:, 0] if table.shape[1] == 1 else table[:, bit]
+    return col
+
+
+def _columns(table: F32, lo: int, hi: int | None) -> F32:
+    """Columns lo:hi of a `PulseModel._per_bit` table (all of a (rows, 1) one)."""
+    cols: F32 = table if table.shape[1] == 1 else table[:, lo:hi]
+    return cols
 
 
 def _maxplus(a: F32, b: F32) -> F32:

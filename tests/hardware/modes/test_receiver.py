@@ -92,6 +92,21 @@ def test_modes1_decodes_identically_with_4k_and_256k_blocks(
     assert len(large) == len(modes1_messages)
 
 
+def test_batching_small_blocks_delays_messages_but_does_not_change_them(
+    modes1: npt.NDArray[np.uint8], modes1_messages: list[ModeSMessage]
+) -> None:
+    rx = Receiver(2_000_000, batch_samples=100_000)
+    per_feed = [rx.feed(modes1[start : start + 8192]) for start in range(0, modes1.size, 8192)]
+    per_feed.append(rx.flush())
+    # A batch is demodulated once 100 000 new samples are in: every 25 blocks of 4096.
+    assert [k for k, msgs in enumerate(per_feed) if msgs][:2] == [24, 49]
+    assert [m for msgs in per_feed for m in msgs] == modes1_messages
+    unbatched = run(Receiver(2_000_000, batch_samples=0), modes1, 1 << 17)
+    assert unbatched == modes1_messages
+    with pytest.raises(ValueError, match="batch_samples"):
+        Receiver(2_000_000, batch_samples=-1)
+
+
 def test_modes1_resampled_to_2p4msps_gives_a_similar_yield(
     modes1: npt.NDArray[np.uint8], modes1_messages: list[ModeSMessage]
 ) -> None:
@@ -117,7 +132,7 @@ def test_frame_split_across_two_blocks_is_recovered_once() -> None:
     assert len(whole) >= 5
     split = next(b for b in bursts[2:] if b.frame in {m.msg for m in whole})
     middle = 2 * int(split.start_sample + 120) + 1  # odd: one sample's I and Q in two blocks
-    rx = Receiver(2_000_000)
+    rx = Receiver(2_000_000, batch_samples=0)  # demodulate each block as it comes
     first = rx.feed(iq[:middle])
     second = rx.feed(iq[middle:])
     rest = rx.flush()
@@ -132,7 +147,7 @@ def test_flush_decodes_a_frame_at_the_very_end_of_the_data() -> None:
     decoded = {m.msg for m in run(Receiver(2_000_000), iq, iq.size)}
     last = [b for b in bursts if b.frame in decoded][-1]
     end = 2 * int(last.start_sample + 8 * 2 + 112 * 2 + 3)  # just after its last bit
-    rx = Receiver(2_000_000)
+    rx = Receiver(2_000_000, batch_samples=0)
     fed = rx.feed(iq[:end])
     assert last.frame not in {m.msg for m in fed}
     flushed = rx.flush()
