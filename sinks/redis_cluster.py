@@ -82,7 +82,8 @@ _PACKER = msgspec.msgpack.Encoder()
 # One slot group. KEYS[1] the slot's offsets hash; KEYS[2..] streams and memo hashes,
 # all in the slot. ARGV: trim mode ("MAXLEN"|"MINID"|""), trim arg for global/src, for
 # cells, key kinds (one letter per KEY: h hash, s global/src stream, c cell stream),
-# nfields, field names…, then ONE msgpack array of columns over the group's n entries:
+# the field names as one msgpack array (a batch has hundreds of groups: six arguments
+# per call instead of thirty), then ONE msgpack array of columns over its n entries:
 #   [1] producers  distinct names      [2] producer  per entry, index into [1]
 #   [3] seq        per entry           [4] first     KEYS index of the entry's first
 #   stream in this group (0 = none)    [5] second    KEYS index of a second one (0 = none)
@@ -114,8 +115,9 @@ end
 local mode = ARGV[1]
 local trim_main = ARGV[2]
 local trim_cell = ARGV[3]
-local nf = tonumber(ARGV[5])
-local b = cmsgpack.unpack(ARGV[6 + nf])
+local names = cmsgpack.unpack(ARGV[5])
+local nf = #names
+local b = cmsgpack.unpack(ARGV[6])
 local producers, prod, seqs, first, second = b[1], b[2], b[3], b[4], b[5]
 local ids, base, memo_k, memo_f, memo_v, values = b[6], b[7], b[8], b[9], b[10], b[11]
 local offsets = {}
@@ -123,7 +125,7 @@ for i = 1, #producers do
   offsets[i] = tonumber(redis.call('HGET', KEYS[1], producers[i]) or '0')
 end
 local fv = {}
-for i = 1, nf do fv[2 * i - 1] = ARGV[5 + i] end
+for i = 1, nf do fv[2 * i - 1] = names[i] end
 local function xadd(key, id)
   if id == '*' then return redis.call('XADD', key, '*', unpack(fv)) end
   local res = redis.pcall('XADD', key, id, unpack(fv))
@@ -274,6 +276,7 @@ class ClusterStreamsSink(RedisStreamsSink):
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self._cluster: RedisCluster | None = None
+        self._names_blob = _PACKER.encode(list(self.field_names))
         # Entries written in part by a write that then failed, by (producer, seq), with
         # the id phase 1 gave them: the replay (where those groups skip and return no
         # id) reuses the id and still counts the entry as new, so mirrors see it once.
@@ -396,7 +399,6 @@ class ClusterStreamsSink(RedisStreamsSink):
         producer_at = {p: i for i, p in enumerate(dict.fromkeys(e.producer for e in entries), 1)}
         base: list[int] = []
         values: list[str] = []
-        nf = len(self.field_names)
         for (first, _), entry in zip(g.streams, entries, strict=True):
             if first:
                 base.append(len(values))
@@ -420,8 +422,7 @@ class ClusterStreamsSink(RedisStreamsSink):
             )
         )
         mode, trim_main, trim_cell = self._trim()
-        header = [mode, trim_main, trim_cell, "".join(g.kinds), str(nf)]
-        return [*header, *self.field_names, blob]
+        return [mode, trim_main, trim_cell, "".join(g.kinds), self._names_blob, blob]
 
     def write(self, batch: Sequence[StreamEntry]) -> int:
         """Write a batch, slot group by slot group, idempotently; return entries newly written.
