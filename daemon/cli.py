@@ -37,6 +37,10 @@ PLUGGED_COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
     ("decode", "adsb"): ("daemon.commands.decode_adsb", "decode Mode S from an IQ recording"),
     ("decode", "rs41"): ("daemon.commands.decode_rs41", "decode RS41 frames from audio or IQ"),
     ("bench", "sink"): ("daemon.commands.bench", "pipeline + sink throughput vs raw XADD"),
+    ("bench", "cluster"): (
+        "daemon.commands.bench_cluster",
+        "N stations into a Redis Cluster: events/s per shard, cell spread",
+    ),
 }
 
 
