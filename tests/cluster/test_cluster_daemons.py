@@ -126,3 +126,34 @@ def test_two_stations_replay_50k_each_into_one_cluster_exactly_once(
                 brute.append(rec["id"])
     assert len(got) == len(set(got)) > 100
     assert sorted(got) == sorted(brute)
+
+
+def test_usgs_and_replay_sources_write_every_event_once_into_the_cluster(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Issue 10: a daemon with the USGS recording and a replay source, run twice, writes
+    each event exactly once (the USGS memo and the replay offsets live per slot)."""
+    feed = REPO / "recordings" / "usgs" / "all_day_2022-09-29.geojson"
+    replay_ids = write_recording(tmp_path / "r.jsonl", "c", 2_000, -33.0, 151.0)
+    config = write_config(tmp_path, "c", cluster.url, tmp_path / "r.jsonl")
+    config.write_text(
+        config.read_text().replace("global_stream = false", "global_stream = true")
+        + f'[sources.quakes]\ntype = "usgs"\nurl = "{feed}"\ninterval = 60\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(2):  # the second run must add nothing
+        done = subprocess.run(
+            [sys.executable, "-m", "daemon", "run", "--once", "--config", str(config)],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    sink = ClusterStreamsSink(RedisOptions(cluster.url), ())
+    c: Any = sink.cluster
+    events = [f[b"id"].decode() for f in stream_entries(c, "geo:events")
+              if f[b"station"] == b"c"]
+    quakes = [i for i in events if i.startswith("usgs:")]
+    assert len(quakes) == len(set(quakes)) == 244
+    assert [i for i in events if not i.startswith("usgs:")] == replay_ids
+    assert len(stream_entries(c, "geo:src:quakes")) == 244
+    sink.close()
