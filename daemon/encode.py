@@ -25,11 +25,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import repeat
 from types import MemberDescriptorType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from daemon.event import Event, Sequenced
+from daemon.event import Event
 from daemon.s2index import S2Indexer
 from daemon.s2vec import BatchCells, batch_cells
 from sinks.entry import StreamEntry
@@ -120,6 +120,23 @@ def _entry_builder() -> Callable[..., list[StreamEntry]]:
 _build_entries = _entry_builder()
 
 
+class SequencedEvent(Protocol):
+    """What the encoder reads of a queued event: `daemon.event.Sequenced`, or the
+    pipeline's lighter queue item with the same attributes."""
+
+    @property
+    def producer(self) -> str: ...
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def event(self) -> Event: ...
+
+    @property
+    def memo(self) -> tuple[str, str] | None: ...
+
+
 class EntryEncoder:
     """Encodes batches of sequenced events for the sinks."""
 
@@ -136,13 +153,13 @@ class EntryEncoder:
             lat_deg, lon_deg, self.indexer.index_levels, self.indexer.cell_stream_level
         )
 
-    def encode(self, batch: Sequence[Sequenced]) -> list[StreamEntry]:
+    def encode(self, batch: Sequence[SequencedEvent]) -> list[StreamEntry]:
         """One StreamEntry per event, in batch order."""
         events = [item.event for item in batch]
         return self.encode_located(batch, events, self.locate(events))
 
     def encode_located(
-        self, batch: Sequence[Sequenced], events: Sequence[Event], cells: BatchCells
+        self, batch: Sequence[SequencedEvent], events: Sequence[Event], cells: BatchCells
     ) -> list[StreamEntry]:
         """The encode step: entries for `batch` whose events and S2 tokens are known."""
         if not batch:

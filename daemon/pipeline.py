@@ -59,6 +59,9 @@ successful primary writes), sink_errors_total, sink_retries_total (attempts afte
 failure), events_written_total, events_duplicate_total, spooled_events_total,
 replayed_events_total, spool_full_total; collected at export: queue_depth,
 spool_depth, spool_bytes, spool_dropped_events_total, spool_corrupt_records_total.
+Labels ``source``: events_in_total (counted when the encoder thread takes events
+from the queue, one increment per source and batch rather than one per event in
+the source's thread), backpressure_waits_total, events_rejected_total.
 """
 
 from __future__ import annotations
@@ -69,11 +72,12 @@ import queue
 import random
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 from daemon.encode import EntryEncoder
-from daemon.event import Event, Sequenced
+from daemon.event import Event
 from daemon.metrics import Metrics
 from daemon.ratelog import RateLimitedLog
 from daemon.sequence import SequenceStore
@@ -124,6 +128,108 @@ def _ended(thread: threading.Thread | None) -> bool:
     return thread is not None and thread.ident is not None and not thread.is_alive()
 
 
+class _Queued(NamedTuple):
+    """An event in the queue: what `daemon.event.Sequenced` carries, plus the
+    emitting source's metrics label. A NamedTuple costs a third of the frozen
+    dataclass to build, once per event in the source's thread (issue 8)."""
+
+    producer: str
+    seq: int
+    event: Event
+    memo: tuple[str, str] | None
+    label: str
+
+
+class _EventQueue:
+    """The bounded FIFO between the sources and the encoder thread.
+
+    queue.Queue costs a few µs per event on each side (a Condition round per put
+    and per get, a lock per task_done); this one hands the encoder a whole batch
+    under one lock, wakes it only once enough events are queued (or the first one,
+    when it waits for any), and counts finished events per batch. One taker (the
+    encoder thread); any number of putters.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: deque[_Queued] = deque()
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
+        self._unfinished = 0
+        self._wake_at = 0  # notify the waiting taker once this many are queued; 0: none waits
+        self._putters_waiting = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def unfinished(self) -> int:
+        """Events put and not yet marked done (queued, being encoded or written)."""
+        return self._unfinished
+
+    def put(self, item: _Queued, timeout_s: float) -> bool:
+        """Append `item`, waiting up to `timeout_s` for room; False if it stayed full."""
+        with self._lock:
+            if len(self._items) >= self.maxsize:
+                self._putters_waiting += 1
+                try:
+                    if not self._not_full.wait_for(
+                        lambda: len(self._items) < self.maxsize, timeout_s
+                    ):
+                        return False
+                finally:
+                    self._putters_waiting -= 1
+            self._items.append(item)
+            self._unfinished += 1
+            if self._wake_at and len(self._items) >= self._wake_at:
+                self._wake_at = 0
+                self._not_empty.notify()
+        return True
+
+    def take(self, max_n: int, wait_s: float, latency_s: float) -> list[_Queued]:
+        """Up to `max_n` items, oldest first: waits up to `wait_s` for the first, then
+        up to `latency_s` after it for the batch to fill; [] if none came."""
+        items = self._items
+        with self._lock:
+            if not items:
+                self._wake_at = 1
+                self._not_empty.wait(wait_s)
+                self._wake_at = 0
+                if not items:
+                    return []
+            deadline_s = time.monotonic() + latency_s
+            while len(items) < max_n:
+                remaining_s = deadline_s - time.monotonic()
+                if remaining_s <= 0:
+                    break
+                self._wake_at = max_n
+                self._not_empty.wait(remaining_s)
+                self._wake_at = 0
+            if len(items) <= max_n:
+                batch = list(items)
+                items.clear()
+            else:
+                popleft = items.popleft
+                batch = [popleft() for _ in range(max_n)]
+            if self._putters_waiting:
+                self._not_full.notify(len(batch))
+            return batch
+
+    def done(self, n: int) -> None:
+        """Mark `n` taken items finished (handed off to a sink or dropped as unencodable)."""
+        with self._lock:
+            self._unfinished -= n
+            if self._unfinished <= 0:
+                self._idle.notify_all()
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` until every item put is done; True if so."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._unfinished <= 0, max(0.0, timeout_s))
+
+
 class _Encoded(NamedTuple):
     """A batch on its way from the encoder thread to the writer thread."""
 
@@ -156,7 +262,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.batch_latency_s = batch_latency_s
         self.retry_max_s = retry_max_s
-        self._queue: queue.Queue[Sequenced] = queue.Queue(maxsize=queue_size)
+        self._queue = _EventQueue(queue_size)
         # One encoded batch waits here while the writer writes the one before it:
         # enough to overlap the two stages, and backpressure reaches the queue at once.
         # None is the encoder's "no more batches".
@@ -192,22 +298,20 @@ class Pipeline:
                 seq = self.seqs.next(prod)
             else:
                 self.seqs.observe(prod, seq)
-            item = Sequenced(prod, seq, event, memo)
+            item = _Queued(prod, seq, event, memo, label)
             while True:
                 if not self._accepting:
                     raise PipelineClosed("pipeline is stopping")
-                try:
-                    self._queue.put(item, timeout=0.2)
+                if self._queue.put(item, 0.2):
                     break
-                except queue.Full:
-                    self.metrics.inc("backpressure_waits_total", source=label)
-            self.metrics.inc("events_in_total", source=label)
+                self.metrics.inc("backpressure_waits_total", source=label)
+            # events_in_total is counted by the encoder thread, per batch and source.
 
         return emit
 
     def queue_depth(self) -> int:
         """Events waiting for the sink."""
-        return self._queue.qsize()
+        return len(self._queue)
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
@@ -260,21 +364,22 @@ class Pipeline:
                 log.error(
                     "sink thread did not drain within %.0f s; %d events left in memory",
                     timeout_s,
-                    self._queue.unfinished_tasks,
+                    self._queue.unfinished,
                 )
                 return False
-        return self._queue.empty()
+        return not self._queue
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """Wait until the queue is empty and nothing is spooled (for --once runs and tests)."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0 and (
+        while True:
+            if self._queue.join(deadline - time.monotonic()) and (
                 self.spool is None or self.spool.depth() == 0
             ):
                 return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.02)
-        return False
 
     @property
     def spool_accepting(self) -> bool:
@@ -287,24 +392,14 @@ class Pipeline:
         return self._primary_ok
 
     # -- the sink thread ----------------------------------------------------
-    def _next_batch(self) -> list[Sequenced]:
-        try:
-            first = self._queue.get(timeout=0.1)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.batch_latency_s
-        while len(batch) < self.batch_size:
-            remaining = deadline - time.monotonic()
-            try:
-                item = (
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
-            except queue.Empty:
-                break
-            batch.append(item)
+    def _next_batch(self) -> list[_Queued]:
+        """Up to batch_size events, within batch_latency_s of the first ([] after
+        0.1 s without any), counted into events_in_total per source."""
+        batch = self._queue.take(self.batch_size, 0.1, self.batch_latency_s)
+        if batch:
+            labels = Counter([item.label for item in batch])
+            for label, n in labels.items():
+                self.metrics.inc("events_in_total", n, source=label)
         return batch
 
     def _run_encoder(self) -> None:
@@ -313,7 +408,7 @@ class Pipeline:
             self._encode_beat_s = time.monotonic()
             batch = self._next_batch()
             if not batch:
-                if self._stop.is_set() and self._queue.empty():
+                if self._stop.is_set() and not self._queue:
                     break
                 continue
             if not self._hand_off(_Encoded(self._encode(batch), len(batch))):
@@ -367,8 +462,7 @@ class Pipeline:
                 # abandons us.
                 time.sleep(max(0.05, self._retry_at - time.monotonic()))
                 self._beat_s = time.monotonic()
-            for _ in range(item.n_items):
-                self._queue.task_done()
+            self._queue.done(item.n_items)
         for sink in (self.primary, *self.mirrors):
             try:
                 sink.flush()
@@ -376,7 +470,7 @@ class Pipeline:
             except SinkError as exc:
                 log.warning("closing sink %s: %s", sink.name, exc)
 
-    def _encode(self, batch: list[Sequenced]) -> list[StreamEntry]:
+    def _encode(self, batch: list[_Queued]) -> list[StreamEntry]:
         """Encode a batch; an event that cannot be encoded (e.g. NaN in its data) is
         counted and dropped alone, never taking the batch or the sink thread with it."""
         try:
