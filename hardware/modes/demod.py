@@ -122,11 +122,16 @@ def _byte_tables(nbits: int) -> U32:
 def frame_residuals(msgs: U8, nbits: int) -> U32:
     """CRC-24 residual of each row of `msgs` (bytes, at least nbits/8 columns)
     read as an `nbits`-bit frame: 0 for a clean DF17, the address for AP formats."""
-    table = _byte_tables(nbits)
-    out = np.zeros(msgs.shape[:-1], dtype=np.uint32)
-    for pos in range(nbits // 8):
-        out ^= table[pos][msgs[..., pos]]
+    nbytes = nbits // 8
+    table = _byte_tables(nbits).reshape(-1)
+    # One gather of every byte's contribution (byte pos, value v at pos * 256 + v),
+    # XORed along the frame.
+    index = msgs[..., :nbytes] + _BYTE_OFFSETS[:nbytes]
+    out: U32 = np.bitwise_xor.reduce(table[index], axis=-1)
     return out
+
+
+_BYTE_OFFSETS = np.arange(14, dtype=np.intp) * 256
 
 
 def quartile_noise_floor(values: F32) -> float:
@@ -240,13 +245,46 @@ def _subset_xor(syn: U32, cost: F32, start: U32) -> tuple[U32, F32]:
     return res, total
 
 
+def _first_of_each(values: I64) -> IDX:
+    """Indices of the first occurrence of each distinct value, in index order
+    (np.unique's return_index, without its fixed cost of ~25 us a call)."""
+    if values.size < 2:
+        return np.arange(values.size)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    new = np.empty(values.size, bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    return np.sort(order[new])
+
+
+def _member(values: I64, pool: I64) -> npt.NDArray[np.bool_]:
+    """Whether each of `values` occurs in `pool` (np.isin for small arrays,
+    without its fixed cost of ~70 us a call)."""
+    if pool.size == 0 or values.size == 0:
+        return np.zeros(values.size, bool)
+    ordered = np.sort(pool)
+    at = np.minimum(np.searchsorted(ordered, values), ordered.size - 1)
+    return np.asarray(ordered[at] == values)
+
+
 def _first_per_preamble(rows: Candidates, mask: npt.NDArray[np.bool_]) -> Candidates:
     """The first row (in row order) of each preamble among the rows in `mask`."""
     picked = np.flatnonzero(mask)
     if picked.size == 0:
         return _empty_candidates()
-    _, first = np.unique(rows.preamble[picked], return_index=True)
-    return rows.take(picked[np.sort(first)])
+    return rows.take(picked[_first_of_each(rows.preamble[picked])])
+
+
+def _windows_view(mag: F32, length: int) -> F32:
+    """Read-only (len(mag) - length + 1, length) view: row n is mag[n : n + length]
+    (sliding_window_view without its ~50 us of argument checks per call)."""
+    flat = np.ascontiguousarray(mag)
+    view: F32 = np.ndarray(
+        (flat.size - length + 1, length), flat.dtype, flat, 0, (flat.itemsize, flat.itemsize)
+    )
+    view.flags.writeable = False
+    return view
 
 
 def _empty_candidates() -> Candidates:
@@ -488,9 +526,8 @@ class Demodulator:
     # --- stages 2-4 --------------------------------------------------------------------
 
     def _gather(self, mag: F32, origins: I64, length: int) -> F32:
-        """(rows, length) magnitude windows starting at `origins`."""
-        view = np.lib.stride_tricks.sliding_window_view(mag, length)
-        rows: F32 = view[origins]
+        """(rows, length) magnitude windows starting at `origins` (a copy)."""
+        rows: F32 = _windows_view(mag, length)[origins]
         return rows
 
     def fit_preambles(
@@ -603,11 +640,10 @@ class Demodulator:
             fallback = Candidates.concat([fallback, repaired])
         clean = Candidates.concat(accepted)
         # A preamble keeps its CLEAN row if it has one, else its first REPAIRABLE row.
-        extra = ~np.isin(fallback.preamble, clean.preamble)
+        extra = ~_member(fallback.preamble, clean.preamble)
         fallback = fallback.take(np.flatnonzero(extra))
         if len(fallback):
-            _, first = np.unique(fallback.preamble, return_index=True)
-            fallback = fallback.take(first)
+            fallback = fallback.take(_first_of_each(fallback.preamble))
         out = Candidates.concat([clean, fallback])
         return out.take(np.argsort(out.preamble, kind="stable"))
 
@@ -660,7 +696,7 @@ class Demodulator:
         confidence = np.concatenate([seq.confidence, fast.confidence[w]])
         cls = classify(rows)
         clean = _first_per_preamble(rows, cls == CLEAN)
-        unresolved = ~np.isin(rows.preamble, clean.preamble)
+        unresolved = ~_member(rows.preamble, clean.preamble)
         repair = _first_per_preamble(rows, unresolved & (cls == REPAIRABLE))
         sub = np.flatnonzero(unresolved & np.concatenate([weak, np.ones(w.size, bool)]))
         if self.chase_bits > 0 and sub.size:
@@ -694,7 +730,7 @@ class Demodulator:
             if sel.size == 0:
                 continue
             df = np.packbits(fixed[:, :8], axis=1)[:, 0] >> 3
-            ok = np.isin(df, targets)
+            ok = (df == targets[0]) | (df == targets[-1])
             if not ok.any():
                 continue
             sel, fixed, flips = sel[ok], fixed[ok], flips[ok]

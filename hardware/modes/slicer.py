@@ -331,18 +331,24 @@ class PulseModel:
         windows (bit i of residue r reads its taps at ``_tap_origin[r] + q *
         period_samples``), no copies of the windows.
         """
-        rows = windows.shape[0]
+        windows = np.ascontiguousarray(windows)
+        rows, width = windows.shape
         pb, ps = self.period_bits, self.period_samples
-        row_stride, item = windows.strides
+        item = windows.itemsize
         out = np.empty((rows, nbits), np.float32)
+        if rows == 0:
+            return out
         for r in range(min(pb, nbits)):
             count = len(range(r, nbits, pb))
-            origin = int(self._tap_origin[r])
-            view = np.lib.stride_tricks.as_strided(
-                windows[:, origin:],
-                shape=(rows, count, taps.shape[2]),
-                strides=(row_stride, ps * item, item),
-                writeable=False,
+            # (rows, count, taps) view: bit q of the residue at window index
+            # origin + q * period_samples + tap (np.ndarray rather than as_strided,
+            # whose checks cost ~20 us a call).
+            view: F32 = np.ndarray(
+                (rows, count, taps.shape[2]),
+                windows.dtype,
+                windows,
+                int(self._tap_origin[r]) * item,
+                (width * item, ps * item, item),
             )
             out[:, r::pb] = np.matmul(view, taps[r][step][:, :, None])[:, :, 0]
         return out
@@ -422,12 +428,16 @@ class PulseModel:
         # quiet end of the preamble), branch 112 no bit 112 and nothing after.
         branch = np.arange(nbranch)
         res, rep = branch % pb, branch // pb
-        self._seq_idx = (own[res] + (rep * self.period_samples)[:, None, None]).transpose(1, 2, 0)
-        self._seq_mask = np.ascontiguousarray(mask[res].transpose(1, 2, 0))
-        per_branch = {k: v[res].astype(np.float32).transpose(1, 3, 2, 0) for k, v in q.items()}
-        per_branch["prev"][..., 0] = 0.0
+        # Rows go last in the detector's arrays (its whole-array steps then run
+        # along contiguous rows), so the tables are (..., branches, steps).
+        self._seq_idx = np.ascontiguousarray(
+            (own[res] + (rep * self.period_samples)[:, None, None]).transpose(2, 0, 1)
+        )
+        self._seq_mask = np.ascontiguousarray(mask[res].transpose(2, 0, 1))
+        per_branch = {k: v[res].astype(np.float32).transpose(3, 2, 0, 1) for k, v in q.items()}
+        per_branch["prev"][:, :, 0] = 0.0
         for name in ("cur", "next", "prev2"):
-            per_branch[name][..., -1] = 0.0
+            per_branch[name][:, :, -1] = 0.0
         self._seq_q = {k: np.ascontiguousarray(v) for k, v in per_branch.items()}
 
     def sequence_slice(
@@ -442,64 +452,105 @@ class PulseModel:
 
         Branch metrics are squared errors between the magnitudes and the expected
         magnitude ``sqrt((A s)^2 + mu^2)`` (s from the pulse model, mu the mean noise
-        magnitude, per row). Forward and backward max-plus recursions run as log-depth scans
-        over all bits at once. `guess` (rows, 112) supplies bits i+1 and i-2 whose
-        small leak is not part of the state; zeros when None.
+        magnitude, per row). The forward and backward max-plus recursions run
+        together, chunk-parallel (`_max_plus_sweep`). `guess` (rows, 112) supplies
+        bits i+1 and i-2 whose small leak is not part of the state; zeros when None.
         """
         rows = windows.shape[0]
         nb = FRAME_BITS + 1
         if guess is None:
             guess = np.zeros((rows, FRAME_BITS), np.uint8)
-        g_next = np.zeros((rows, 1, nb), bool)
-        g_next[:, 0, : FRAME_BITS - 1] = guess[:, 1:]
-        g_prev2 = np.zeros((rows, 1, nb), bool)
-        g_prev2[:, 0, 2:] = guess[:, : FRAME_BITS - 1]
-        amp = np.maximum(amplitude, np.float32(1e-6))[:, None]
-        mu2 = (noise_mean * noise_mean).astype(np.float32)[:, None]
-        # Per owned-sample plane j: the magnitudes m_j (rows, branches) and the model
-        # values of bit i-1 / bit i (b = 0, 1) plus the leak of bits i+1 and i-2 as
-        # guessed. Unowned slots (masked) hold zeros everywhere: their error is then
-        # the same for every branch and cannot change a decision.
-        idx = self._seq_idx[step]  # (rows, jmax, branches)
-        m = windows[np.arange(rows)[:, None, None], idx] * self._seq_mask[step]
-        q_prev = self._seq_q["prev"][step]  # (rows, jmax, 2, branches)
-        q_cur = self._seq_q["cur"][step]
-        q_next, q_prev2 = self._seq_q["next"][step], self._seq_q["prev2"][step]
-        other = np.where(g_next, q_next[:, :, 1], q_next[:, :, 0])
-        other += np.where(g_prev2, q_prev2[:, :, 1], q_prev2[:, :, 0])
+        if rows == 0:
+            empty = np.zeros((0, FRAME_BITS), np.float32)
+            return SliceResult(guess.copy(), empty, amplitude, np.zeros(0, np.float32))
+        # Layout [plane j, (bit i-1 = p,) (bit i = c,) branch i, row]: rows last.
+        g_next = np.zeros((nb, rows), bool)
+        g_next[: FRAME_BITS - 1] = guess[:, 1:].T
+        g_prev2 = np.zeros((nb, rows), bool)
+        g_prev2[2:] = guess[:, : FRAME_BITS - 1].T
+        amp = np.maximum(amplitude, np.float32(1e-6))
+        mu2 = (noise_mean * noise_mean).astype(np.float32)
+        # Per owned-sample plane j: the magnitudes m_j and the model values of bit
+        # i-1 / bit i (b = 0, 1) plus the leak of bits i+1 and i-2 as guessed.
+        # Unowned slots (masked) hold zeros everywhere: their error is then the
+        # same for every branch and cannot change a decision.
+        at = np.take(self._seq_idx, step, axis=-1)
+        at += np.arange(rows) * windows.shape[1]
+        m = np.take(np.ascontiguousarray(windows), at)
+        m *= np.take(self._seq_mask, step, axis=-1)
+        q_prev = np.take(self._seq_q["prev"], step, axis=-1)
+        q_cur = np.take(self._seq_q["cur"], step, axis=-1)
+        q_next = np.take(self._seq_q["next"], step, axis=-1)
+        q_prev2 = np.take(self._seq_q["prev2"], step, axis=-1)
+        other = np.where(g_next, q_next[:, 1], q_next[:, 0])
+        other += np.where(g_prev2, q_prev2[:, 1], q_prev2[:, 0])
         # Short frames (as guessed: first bit 0) end with bit 55: no bit 56 or later
         # puts energy anywhere, and branches past 56 carry no information.
         short = np.flatnonzero(guess[:, 0] == 0)
         if short.size:
-            q_cur[short, :, :, SHORT_BITS] = 0.0
+            q_cur[:, :, SHORT_BITS, short] = 0.0
             # branch 55 loses the leak of bit 56, branch 56 that of bit 57
-            other[short, :, SHORT_BITS - 1 : SHORT_BITS + 1] = 0.0
-        # All four (bit i-1, bit i) hypotheses and all planes at once:
-        # x[j, p, c] is the expected magnitude error on plane j.
-        x = q_prev.transpose(1, 2, 0, 3)[:, :, None] + q_cur.transpose(1, 2, 0, 3)[:, None, :]
-        x += other.transpose(1, 0, 2)[:, None, None]
+            other[:, SHORT_BITS - 1 : SHORT_BITS + 1, short] = 0.0
+        # All four (bit i-1 = p, bit i = c) hypotheses and all planes at once:
+        # x[j, p, c, i, row] is the expected magnitude error on plane j.
+        x = q_prev[:, :, None] + q_cur[:, None]
+        x += other[:, None, None]
         x *= amp
         x *= x
         x += mu2
         np.sqrt(x, out=x)
-        np.subtract(m.transpose(1, 0, 2)[:, None, None], x, out=x)
+        np.subtract(m[:, None, None], x, out=x)
         x *= x
-        total = -x[0]
+        metric = -x[0]
         for j in range(1, x.shape[0]):
-            total -= x[j]
+            metric -= x[j]
         if short.size:
-            total[:, :, short, SHORT_BITS + 1 :] = 0.0
-        # Scans along the bit axis work on contiguous (p, c, branch, row) blocks.
-        mt = np.ascontiguousarray(total.transpose(0, 1, 3, 2))
-        fwd = _prefix_maxplus(mt)
-        alpha = np.maximum(fwd[0], fwd[1])[:, :FRAME_BITS]  # [bit i state, branch, row]
-        bwd = _suffix_maxplus(mt[:, :, 1:])
-        beta = np.maximum(bwd[:, 0], bwd[:, 1])
+            metric[:, :, SHORT_BITS + 1 :, short] = 0.0
+        # Forward: alpha_i(c) = best path metric over branches 0..i ending in bit
+        # i = c. Backward, as a forward sweep over the reversed branches with
+        # transposed matrices: beta_i(p) over branches i+1..112 from bit i = p.
+        sweeps = np.stack([metric[:, :, :FRAME_BITS], metric.transpose(1, 0, 2, 3)[:, :, :0:-1]])
+        best = _max_plus_sweep(sweeps)  # [direction, state, bit, row]
+        alpha, beta = best[0], best[1, :, ::-1]
         llr = ((alpha[1] + beta[1]) - (alpha[0] + beta[0])).T
         bits = (llr > 0).astype(np.uint8)
-        scale = amp * amp
-        confidence = (np.abs(llr) / scale).astype(np.float32)
+        confidence = np.abs(llr)
+        confidence /= (amp * amp)[:, None]
         return SliceResult(bits, confidence, amplitude, np.zeros(rows, np.float32))
+
+
+_SWEEP_CHUNK = 8  # branches per chunk of `_max_plus_sweep` (112 = 14 x 8)
+
+
+def _max_plus_sweep(m: F32) -> F32:
+    """Best path metrics of 2-state trellises: for stacked branch matrices
+    m[d, p, c, i, row] (metric of going from state p to state c at branch i),
+    out[d, c, i, row] = max over paths from any start state through branches
+    0..i ending in state c.
+
+    Chunk-parallel instead of 112 sequential steps: every chunk of `_SWEEP_CHUNK`
+    branches first composes its own max-plus prefix products (all chunks at once),
+    then the chunks' start vectors follow one after another, then every branch
+    applies its chunk's start vector in one step: about 25 whole-array steps and
+    three times the work of the sequential recursion (a log-depth scan needs
+    seven times)."""
+    d, _, _, n, rows = m.shape
+    chunks = n // _SWEEP_CHUNK
+    blocks = m.reshape(d, 2, 2, chunks, _SWEEP_CHUNK, rows)
+    prefix = np.empty_like(blocks)
+    prefix[:, :, :, :, 0] = blocks[:, :, :, :, 0]
+    for t in range(1, _SWEEP_CHUNK):
+        prev, cur = prefix[:, :, :, :, t - 1], blocks[:, :, :, :, t]  # [d, p, q, k, row]
+        pair = prev[:, :, :, None] + cur[:, None]  # [d, p, q, c, k, row]
+        np.maximum(pair[:, :, 0], pair[:, :, 1], out=prefix[:, :, :, :, t])
+    # Start vector of chunk k: best metric of each state after chunk k - 1.
+    start = np.zeros((d, 2, chunks, rows), np.float32)
+    for k in range(1, chunks):
+        pair = start[:, :, None, k - 1] + prefix[:, :, :, k - 1, -1]  # [d, p, c, row]
+        np.maximum(pair[:, 0], pair[:, 1], out=start[:, :, k])
+    pair = start[:, :, None, :, None] + prefix  # [d, p, c, k, t, row]
+    out: F32 = np.maximum(pair[:, 0], pair[:, 1])
+    return out.reshape(d, 2, n, rows)
 
 
 def _column(table: F32, bit: int) -> F32:
@@ -512,38 +563,6 @@ def _columns(table: F32, lo: int, hi: int | None) -> F32:
     """Columns lo:hi of a `PulseModel._per_bit` table (all of a (rows, 1) one)."""
     cols: F32 = table if table.shape[1] == 1 else table[:, lo:hi]
     return cols
-
-
-def _maxplus(a: F32, b: F32) -> F32:
-    """2x2 max-plus products a (x) b of stacked matrices: a[p, q, ...] with the
-    matrix indices first, elementwise over the rest."""
-    pair = a[:, :, None] + b[None, :, :]  # pair[p, q, c] = a[p, q] + b[q, c]
-    out: F32 = np.maximum(pair[:, 0], pair[:, 1])
-    return out
-
-
-def _prefix_maxplus(m: F32) -> F32:
-    """Inclusive prefix products M_0 (x) ... (x) M_i along axis 2 of stacked 2x2
-    matrices m[p, c, i, ...] (Hillis-Steele scan: log2(n) whole-array steps instead
-    of n sequential ones)."""
-    p = m.copy()
-    n = m.shape[2]
-    d = 1
-    while d < n:
-        p[:, :, d:] = _maxplus(p[:, :, :-d], p[:, :, d:])
-        d *= 2
-    return p
-
-
-def _suffix_maxplus(m: F32) -> F32:
-    """Inclusive suffix products M_i (x) ... (x) M_last along axis 2."""
-    p = m.copy()
-    n = m.shape[2]
-    d = 1
-    while d < n:
-        p[:, :, :-d] = _maxplus(p[:, :, :-d], p[:, :, d:])
-        d *= 2
-    return p
 
 
 @cache
