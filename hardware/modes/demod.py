@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hardware.modes.crc import crc24
-from hardware.modes.slicer import PulseModel, pulse_model
+from hardware.modes.slicer import PulseModel, SliceResult, pulse_model
 
 __all__ = [
     "LONG_BITS",
@@ -245,19 +245,6 @@ def _subset_xor(syn: U32, cost: F32, start: U32) -> tuple[U32, F32]:
     return res, total
 
 
-def _first_of_each(values: I64) -> IDX:
-    """Indices of the first occurrence of each distinct value, in index order
-    (np.unique's return_index, without its fixed cost of ~25 us a call)."""
-    if values.size < 2:
-        return np.arange(values.size)
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    new = np.empty(values.size, bool)
-    new[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    return np.sort(order[new])
-
-
 def _member(values: I64, pool: I64) -> npt.NDArray[np.bool_]:
     """Whether each of `values` occurs in `pool` (np.isin for small arrays,
     without its fixed cost of ~70 us a call)."""
@@ -268,12 +255,19 @@ def _member(values: I64, pool: I64) -> npt.NDArray[np.bool_]:
     return np.asarray(ordered[at] == values)
 
 
-def _first_per_preamble(rows: Candidates, mask: npt.NDArray[np.bool_]) -> Candidates:
-    """The first row (in row order) of each preamble among the rows in `mask`."""
-    picked = np.flatnonzero(mask)
+def _best_per_preamble(preamble: I64, cls: npt.NDArray[np.int8]) -> IDX:
+    """Per preamble the first row (in row order) of its best class, CLEAN over
+    REPAIRABLE, none for REJECT; in preamble order."""
+    picked = np.flatnonzero(cls > REJECT)
     if picked.size == 0:
-        return _empty_candidates()
-    return rows.take(picked[_first_of_each(rows.preamble[picked])])
+        return picked
+    # Sort by preamble, then class (best first), then row; keep each preamble's first.
+    order = picked[np.lexsort((picked, -cls[picked], preamble[picked]))]
+    ordered = preamble[order]
+    first = np.empty(order.size, bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return order[first]
 
 
 def _windows_view(mag: F32, length: int) -> F32:
@@ -412,7 +406,14 @@ class Demodulator:
         self._quiet_offsets = _quiet_windows(gap1, self._win) + _quiet_windows(gap2, self._win)
         self._chunk = chunk_samples
         size = chunk_samples + self.prefilter_span + 2
-        self._scratch = [np.empty(size, np.float32) for _ in range(4)]
+        self._scratch = [np.empty(size, np.float32) for _ in range(5)]
+        pair_step = self._pulse_offsets[1] - self._pulse_offsets[0]
+        # The prefilter sums and tests the pulses in two pairs of the same shape.
+        assert self._pulse_offsets[3] - self._pulse_offsets[2] == pair_step
+        self._quiet_pair = (
+            len(self._quiet_offsets) == 3
+            and self._quiet_offsets[2] - self._quiet_offsets[1] == pair_step
+        )
         self._scratch_bool = np.empty(size, bool)
         self._scratch_bool2 = np.empty(size, bool)
         self._scratch_bool3 = np.empty(size, bool)
@@ -482,16 +483,18 @@ class Demodulator:
         centre = total[1 : 1 + length]
         passed = self._scratch_bool[:length]
         tmp = self._scratch_bool2[:length]
-        # Local maximum of the pulse energy (ties go to the earlier sample).
-        np.greater_equal(centre, total[:length], out=passed)
+        scratch = self._scratch[4][:length]
+        # Local maximum of the pulse energy (ties go to the earlier sample) and
+        # (total - n mu_w) > n (pulse_to_noise - 1) mu_w, in two passes: centre >=
+        # max(left, the next float above the threshold).
+        floor = np.nextafter(np.float32(npulse * self.pulse_to_noise * mu_w), np.float32(np.inf))
+        np.maximum(total[:length], floor, out=scratch)
+        np.greater_equal(centre, scratch, out=passed)
         np.greater(centre, total[2 : 2 + length], out=tmp)
-        passed &= tmp
-        # (total - n mu_w) > n (pulse_to_noise - 1) mu_w
-        np.greater(centre, np.float32(npulse * self.pulse_to_noise * mu_w), out=tmp)
         passed &= tmp
         # (low - mu_w) > weakest_to_pulse (total - n mu_w) / n, low the weakest
         # pulse window. With weakest_to_pulse 0 this is "every pulse window above
-        # the noise": one comparison per window and byte-wide ANDs.
+        # the noise": one comparison per window and byte-wide ANDs (in pairs).
         slope = self.weakest_to_pulse / npulse
         if slope:
             low = quiet[:length]
@@ -500,26 +503,37 @@ class Demodulator:
             )
             for o in po[2:]:
                 np.minimum(low, win[o + 1 : o + 1 + length], out=low)
-            limit = pair[:length]
-            np.multiply(centre, np.float32(slope), out=limit)
-            limit += np.float32(mu_w - slope * npulse * mu_w)
-            np.greater(low, limit, out=tmp)
+            np.multiply(centre, np.float32(slope), out=scratch)
+            scratch += np.float32(mu_w - slope * npulse * mu_w)
+            np.greater(low, scratch, out=tmp)
             passed &= tmp
         else:
             above = self._scratch_bool3[:n_win]
             np.greater(win, np.float32(mu_w), out=above)
-            for o in po:
-                passed &= above[o + 1 : o + 1 + length]
+            both = self._scratch_bool2[: length + gap]
+            np.logical_and(
+                above[po[0] + 1 : po[0] + 1 + length + gap],
+                above[po[1] + 1 : po[1] + 1 + length + gap],
+                out=both,
+            )
+            passed &= both[:length]
+            passed &= both[gap : gap + length]
         # (quiet - m mu_w) / m < quiet_to_pulse (total - n mu_w) / n
         quiet = quiet[:length]
-        np.add(win[qo[0] + 1 : qo[0] + 1 + length], win[qo[1] + 1 : qo[1] + 1 + length], out=quiet)
-        for q in qo[2:]:
-            quiet += win[q + 1 : q + 1 + length]
+        if self._quiet_pair:  # the last two quiet windows are a pulse pair apart
+            np.add(
+                win[qo[0] + 1 : qo[0] + 1 + length], pair[qo[1] + 1 : qo[1] + 1 + length], out=quiet
+            )
+        else:
+            np.add(
+                win[qo[0] + 1 : qo[0] + 1 + length], win[qo[1] + 1 : qo[1] + 1 + length], out=quiet
+            )
+            for q in qo[2:]:
+                quiet += win[q + 1 : q + 1 + length]
         slope = self.quiet_to_pulse * nquiet / npulse
-        limit = win[:length]  # the window sums are no longer needed
-        np.multiply(centre, np.float32(slope), out=limit)
-        limit += np.float32(nquiet * mu_w - slope * npulse * mu_w)
-        np.less(quiet, limit, out=tmp)
+        np.multiply(centre, np.float32(slope), out=scratch)
+        scratch += np.float32(nquiet * mu_w - slope * npulse * mu_w)
+        np.less(quiet, scratch, out=tmp)
         passed &= tmp
         return np.flatnonzero(passed)
 
@@ -616,8 +630,6 @@ class Demodulator:
         level = fast.amplitude * model.peak[step]
         rows = self._rows(preambles, phase, fast.bits, fast.confidence, level)
         cls = classify(rows)
-        accepted = [rows.take(cls == CLEAN)]
-        fallback = rows.take(cls == REPAIRABLE)
         # Sequence detection for strong candidates only where the fast slice read a
         # known DF: at high SNR it almost always does for real frames, and rarely
         # for stray candidates. Weak candidates all get it: their DF bits are as
@@ -627,87 +639,96 @@ class Demodulator:
         pending = np.flatnonzero((cls != CLEAN) & (_KNOWN_DF[rows.df] | weak))
         pending = pending[~self._inside(preambles, preambles[cls == CLEAN], pending)]
         if pending.size:
-            found, repaired = self._sequence_stage(
+            more, more_cls = self._sequence_stage(
                 mag,
                 preambles[pending],
                 best[pending],
-                fast.amplitude[pending],
+                step[pending],
+                phase[pending],
+                windows[pending],
+                SliceResult(
+                    fast.bits[pending],
+                    fast.confidence[pending],
+                    fast.amplitude[pending],
+                    fast.timing[pending],
+                ),
                 noise[pending],
                 classify,
                 weak[pending],
             )
-            accepted.append(found)
-            fallback = Candidates.concat([fallback, repaired])
-        clean = Candidates.concat(accepted)
-        # A preamble keeps its CLEAN row if it has one, else its first REPAIRABLE row.
-        extra = ~_member(fallback.preamble, clean.preamble)
-        fallback = fallback.take(np.flatnonzero(extra))
-        if len(fallback):
-            fallback = fallback.take(_first_of_each(fallback.preamble))
-        out = Candidates.concat([clean, fallback])
-        return out.take(np.argsort(out.preamble, kind="stable"))
+            rows = Candidates.concat([rows, more])
+            cls = np.concatenate([cls, more_cls])
+        return rows.take(_best_per_preamble(rows.preamble, cls))
 
     def _sequence_stage(
         self,
         mag: F32,
         preambles: I64,
         best: npt.NDArray[np.intp],
-        amplitude: F32,
+        step: IDX,
+        phase: F32,
+        windows: F32,
+        fast: SliceResult,
         noise_mean: F32,
         classify: Classifier,
         weak: npt.NDArray[np.bool_],
-    ) -> tuple[Candidates, Candidates]:
+    ) -> tuple[Candidates, npt.NDArray[np.int8]]:
         """Sequence detection of every row at its fitted phase, in one batch.
 
-        Strong rows: their fitted phase is accurate and their errors come from
-        inter-symbol interference, not noise, so sequence detection settles them.
-        `weak` rows first get a data-aided timing search (the fast slice's matched-
-        filter energy over +-`timing_steps` phase steps: all bits weigh in, not just
-        the four preamble pulses), offer their fast slice as well, and end with soft
-        repair when nothing classified CLEAN. Returns (CLEAN rows, REPAIRABLE rows),
-        at most one row per preamble in each.
+        `step`, `phase`, `windows` and `fast` are the rows' fast slice at the fitted
+        phase. Strong rows: their fitted phase is accurate and their errors come
+        from inter-symbol interference, not noise, so sequence detection settles
+        them. `weak` rows first get a data-aided timing search (the fast slice's
+        matched-filter energy over +-`timing_steps` phase steps: all bits weigh in,
+        not just the four preamble pulses), offer their fast slice as well, and end
+        with soft repair when nothing classified CLEAN. Returns the rows tried and
+        their classes (soft repairs at most REPAIRABLE), in order of preference.
         """
         model = self.model
-        best = best.copy()
         w = np.flatnonzero(weak)
+        amplitude = fast.amplitude
         if w.size:
             search = np.arange(-self.timing_steps, self.timing_steps + 1)
             rep = np.tile(w, search.size)
-            origin, step, _ = self._hypothesis(
+            origin, shifted, _ = self._hypothesis(
                 preambles[rep], best[rep] + np.repeat(search, w.size)
             )
-            windows = self._gather(mag, origin - model.lookback, model.window_len)
-            timing = model.slice(windows, step, amplitude[rep], passes=0, timing=True).timing
-            best[w] += search[np.argmax(timing.reshape(search.size, w.size), axis=0)]
-        origin, step, phase = self._hypothesis(preambles, best)
-        windows = self._gather(mag, origin - model.lookback, model.window_len)
-        fast = model.slice(windows, step, amplitude)
-        seq = model.sequence_slice(windows, step, fast.amplitude, noise_mean, fast.bits)
-        level = seq.amplitude * model.peak[step]
+            shifted_windows = self._gather(mag, origin - model.lookback, model.window_len)
+            timing = model.slice(
+                shifted_windows, shifted, amplitude[rep], passes=0, timing=True
+            ).timing
+            best_w = best[w] + search[np.argmax(timing.reshape(search.size, w.size), axis=0)]
+            origin, step_w, phase_w = self._hypothesis(preambles[w], best_w)
+            windows_w = self._gather(mag, origin - model.lookback, model.window_len)
+            fast_w = model.slice(windows_w, step_w, amplitude[w])
+            step, phase, windows = step.copy(), phase.copy(), windows.copy()
+            step[w], phase[w], windows[w] = step_w, phase_w, windows_w
+            bits, confidence = fast.bits.copy(), fast.confidence.copy()
+            bits[w], confidence[w] = fast_w.bits, fast_w.confidence
+            fast = SliceResult(bits, confidence, amplitude, fast.timing)
+        seq = model.sequence_slice(windows, step, amplitude, noise_mean, fast.bits)
+        level = amplitude * model.peak[step]
         # Sequence rows first (the better detector where pulses straddle samples),
         # then the weak rows' fast slices (as good where they do not).
-        rows = Candidates.concat(
-            [
-                self._rows(preambles, phase, seq.bits, seq.confidence, level),
-                self._rows(preambles[w], phase[w], fast.bits[w], fast.confidence[w], level[w]),
-            ]
-        )
         bits = np.concatenate([seq.bits, fast.bits[w]])
         confidence = np.concatenate([seq.confidence, fast.confidence[w]])
+        rows = self._rows(
+            np.concatenate([preambles, preambles[w]]),
+            np.concatenate([phase, phase[w]]),
+            bits,
+            confidence,
+            np.concatenate([level, level[w]]),
+        )
         cls = classify(rows)
-        clean = _first_per_preamble(rows, cls == CLEAN)
-        unresolved = ~_member(rows.preamble, clean.preamble)
-        repair = _first_per_preamble(rows, unresolved & (cls == REPAIRABLE))
+        unresolved = ~_member(rows.preamble, rows.preamble[cls == CLEAN])
         sub = np.flatnonzero(unresolved & np.concatenate([weak, np.ones(w.size, bool)]))
         if self.chase_bits > 0 and sub.size:
             fixed = self._chase(rows.take(sub), bits[sub], confidence[sub])
             if len(fixed):
-                fixed_cls = classify(fixed)
-                repair = Candidates.concat(
-                    [repair, _first_per_preamble(fixed, fixed_cls >= REPAIRABLE)]
-                )
-                repair = _first_per_preamble(repair, np.ones(len(repair), bool))
-        return clean, repair
+                fixed_cls = np.minimum(classify(fixed), np.int8(REPAIRABLE))
+                rows = Candidates.concat([rows, fixed])
+                cls = np.concatenate([cls, fixed_cls])
+        return rows, cls
 
     def _chase(self, rows: Candidates, bits: npt.NDArray[np.uint8], confidence: F32) -> Candidates:
         """Soft repair towards DF11/17/18: among all combinations of a row's

@@ -142,6 +142,7 @@ class Receiver:
         self._next_search = 0  # absolute sample where the next preamble search starts
         self._block_addresses: set[int] = set()
         self._known: npt.NDArray[np.uint32] = np.zeros(0, np.uint32)
+        self._known_now = self._known  # _known and the addresses clean rows will confirm
         self.samples_fed = 0
         """Complex samples received so far."""
 
@@ -206,6 +207,7 @@ class Receiver:
         if stop > start:
             t_block_s = (base + stop) / self.sample_rate_hz
             self._known = np.array(sorted(self.book.known(t_block_s)), dtype=np.uint32)
+            self._known_now = self._known
             self._block_addresses = set()
             preambles = self._find(buf, base, start, stop)
             noise = self._noise.floors(preambles + base)
@@ -241,37 +243,45 @@ class Receiver:
         are, REPAIRABLE when usable but a cleaner reading may exist (a one-bit
         repair, a DF11 IID, a soft repair), REJECT otherwise."""
         out = np.zeros(len(rows), np.int8)
+        df, residual = rows.df, rows.residual
         soft = rows.flipped > 0
-        adsb = _ADSB_DF[rows.df] & ~soft
-        long_rows = rows.nbits == LONG_BITS
-        clean_adsb = adsb & ((rows.residual == 0) | ((rows.df == 11) & (rows.residual < 0x80)))
+        adsb = _ADSB_DF[df] & ~soft
+        # DF11 with an IID (residual 1..0x7F) is usable, but one bit off a clean
+        # IID-0 reply just as well: let the slicer look for a clean reading first.
+        iid = (df == 11) & (residual - np.uint32(1) < np.uint32(0x7F))
+        clean = adsb & (residual == 0)
         if self.max_fix_bits > 0:
-            near = np.where(
-                long_rows, one_bit_away(rows.residual, 112), one_bit_away(rows.residual, 56)
-            )
-            out[adsb & near] = REPAIRABLE
+            maybe = np.flatnonzero(adsb & ~clean & ~iid)
+            if maybe.size:
+                near = np.where(
+                    rows.nbits[maybe] == LONG_BITS,
+                    one_bit_away(residual[maybe], LONG_BITS),
+                    one_bit_away(residual[maybe], 56),
+                )
+                out[maybe[near]] = REPAIRABLE
         # Addresses that clean frames in this block will confirm count as known.
-        fresh = clean_adsb & (rows.residual == 0) & (rows.df != 18)
+        fresh = clean & (df != 18)
         if fresh.any():
-            self._block_addresses.update(_address(rows.msg[fresh]).tolist())
-        known = self._known
-        if self._block_addresses:
-            known = np.union1d(known, np.fromiter(self._block_addresses, np.uint32))
-        ap = _AP_DF[rows.df]
-        if known.size and ap.any():
-            at = np.minimum(np.searchsorted(known, rows.residual), known.size - 1)
-            out[ap & (known[at] == rows.residual)] = CLEAN
-        out[clean_adsb] = CLEAN
-        # DF11 with an IID is usable, but one bit off a clean IID-0 reply just as
-        # well: let the slicer look for a clean reading first.
-        out[adsb & (rows.df == 11) & (rows.residual > 0) & (rows.residual < 0x80)] = REPAIRABLE
+            found = set(_address(rows.msg[fresh]).tolist())
+            if not found <= self._block_addresses:
+                self._block_addresses |= found
+                everything = self._block_addresses.union(self._known.tolist())
+                self._known_now = np.array(sorted(everything), np.uint32)
+        known = self._known_now
+        if known.size:
+            ap = np.flatnonzero(_AP_DF[df])
+            if ap.size:
+                at = np.minimum(np.searchsorted(known, residual[ap]), known.size - 1)
+                out[ap[known[at] == residual[ap]]] = CLEAN
+        out[clean] = CLEAN
+        out[adsb & iid] = REPAIRABLE
         # Soft-repaired frames are clean only after flips: like any repair they are
         # usable only from an address already confirmed (see frame_check).
-        if soft.any() and known.size:
-            aa = _address(rows.msg)
+        if known.size and soft.any():
+            candidates = np.flatnonzero(soft & _ADSB_DF[df] & (residual == 0))
+            aa = _address(rows.msg[candidates])
             at = np.minimum(np.searchsorted(known, aa), known.size - 1)
-            ok = soft & _ADSB_DF[rows.df] & (rows.residual == 0) & (known[at] == aa)
-            out[ok] = REPAIRABLE
+            out[candidates[known[at] == aa]] = REPAIRABLE
         return out
 
     def _accept(self, rows: Candidates, base: int) -> list[ModeSMessage]:
@@ -289,15 +299,18 @@ class Receiver:
             return out
         rate = self.sample_rate_hz
         book = self.book
-        order = np.argsort(rows.preamble, kind="stable")
-        rows = rows.take(order)
+        if (rows.preamble[1:] < rows.preamble[:-1]).any():  # the slicer gives them sorted
+            rows = rows.take(np.argsort(rows.preamble, kind="stable"))
         kinds, icaos = _verdicts(rows)
         start = (rows.preamble + base).astype(np.float64) + rows.phase
         # The next frame cannot start before this frame's last bit.
         ends = start + (8 + rows.nbits.astype(np.float64) - 1) * (rate / 1e6)
         levels = 20.0 * np.log10(np.maximum(rows.signal, 1e-3) / FULL_SCALE)
-        nbytes = rows.nbits // 8
-        frames = [row[:n].tobytes() for row, n in zip(rows.msg, nbytes.tolist(), strict=True)]
+        packed, width = rows.msg.tobytes(), rows.msg.shape[1]
+        frames = [
+            packed[at : at + n]
+            for at, n in zip(range(0, len(packed), width), (rows.nbits // 8).tolist(), strict=True)
+        ]
         # Addresses confirmed in this block: the first confirmation goes to the book
         # at once (later frames of the block may need it), the latest time at the
         # end. In between the book holds an earlier time, which answers is_known
