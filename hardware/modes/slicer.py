@@ -233,8 +233,13 @@ class PulseModel:
                 tmpl[h] += pulse_samples(k, t_us * sps + ph, width, blur)
         self.preamble_phases = phases
         self._pre_tmpl = tmpl.astype(np.float32)
-        self._pre_tmpl_t = np.ascontiguousarray(self._pre_tmpl.T)
         self._pre_inv_norm2 = (1.0 / (tmpl * tmpl).sum(axis=1)).astype(np.float32)
+        used = np.flatnonzero(np.abs(tmpl).max(axis=0) > 0)
+        self._pre_used = (int(used[0]), int(used[-1]) + 1)
+        self._pre_tmpl_used = np.ascontiguousarray(self._pre_tmpl[:, used[0] : used[-1] + 1])
+        if phases.size > 32:
+            raise ValueError(f"{phases.size} preamble phases: at most 32 fit the argmax key")
+        self._pre_rank = (31 - np.arange(phases.size)).astype(np.uint32)
 
     def preamble_fit(self, windows: F32, noise_mean: F32) -> tuple[IDX, F32, F32, F32]:
         """Least-squares fit of the preamble template at every phase hypothesis.
@@ -247,21 +252,34 @@ class PulseModel:
         window about the noise mean, ``|m - mu|^2``.
         """
         centred = windows[:, : self.preamble_len] - noise_mean[:, None]
-        corr = np.empty((centred.shape[0], self._pre_tmpl_t.shape[1]), np.float32)
-        # Small products keep OpenBLAS on one thread: its worker threads spin for a
-        # while after every multi-threaded call, tripling the CPU time.
-        for lo in range(0, centred.shape[0], _BLAS_ROWS):
-            np.matmul(
-                centred[lo : lo + _BLAS_ROWS], self._pre_tmpl_t, out=corr[lo : lo + _BLAS_ROWS]
-            )
+        rows = centred.shape[0]
+        energy = np.einsum("ij,ij->i", centred, centred)
+        # Hypotheses along the first axis (the per-row reductions below then run
+        # over contiguous rows), only the window samples some template touches.
+        lo, hi = self._pre_used
+        tmpl = self._pre_tmpl_used
+        corr = np.empty((tmpl.shape[0], rows), np.float32)
+        # Products under 2^18 multiply-adds keep OpenBLAS on one thread: its worker
+        # threads spin for a while after every multi-threaded call, tripling the
+        # CPU time.
+        chunk = max(1, (1 << 18) // (tmpl.shape[0] * tmpl.shape[1]) - 1)
+        for start in range(0, rows, chunk):
+            block = centred[start : start + chunk, lo:hi]
+            np.matmul(tmpl, block.T, out=corr[:, start : start + block.shape[0]])
         score = np.maximum(corr, np.float32(0))
         score *= score
-        score *= self._pre_inv_norm2
-        best = np.argmax(score, axis=1)
-        rows = np.arange(best.size)
-        explained = score[rows, best]
-        amp = corr[rows, best] * self._pre_inv_norm2[best]
-        energy = np.einsum("ij,ij->i", centred, centred)
+        score *= self._pre_inv_norm2[:, None]
+        # argmax over the hypotheses as one max-reduction: non-negative floats
+        # order like their bit patterns, and the low 5 mantissa bits (a relative
+        # 4e-6) carry the hypothesis, the first one winning near-ties.
+        key = score.view(np.uint32) & np.uint32(~0x1F & 0xFFFFFFFF)
+        key |= self._pre_rank[:, None]
+        best = (np.uint32(0x1F) - (np.maximum.reduce(key, axis=0) & np.uint32(0x1F))).astype(
+            np.intp
+        )
+        cols = np.arange(rows)
+        explained = score[best, cols]
+        amp = corr[best, cols] * self._pre_inv_norm2[best]
         return best, explained, amp, energy
 
     def slice(
