@@ -2,8 +2,12 @@
 
 A batch is encoded column by column: the S2 tokens of all its points in one numpy
 pass (`daemon.s2vec`), then each string field as one C-level `map` over its column,
-and the entries' value tuples by one `zip`. The only Python code per event is the
-JSON of `data` and the alt/alt_ref special case (issue 8: per-event cost).
+and the entries' value tuples by one `zip`. The float columns and the JSON of `data`
+are written by msgspec for the whole column at once (newline-delimited) when
+their types and magnitudes are ones for which its text is the reference's (repr,
+json.dumps); any other column is written the reference way (`_float_column`,
+`_json_column`). The only Python code per event left is the alt/alt_ref case
+(issue 8: per-event cost).
 
 Entry values, in `field_names` order (every value a str)::
 
@@ -23,10 +27,11 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from types import MemberDescriptorType
 from typing import Any, Protocol
 
+import msgspec
 import numpy as np
 
 from daemon.event import Event
@@ -83,6 +88,54 @@ def _json_encoder() -> Callable[[Any], str]:
 
 
 _to_json = _json_encoder()
+
+_lines = msgspec.json.Encoder().encode_lines  # newline-delimited JSON of a list, in C
+_JSON_PLAIN = frozenset({str, int, bool, type(None), float})
+
+
+def _floats_like_repr(values: np.ndarray[Any, np.dtype[np.float64]]) -> bool:
+    """Whether msgspec writes each of these floats exactly as repr() does.
+
+    Both write the shortest round-trip digits; they differ only in exponent notation
+    (msgspec "1e16", "1e-9"; repr "1e+16", "1e-09"), which repr uses from 1e16 up and
+    below 1e-4, where msgspec also writes the 1e-5 decade fixed ("0.0000367"), and
+    for NaN and infinities (msgspec null).
+    """
+    mag = np.abs(values)
+    return bool(np.all((mag == 0.0) | ((mag >= 1e-4) & (mag < 1e16))))
+
+
+def _float_column(values: list[float]) -> list[str]:
+    """``repr(float(v))`` of every value (a float column: lat, lon, alt)."""
+    floats = list(map(float, values))
+    if _floats_like_repr(np.array(floats, dtype=np.float64)):
+        return _lines(floats).decode().split("\n")[:-1]
+    return list(map(repr, floats))
+
+
+def _json_column(datas: list[Any]) -> list[str]:
+    """``json.dumps(d, separators=(",", ":"), ensure_ascii=False, allow_nan=False)``
+    of every value; raises ValueError/TypeError/OverflowError like it.
+
+    msgspec writes the whole column when every value is a flat dict (str keys;
+    values exactly str, int, bool, None or a float it writes as repr does): for
+    those its text is json.dumps's (tests check every code point's escaping). Any
+    other batch (nested values, tuples, subclasses, NaN…) is written the reference
+    way, event by event.
+    """
+    try:
+        values = list(chain.from_iterable(map(dict.values, datas)))
+        plain = set(map(type, chain.from_iterable(datas))) <= {str} and (
+            set(map(type, values)) <= _JSON_PLAIN
+        )
+        # Exact types were checked above, so isinstance picks exactly the floats.
+        if plain and _floats_like_repr(
+            np.array(list(filter(float.__instancecheck__, values)), dtype=np.float64)
+        ):
+            return _lines(datas).decode().split("\n")[:-1]
+    except (TypeError, ValueError, msgspec.MsgspecError):  # not dicts, lone surrogates
+        pass
+    return list(map(_to_json, datas))
 
 
 def _entry_builder() -> Callable[..., list[StreamEntry]]:
@@ -158,6 +211,24 @@ class EntryEncoder:
         events = [item.event for item in batch]
         return self.encode_located(batch, events, self.locate(events))
 
+    @staticmethod
+    def _with_alt_ref(
+        events: Sequence[Event], alts: list[float | None], data_json: list[str]
+    ) -> list[str]:
+        """The data JSON of events with an altitude: ``{"alt_ref": …, **data}``.
+
+        Spliced into the text already written (``{"alt_ref":"msl",`` + the rest)
+        rather than a merged dict encoded again; an event whose data has its own
+        alt_ref keeps that value in first place, as the merged dict gives.
+        """
+        heads = {ref: '{"alt_ref":' + _to_json(ref) for ref in {ev.alt_ref for ev in events}}
+        return [
+            text if alt is None
+            else _to_json({"alt_ref": ev.alt_ref, **ev.data}) if "alt_ref" in ev.data
+            else heads[ev.alt_ref] + ("}" if text == "{}" else "," + text[1:])
+            for ev, alt, text in zip(events, alts, data_json, strict=True)
+        ]
+
     def encode_located(
         self, batch: Sequence[SequencedEvent], events: Sequence[Event], cells: BatchCells
     ) -> list[StreamEntry]:
@@ -166,10 +237,14 @@ class EntryEncoder:
             return []
         alts = [ev.alt for ev in events]
         srcs = [ev.src for ev in events]
-        data_json = [
-            _to_json(ev.data if alt is None else {"alt_ref": ev.alt_ref, **ev.data})
-            for ev, alt in zip(events, alts, strict=True)
-        ]
+        data_json = _json_column([ev.data for ev in events])
+        if alts.count(None) != len(alts):
+            data_json = self._with_alt_ref(events, alts, data_json)
+        if None in alts:
+            alt_text = _float_column([0.0 if alt is None else alt for alt in alts])
+            alt_text = ["" if alt is None else t for alt, t in zip(alts, alt_text, strict=True)]
+        else:
+            alt_text = _float_column(alts)  # type: ignore[arg-type]  # no None in it
         values = list(
             zip(
                 repeat(CONTRACT_VERSION),
@@ -179,9 +254,9 @@ class EntryEncoder:
                 map(str, [ev.t for ev in events]),
                 map(str, [ev.rx for ev in events]),
                 # float() first: an int latitude is written as "45.0", like repr(float).
-                map(repr, map(float, [ev.lat for ev in events])),
-                map(repr, map(float, [ev.lon for ev in events])),
-                ["" if alt is None else repr(float(alt)) for alt in alts],
+                _float_column([ev.lat for ev in events]),
+                _float_column([ev.lon for ev in events]),
+                alt_text,
                 [ev.station for ev in events],
                 cells.leaf,
                 *cells.levels,
