@@ -476,7 +476,8 @@ class Demodulator:
             win += mag[w0 + j : w0 + j + n_win]
         # Pulses 1, 2 and 3, 4 are the same distance apart (1 us): sum in pairs.
         gap = po[2] - po[0]
-        span = ext + gap
+        # pair sums for the total, and for the last two quiet windows (see below)
+        span = max(ext + gap, qo[1] + 1 + length) if self._quiet_pair else ext + gap
         np.add(win[po[0] : po[0] + span], win[po[1] : po[1] + span], out=pair[:span])
         total = total[:ext]
         np.add(pair[:ext], pair[gap : gap + ext], out=total)

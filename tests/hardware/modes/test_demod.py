@@ -92,3 +92,22 @@ def test_demodulate_on_modes1_finds_clean_df17_from_one_aircraft_only() -> None:
     print(f"demodulate(): {len(df17)} clean DF17 rows")
     assert len(df17) >= 150
     assert {frame[1:4].hex().upper() for frame in df17} == {"4D2023"}
+
+
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+def test_preamble_search_does_not_depend_on_its_chunk_size(rate_hz: int) -> None:
+    # The prefilter works in cache-sized chunks of scratch arrays; every test near
+    # a chunk edge must read real window sums, not what a previous chunk left.
+    rng = np.random.default_rng(12)
+    frames = [random_df17(rng, 0x3C6586) for _ in range(60)]
+    iq, _ = synthesize(frames, rate_hz, 14.0, rng, spacing_us=100)
+    mag = magnitude(iq)
+    floor = float(np.mean(mag[::16]))
+    found = []
+    for chunk in (mag.size, 4096, 13):
+        demod = Demodulator(rate_hz, chunk_samples=chunk)
+        demod.find_preambles(np.full(mag.size, 1e4, np.float32), 0, mag.size, floor)  # stale sums
+        found.append(demod.find_preambles(mag, 0, mag.size, floor))
+    assert found[0].size > 60
+    assert np.array_equal(found[0], found[1])
+    assert np.array_equal(found[0], found[2])
