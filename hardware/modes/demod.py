@@ -125,13 +125,14 @@ def frame_residuals(msgs: U8, nbits: int) -> U32:
     nbytes = nbits // 8
     table = _byte_tables(nbits).reshape(-1)
     # One gather of every byte's contribution (byte pos, value v at pos * 256 + v),
-    # XORed along the frame.
-    index = msgs[..., :nbytes] + _BYTE_OFFSETS[:nbytes]
-    out: U32 = np.bitwise_xor.reduce(table[index], axis=-1)
-    return out
+    # byte positions first so that the XOR runs along contiguous rows.
+    flat = msgs.reshape(-1, msgs.shape[-1])
+    index = flat.T[:nbytes] + _BYTE_OFFSETS[:nbytes]
+    out: U32 = np.bitwise_xor.reduce(np.take(table, index), axis=0)
+    return out.reshape(msgs.shape[:-1])
 
 
-_BYTE_OFFSETS = np.arange(14, dtype=np.intp) * 256
+_BYTE_OFFSETS = (np.arange(14, dtype=np.intp) * 256)[:, None]
 
 
 def quartile_noise_floor(values: F32) -> float:
@@ -268,6 +269,11 @@ def _best_per_preamble(preamble: I64, cls: npt.NDArray[np.int8]) -> IDX:
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     return order[first]
+
+
+_MEAN_WEIGHTS = np.zeros((LONG_BITS, 2), np.float32)
+_MEAN_WEIGHTS[:, 0] = 1.0 / LONG_BITS
+_MEAN_WEIGHTS[:SHORT_BITS, 1] = 1.0 / SHORT_BITS
 
 
 def _windows_view(mag: F32, length: int) -> F32:
@@ -589,9 +595,10 @@ class Demodulator:
         residual = np.where(
             long_rows, frame_residuals(msg, LONG_BITS), frame_residuals(msg, SHORT_BITS)
         )
-        margin = np.where(
-            long_rows, confidence.mean(axis=1), confidence[:, :SHORT_BITS].mean(axis=1)
-        ).astype(np.float32)
+        means = np.empty((confidence.shape[0], 2), np.float32)  # over 112 and 56 bits
+        for lo in range(0, confidence.shape[0], 1024):  # single-threaded BLAS sizes
+            np.matmul(confidence[lo : lo + 1024], _MEAN_WEIGHTS, out=means[lo : lo + 1024])
+        margin = np.where(long_rows, means[:, 0], means[:, 1])
         if flipped is None:
             flipped = np.zeros(preambles.size, np.uint8)
         return Candidates(preambles, phase, msg, df, nbits, residual, margin, amplitude, flipped)

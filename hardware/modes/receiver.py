@@ -94,10 +94,10 @@ class ModeSMessage:
 
 def _address(msg: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
     """The AA field (bytes 1-3) of each row of packed frames."""
-    aa: npt.NDArray[np.uint32] = (
-        (msg[:, 1].astype(np.uint32) << 16) | (msg[:, 2].astype(np.uint32) << 8) | msg[:, 3]
-    ).astype(np.uint32)
-    return aa
+    aa: npt.NDArray[np.uint32] = np.ascontiguousarray(msg[:, :4]).view(">u4")[:, 0] & np.uint32(
+        0xFFFFFF
+    )
+    return aa.astype(np.uint32)
 
 
 class Receiver:
@@ -260,11 +260,15 @@ class Receiver:
                 )
                 out[maybe[near]] = REPAIRABLE
         # Addresses that clean frames in this block will confirm count as known.
-        fresh = clean & (df != 18)
-        if fresh.any():
-            found = set(_address(rows.msg[fresh]).tolist())
-            if not found <= self._block_addresses:
-                self._block_addresses |= found
+        fresh = np.flatnonzero(clean & (df != 18))
+        if fresh.size:
+            found = _address(rows.msg[fresh])
+            known = self._known_now
+            if known.size:
+                at = np.minimum(np.searchsorted(known, found), known.size - 1)
+                found = found[known[at] != found]
+            if found.size:
+                self._block_addresses.update(found.tolist())
                 everything = self._block_addresses.union(self._known.tolist())
                 self._known_now = np.array(sorted(everything), np.uint32)
         known = self._known_now
