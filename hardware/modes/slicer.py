@@ -404,12 +404,13 @@ class PulseModel:
 
         Branch i (0..112) joins bit i-1 and bit i and owns the samples whose centres
         lie in [x_i - w, x_i + w): the second half of bit i-1 and the first half of
-        bit i, where only those two bits put much energy. ``_own[r, s, j]`` is the
+        bit i, where only those two bits put much energy. ``own[r, s, j]`` is the
         window index of owned sample j of a residue-r branch at phase step s (repeat
-        q adds q * period_samples), ``_own_mask`` marks the real ones (2 or 3 per
-        branch at 2.4 MS/s). ``_q_prev[r, s, b, j]`` is what bit i-1 = b puts there,
-        ``_q_cur`` bit i, ``_q_next`` bit i+1 and ``_q_prev2`` bit i-2 (the last two
-        are small; they come from a first-pass decision).
+        q adds q * period_samples), ``mask`` marks the real ones (2 or 3 per branch
+        at 2.4 MS/s). ``q["prev"][r, s, b, j]`` is what bit i-1 = b puts there,
+        ``q["cur"]`` bit i, ``q["next"]`` bit i+1 and ``q["prev2"]`` bit i-2 (the
+        last two are small; they come from a first-pass decision). The detector
+        reads them per branch (``_seq_idx``, ``_seq_mask``, ``_seq_q``).
         """
         sps, steps, pb = self.sps, self.steps, self.period_bits
         nbranch = FRAME_BITS + 1
@@ -436,18 +437,13 @@ class PulseModel:
                     for b in (0, 1):
                         a = bit_start + (0.0 if b else width)
                         q[name][r, s, b, : len(ks)] = pulse_samples(kk, a, width, blur)
-        self._own = own
-        self._own_mask = mask
-        self._q = {k: v.astype(np.float32) for k, v in q.items()}
-        self._branch_counts = [len(range(r, nbranch, pb)) for r in range(nres)]
-        # The same per branch, laid out (steps, jmax, [b,] branches) so that one
-        # fancy index by phase step gives a row's whole trellis: branch i has
-        # residue i % pb and repeat i // pb. Branch 0 has no bit before it (the
-        # quiet end of the preamble), branch 112 no bit 112 and nothing after.
+        # Per branch i (residue i % pb, repeat i // pb), laid out (jmax, [b,]
+        # branches, steps): one take by phase step gives a row's whole trellis,
+        # and rows go last in the detector's arrays (its whole-array steps then
+        # run along contiguous rows). Branch 0 has no bit before it (the quiet end
+        # of the preamble), branch 112 no bit 112 and nothing after.
         branch = np.arange(nbranch)
         res, rep = branch % pb, branch // pb
-        # Rows go last in the detector's arrays (its whole-array steps then run
-        # along contiguous rows), so the tables are (..., branches, steps).
         self._seq_idx = np.ascontiguousarray(
             (own[res] + (rep * self.period_samples)[:, None, None]).transpose(2, 0, 1)
         )
