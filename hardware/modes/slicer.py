@@ -277,9 +277,9 @@ class PulseModel:
         best = (np.uint32(0x1F) - (np.maximum.reduce(key, axis=0) & np.uint32(0x1F))).astype(
             np.intp
         )
-        cols = np.arange(rows)
-        explained = score[best, cols]
-        amp = corr[best, cols] * self._pre_inv_norm2[best]
+        at = best * rows + np.arange(rows)  # flat index of each row's best entry
+        explained = np.take(score.reshape(-1), at)
+        amp = np.take(corr.reshape(-1), at) * self._pre_inv_norm2[best]
         return best, explained, amp, energy
 
     def slice(

@@ -79,6 +79,27 @@ def test_modes1_messages_are_in_time_order_with_sane_levels(
     assert all(abs(m.t_s * 2_000_000 - m.sample) <= 0.5 + 1e-6 for m in modes1_messages)
 
 
+def test_messages_are_immutable_records_of_their_frame(
+    modes1_messages: list[ModeSMessage],
+) -> None:
+    m = modes1_messages[0]
+    with pytest.raises(AttributeError):
+        m.sample = 0  # type: ignore[misc]
+    assert m.hex == m.msg.hex().upper()
+    same = ModeSMessage(
+        sample=m.sample,
+        t_s=m.t_s,
+        msg=m.msg,
+        df=m.df,
+        icao=m.icao,
+        crc=m.crc,
+        corrected_bits=m.corrected_bits,
+        signal_dbfs=m.signal_dbfs,
+    )
+    assert same == m
+    assert hash(same) == hash(m)
+
+
 def test_modes1_decodes_identically_with_4k_and_256k_blocks(
     modes1: npt.NDArray[np.uint8], modes1_messages: list[ModeSMessage]
 ) -> None:
