@@ -200,11 +200,12 @@ class _EventQueue:
                 if not items:
                     return []
             deadline_s = time.monotonic() + latency_s
-            while len(items) < max_n:
+            want = min(max_n, self.maxsize)  # a queue smaller than a batch fills up first
+            while len(items) < want:
                 remaining_s = deadline_s - time.monotonic()
                 if remaining_s <= 0:
                     break
-                self._wake_at = max_n
+                self._wake_at = want
                 self._not_empty.wait(remaining_s)
                 self._wake_at = 0
             if len(items) <= max_n:

@@ -96,16 +96,18 @@ def test_wait_idle_holds_until_the_writer_has_handed_the_last_batch_off(
     pipeline = pipeline_on(sink, tmp_path)
     pipeline.start()
     emit = pipeline.emitter("p")
-    for i in range(30):
+    for i in range(12):
         emit(event(i))
-    # The encoder has taken every event out of the queue by now; none is written.
+    # Both batches have left the queue (one is being written, one is in the
+    # hand-off or being encoded); neither is written yet.
     deadline = time.monotonic() + 5
     while pipeline.queue_depth() and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert pipeline.queue_depth() == 0
     assert not pipeline.wait_idle(0.3)
     sink.gate.set()
     assert pipeline.wait_idle(5)
-    assert len(sink.entries) == 30
+    assert len(sink.entries) == 12
     assert pipeline.stop()
 
 
@@ -215,3 +217,18 @@ def test_entries_build_their_record_from_the_event_only_when_asked(tmp_path: Pat
     assert entry.record == ev.to_record()
     assert entry == StreamEntry(entry.producer, entry.seq, entry.src, entry.cell,
                                 entry.values, ev.to_record(), entry.memo)
+
+
+def test_a_queue_smaller_than_a_batch_still_delivers_everything_in_order(
+    tmp_path: Path,
+) -> None:
+    sink = RecordingSink()
+    pipeline = Pipeline(ENCODER, sink, SequenceStore(tmp_path / "seq.json", lambda p: 0),
+                        Metrics(), queue_size=5, batch_size=100, batch_latency_s=0.01)
+    pipeline.start()
+    emit = pipeline.emitter("p")
+    for i in range(60):  # the emits block on the full queue while the encoder drains it
+        emit(event(i))
+    assert pipeline.wait_idle(10)
+    assert [e.values[1] for e in sink.entries] == [f"t:{i}" for i in range(60)]
+    assert pipeline.stop()
