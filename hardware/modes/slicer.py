@@ -385,10 +385,14 @@ class PulseModel:
         noise mean, scaled so that a pulse of amplitude A reads A.
         """
         level = self._filter(windows, step, self._sum_taps, nbits)
-        offset = self._per_bit(self._sum_taps_total, step)
-        level -= noise_mean[:, None] * _columns(offset, 0, nbits)
-        level /= _columns(self._per_bit(self._sum_norm, step), 0, nbits)
-        full: F32 = (level > (amplitude / 2)[:, None]).mean(axis=1).astype(np.float32)
+        # (level - mu offset) / norm > A / 2, as one comparison per bit against a
+        # per-row threshold (per bit at 2.4 MS/s).
+        offset = _columns(self._per_bit(self._sum_taps_total, step), 0, nbits)
+        norm = _columns(self._per_bit(self._sum_norm, step), 0, nbits)
+        threshold = noise_mean[:, None] * offset
+        threshold += (amplitude * np.float32(0.5))[:, None] * norm
+        held = np.count_nonzero(level > threshold, axis=1)
+        full: F32 = (held / np.float32(nbits)).astype(np.float32)
         return full
 
     def _per_bit(self, table: F32, step: IDX) -> F32:
@@ -457,6 +461,55 @@ class PulseModel:
             per_branch[name][:, :, -1] = 0.0
         self._seq_q = {k: np.ascontiguousarray(v) for k, v in per_branch.items()}
 
+    def _expected_pulses(
+        self,
+        step: IDX,
+        g_next: npt.NDArray[np.bool_],
+        g_prev2: npt.NDArray[np.bool_],
+        short: IDX,
+    ) -> F32:
+        """x[j, p, c, i, row]: the pulse-model value on owned sample plane j of
+        branch i for bit i-1 = p and bit i = c, plus the leak of bits i+1 and i-2
+        as guessed (`g_next`, `g_prev2`, (branches, rows)). Rows in `short` end
+        with bit 55: no bit 56 or later puts energy anywhere."""
+        if self.period_bits == 1:
+            # Every branch has the same geometry (2.0 MS/s): per-row values,
+            # broadcast along the branches, and the three edge branches by hand.
+            # [j, b, row], rows last in memory (a fancy index on the last axis would
+            # put them first, and every array derived from these would follow).
+            q = {k: np.take(v[:, :, 1, :], step, axis=-1) for k, v in self._seq_q.items()}
+            q_next, q_prev2 = q["next"], q["prev2"]
+            other = np.where(g_next, q_next[:, 1, None], q_next[:, 0, None])
+            other += np.where(g_prev2, q_prev2[:, 1, None], q_prev2[:, 0, None])
+            other[:, -1] = 0.0  # nothing after bit 111
+            if short.size:
+                # branch 55 loses the leak of bit 56, branch 56 that of bit 57
+                other[:, SHORT_BITS - 1 : SHORT_BITS + 1, short] = 0.0
+            q_prev, q_cur = q["prev"], q["cur"]
+            pair = q_prev[:, :, None] + q_cur[:, None]  # [j, p, c, row]
+            x = pair[:, :, :, None] + other[:, None, None]
+            # branch 0: bit 0 follows the quiet end of the preamble
+            x[:, :, :, 0] = q_cur[:, None] + other[:, None, None, 0]
+            # branch 112: no bit 112
+            x[:, :, :, -1] = q_prev[:, :, None] + other[:, None, None, -1]
+            if short.size:
+                x[:, :, :, SHORT_BITS][..., short] = (
+                    q_prev[:, :, None][..., short] + other[:, None, None, SHORT_BITS][..., short]
+                )
+            return x
+        q_prev = np.take(self._seq_q["prev"], step, axis=-1)
+        q_cur = np.take(self._seq_q["cur"], step, axis=-1)
+        q_next = np.take(self._seq_q["next"], step, axis=-1)
+        q_prev2 = np.take(self._seq_q["prev2"], step, axis=-1)
+        other = np.where(g_next, q_next[:, 1], q_next[:, 0])
+        other += np.where(g_prev2, q_prev2[:, 1], q_prev2[:, 0])
+        if short.size:
+            q_cur[:, :, SHORT_BITS, short] = 0.0
+            other[:, SHORT_BITS - 1 : SHORT_BITS + 1, short] = 0.0
+        x = q_prev[:, :, None] + q_cur[:, None]
+        x += other[:, None, None]
+        return x
+
     def sequence_slice(
         self,
         windows: F32,
@@ -495,23 +548,12 @@ class PulseModel:
         at += np.arange(rows) * windows.shape[1]
         m = np.take(np.ascontiguousarray(windows), at)
         m *= np.take(self._seq_mask, step, axis=-1)
-        q_prev = np.take(self._seq_q["prev"], step, axis=-1)
-        q_cur = np.take(self._seq_q["cur"], step, axis=-1)
-        q_next = np.take(self._seq_q["next"], step, axis=-1)
-        q_prev2 = np.take(self._seq_q["prev2"], step, axis=-1)
-        other = np.where(g_next, q_next[:, 1], q_next[:, 0])
-        other += np.where(g_prev2, q_prev2[:, 1], q_prev2[:, 0])
-        # Short frames (as guessed: first bit 0) end with bit 55: no bit 56 or later
-        # puts energy anywhere, and branches past 56 carry no information.
+        # Short frames (as guessed: first bit 0) end with bit 55: branches past 56
+        # carry no information.
         short = np.flatnonzero(guess[:, 0] == 0)
-        if short.size:
-            q_cur[:, :, SHORT_BITS, short] = 0.0
-            # branch 55 loses the leak of bit 56, branch 56 that of bit 57
-            other[:, SHORT_BITS - 1 : SHORT_BITS + 1, short] = 0.0
         # All four (bit i-1 = p, bit i = c) hypotheses and all planes at once:
         # x[j, p, c, i, row] is the expected magnitude error on plane j.
-        x = q_prev[:, :, None] + q_cur[:, None]
-        x += other[:, None, None]
+        x = self._expected_pulses(step, g_next, g_prev2, short)
         x *= amp
         x *= x
         x += mu2
