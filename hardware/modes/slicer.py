@@ -571,7 +571,7 @@ class PulseModel:
         sweeps = np.stack([metric[:, :, :FRAME_BITS], metric.transpose(1, 0, 2, 3)[:, :, :0:-1]])
         best = _max_plus_sweep(sweeps)  # [direction, state, bit, row]
         alpha, beta = best[0], best[1, :, ::-1]
-        llr = ((alpha[1] + beta[1]) - (alpha[0] + beta[0])).T
+        llr = np.ascontiguousarray(((alpha[1] + beta[1]) - (alpha[0] + beta[0])).T)
         bits = (llr > 0).astype(np.uint8)
         confidence = np.abs(llr)
         confidence /= (amp * amp)[:, None]
