@@ -286,6 +286,10 @@ class Pipeline:
     def emitter(self, default_producer: str, source_name: str = "") -> Emit:
         """An Emit for one source; its events are counted under `source_name`."""
         label = source_name or default_producer
+        # Runs once per event in the source's thread: names bound here, and the item
+        # built by tuple.__new__ (what _Queued() does, minus a Python-level call).
+        next_seq, observe, put = self.seqs.next, self.seqs.observe, self._queue.put
+        new_item = tuple.__new__
 
         def emit(
             event: Event,
@@ -296,14 +300,14 @@ class Pipeline:
         ) -> None:
             prod = producer or default_producer
             if seq is None:
-                seq = self.seqs.next(prod)
+                seq = next_seq(prod)
             else:
-                self.seqs.observe(prod, seq)
-            item = _Queued(prod, seq, event, memo, label)
+                observe(prod, seq)
+            item = new_item(_Queued, (prod, seq, event, memo, label))
             while True:
                 if not self._accepting:
                     raise PipelineClosed("pipeline is stopping")
-                if self._queue.put(item, 0.2):
+                if put(item, 0.2):
                     break
                 self.metrics.inc("backpressure_waits_total", source=label)
             # events_in_total is counted by the encoder thread, per batch and source.
