@@ -1,26 +1,33 @@
 """Mode S receiver throughput: modes1.bin repeated N times through `Receiver`.
 
     python bench/modes_demod.py [--repeat 100] [--rate 2000000] [--block-bytes 1048576]
-                                [--runs 3]
+                                [--runs 5] [--stages]
 
 Prints the samples processed per CPU second (time.process_time, so one core's work)
 as a multiple of real time at the sample rate, the messages decoded, and the ratio
 to the issue-3 target of 50x real time (antirez dump1090's C speed on this machine).
 Each run uses a fresh Receiver; with --runs > 1 the best and the median run are
-shown (the CPU time of a loaded machine varies by +-30 % between runs).
+shown (the CPU time of a shared machine varies by +-30 % between runs, by more
+when other jobs start). --stages adds one run under cProfile and prints the CPU
+per demodulator stage (cumulative, so the profiler's own cost is in it too).
 modes1.bin has its quiet stretches cut out (see its README), so it is far denser in
 replies than live air, which makes it a pessimistic benchmark for the demodulator.
+The default 1 MiB blocks are 2^19 samples, one receiver batch; the ADS-B source
+reads 2^17-sample blocks (--block-bytes 262144), which the receiver batches.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -29,6 +36,58 @@ from hardware.modes.receiver import Receiver
 MODES1 = Path("/work/shared/data/adsb/modes1.bin")
 TARGET_X_REALTIME = 50.0
 
+# (label, function name as cProfile reports it), in pipeline order.
+STAGES = (
+    ("magnitude LUT", "magnitude"),
+    ("noise floors", "add"),
+    ("prefilter", "find_preambles"),
+    ("preamble fit", "fit_preambles"),
+    ("occupancy", "occupancy"),
+    ("fast slice", "slice"),
+    ("sequence stage", "_sequence_stage"),
+    ("  of it: detector", "sequence_slice"),
+    ("  of it: soft repair", "_chase"),
+    ("classify", "_classify"),
+    ("accept", "_accept"),
+)
+
+
+def run_once(data: npt.NDArray[np.uint8], rate: int, block_bytes: int) -> int:
+    """Feed `data` through a fresh Receiver; returns the messages decoded."""
+    rx = Receiver(rate)
+    messages = 0
+    for start in range(0, data.size, block_bytes):
+        messages += len(rx.feed(data[start : start + block_bytes]))
+    return messages + len(rx.flush())
+
+
+def print_stages(data: npt.NDArray[np.uint8], args: argparse.Namespace, copies: int) -> None:
+    """One run under cProfile: CPU ms per copy of the recording for each stage."""
+    profile = cProfile.Profile()
+    profile.enable()
+    run_once(data, args.rate, args.block_bytes)
+    profile.disable()
+    stats = pstats.Stats(profile)
+    by_name: dict[str, float] = {}
+    for (filename, _, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        if "hardware/modes" in filename:
+            by_name[name] = by_name.get(name, 0.0) + row[3]
+    # PulseModel.slice and Demodulator.slice share a name: report the model's.
+    slicer = [
+        row[3]
+        for (filename, _, name), row in stats.stats.items()  # type: ignore[attr-defined]
+        if name == "slice" and filename.endswith("slicer.py")
+    ]
+    by_name["slice"] = sum(slicer)
+    total = sum(
+        row[3]
+        for (_, _, name), row in stats.stats.items()  # type: ignore[attr-defined]
+        if name in ("feed", "flush")
+    )
+    print(f"CPU per copy under cProfile ({total / copies * 1e3:.2f} ms in feed + flush):")
+    for label, name in STAGES:
+        print(f"  {label:22s} {by_name.get(name, 0.0) / copies * 1e3:6.3f} ms")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,7 +95,8 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=2_000_000, choices=(2_000_000, 2_400_000))
     parser.add_argument("--block-bytes", type=int, default=1 << 20)
     parser.add_argument("--file", type=Path, default=MODES1)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--stages", action="store_true", help="print CPU per stage")
     args = parser.parse_args()
 
     one = np.fromfile(args.file, np.uint8)
@@ -46,12 +106,8 @@ def main() -> int:
     cpu: list[float] = []
     messages = 0
     for _ in range(args.runs):
-        rx = Receiver(args.rate)
-        messages = 0
         t0 = time.process_time()
-        for start in range(0, data.size, args.block_bytes):
-            messages += len(rx.feed(data[start : start + args.block_bytes]))
-        messages += len(rx.flush())
+        messages = run_once(data, args.rate, args.block_bytes)
         cpu.append(time.process_time() - t0)
     best_s, median_s = min(cpu), statistics.median(cpu)
     x_realtime = audio_s / best_s
@@ -66,6 +122,8 @@ def main() -> int:
     )
     print(f"messages: {messages} ({messages / args.repeat:.1f} per copy)")
     print(f"vs target {TARGET_X_REALTIME:.0f}x real time: {x_realtime / TARGET_X_REALTIME:.2f}")
+    if args.stages:
+        print_stages(data, args, args.repeat)
     return 0
 
 
