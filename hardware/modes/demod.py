@@ -454,7 +454,8 @@ class Demodulator:
             self._prefilter_chunk(mag, c0, min(c0 + self._chunk, stop), noise_floor) + c0
             for c0 in range(start, stop, self._chunk)
         ]
-        return np.concatenate(parts).astype(np.int64)
+        found = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return found.astype(np.int64, copy=False)
 
     def _prefilter_chunk(self, mag: F32, start: int, stop: int, noise_mean: float) -> I64:
         """Offsets from `start` of the samples in [start, stop) that pass the preamble

@@ -115,17 +115,29 @@ class NoiseTracker:
             return self._floors[j]
         return self._average if self._average is not None else 0.0
 
+    def floor_at(self, sample: int) -> float:
+        """Noise floor in force at one absolute sample index (see `floors`)."""
+        return self._floor(self._segment(sample))
+
     def boundaries(self, lo: int, hi: int) -> list[int]:
         """Segment starts s with lo < s < hi (absolute samples)."""
-        j = int(segment_of(np.array([lo - self.origin], np.int64))[0]) + 1
+        j = self._segment(lo) + 1
         out = []
         while self.origin + segment_start(j) < hi:
             out.append(self.origin + segment_start(j))
             j += 1
         return out
 
+    def _segment(self, sample: int) -> int:
+        """Segment index of one absolute sample index (`segment_of` for one int,
+        without numpy's per-call cost)."""
+        rel = sample - self.origin
+        if rel < FIRST_SEGMENT_SAMPLES:
+            return 0
+        return (rel - FIRST_SEGMENT_SAMPLES) // SEGMENT_SAMPLES + 1
+
     def forget_before(self, sample: int) -> None:
         """Drop floors of segments that end before `sample` (memory stays bounded)."""
-        j = int(segment_of(np.array([sample - self.origin], np.int64))[0])
+        j = self._segment(sample)
         for old in [k for k in self._floors if k < j]:
             del self._floors[old]

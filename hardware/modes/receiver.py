@@ -238,7 +238,7 @@ class Receiver:
         parts = []
         seg_starts = self._noise.boundaries(base + start, base + stop)
         for lo, hi in itertools.pairwise([base + start, *seg_starts, base + stop]):
-            floor = float(self._noise.floors(np.array([lo], np.int64))[0])
+            floor = self._noise.floor_at(lo)
             parts.append(self.demod.find_preambles(buf, lo - base, hi - base, floor))
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
