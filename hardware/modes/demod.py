@@ -276,6 +276,14 @@ _MEAN_WEIGHTS[:, 0] = 1.0 / LONG_BITS
 _MEAN_WEIGHTS[:SHORT_BITS, 1] = 1.0 / SHORT_BITS
 
 
+def _frame_min(confidence: F32, nbits: npt.NDArray[np.int16]) -> F32:
+    """Each row's least confident bit within its frame (56 or 112 bits)."""
+    short_min = confidence[:, :SHORT_BITS].min(axis=1)
+    long_min = np.minimum(short_min, confidence[:, SHORT_BITS:].min(axis=1))
+    out: F32 = np.where(nbits == LONG_BITS, long_min, short_min)
+    return out
+
+
 def _windows_view(mag: F32, length: int) -> F32:
     """Read-only (len(mag) - length + 1, length) view: row n is mag[n : n + length]
     (sliding_window_view without its ~50 us of argument checks per call)."""
@@ -384,6 +392,7 @@ class Demodulator:
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         min_occupancy: float = 0.7,
+        settled_confidence: float = 0.25,
         chunk_samples: int = 65_536,
     ) -> None:
         if sample_rate_hz not in SUPPORTED_RATES_HZ:
@@ -398,6 +407,7 @@ class Demodulator:
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
         self.min_occupancy = min_occupancy
+        self.settled_confidence = settled_confidence
         self.model: PulseModel = pulse_model(sample_rate_hz, steps_per_sample, blur_samples)
         sps = sample_rate_hz / 1e6  # samples per microsecond
 
@@ -645,7 +655,10 @@ class Demodulator:
         # unreliable as the rest. REPAIRABLE rows get it too (a clean reading
         # beats a repair); their fast row stays the fallback.
         weak = fast.amplitude < np.float32(self.strong_to_noise) * noise
-        pending = np.flatnonzero((cls != CLEAN) & (_KNOWN_DF[rows.df] | weak))
+        # Strong rows whose every bit the fast slice decided with a clear margin
+        # are settled: the sequence detector reads them the same.
+        settled = ~weak & (_frame_min(fast.confidence, rows.nbits) > self.settled_confidence)
+        pending = np.flatnonzero((cls != CLEAN) & (_KNOWN_DF[rows.df] | weak) & ~settled)
         pending = pending[~self._inside(preambles, preambles[cls == CLEAN], pending)]
         if pending.size:
             more, more_cls = self._sequence_stage(
