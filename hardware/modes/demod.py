@@ -21,10 +21,11 @@ neighbours. Every stage below is whole-array numpy over a block's candidates
          ──► occupancy: a pulse in >= 70 % of the first 56 bit periods
          ──► fast slice at the fitted phase (matched filter + decision feedback,
              slicer.PulseModel.slice) ──► CRC-24 residuals (byte tables) ──► classify
-         ──► not CLEAN: sequence detection (max-log-MAP on a 2-state trellis,
-             slicer.PulseModel.sequence_slice); weak candidates first get a
-             data-aided timing search and afterwards soft repair (flip the least
-             confident bits, meet in the middle on the CRC syndromes)
+         ──► not CLEAN and not settled (every bit clear): sequence detection
+             (max-log-MAP on a 2-state trellis, slicer.PulseModel.sequence_slice);
+             weak candidates first get a data-aided timing search and afterwards
+             soft repair (flip the least confident bits, meet in the middle on the
+             CRC syndromes)
 
 `classify` (the receiver's, or `crc_classifier`) decides what counts as CLEAN
 (done), REPAIRABLE (usable, keep looking) or REJECT, so the address policy of
@@ -369,7 +370,8 @@ class Demodulator:
        `unexplained_to_noise`) are dropped.
     3. Occupancy: at least `min_occupancy` of the first 56 bit periods hold a pulse.
     4. Fast slice at the fitted phase (matched filter + decision feedback).
-    5. Rows that do not classify CLEAN (and, when strong, read a known DF):
+    5. Rows that do not classify CLEAN (and, when strong, read a known DF and
+       have a bit decided with confidence below `settled_confidence`):
        sequence detection (max-log-MAP, `slicer.PulseModel.sequence_slice`).
        Weak rows (pulse amplitude below `strong_to_noise` x the noise mean)
        first get a data-aided timing search over +-`timing_steps` phase steps,
