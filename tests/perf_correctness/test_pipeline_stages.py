@@ -8,6 +8,7 @@ path itself is covered by tests/sinks and tests/reliability.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from daemon.pipeline import Pipeline
 from daemon.s2index import S2Indexer
 from daemon.sequence import SequenceStore
 from sinks.entry import StreamEntry
+from sinks.jsonl import JsonlSink
+from sinks.spool import DiskSpool
 
 ENCODER = EntryEncoder(S2Indexer((6, 10, 14), 8))
 
@@ -217,6 +220,28 @@ def test_entries_build_their_record_from_the_event_only_when_asked(tmp_path: Pat
     assert entry.record == ev.to_record()
     assert entry == StreamEntry(entry.producer, entry.seq, entry.src, entry.cell,
                                 entry.values, ev.to_record(), entry.memo)
+
+
+def test_lazy_records_reach_the_spool_and_the_jsonl_sink_as_the_event_records(
+    tmp_path: Path,
+) -> None:
+    events = [event(i, src=f"s{i % 2}") for i in range(20)]
+    entries = ENCODER.encode([Sequenced("p", i + 1, ev) for i, ev in enumerate(events)])
+    spool = DiskSpool(tmp_path / "spool")
+    spool.append(entries)
+    spool.close()
+    reopened = DiskSpool(tmp_path / "spool")
+    replayed = reopened.peek()
+    reopened.close()
+    assert replayed == entries
+    assert replayed is not None and [e.record for e in replayed] == [
+        ev.to_record() for ev in events
+    ]
+    sink = JsonlSink("rec", tmp_path / "rec.jsonl")
+    sink.write(entries)
+    sink.close()
+    lines = (tmp_path / "rec.jsonl").read_text().splitlines()
+    assert [Event.from_record(json.loads(line)) for line in lines] == events
 
 
 def test_a_queue_smaller_than_a_batch_still_delivers_everything_in_order(
