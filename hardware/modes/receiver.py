@@ -60,6 +60,7 @@ from hardware.modes.noise import NoiseTracker
 
 __all__ = ["ModeSMessage", "Receiver"]
 
+_MAGNITUDE_PIECE = 32_768  # samples per table lookup in feed
 _AP_DF = np.isin(np.arange(32), (0, 4, 5, 16, 20, 21, 24))
 _ADSB_DF = np.isin(np.arange(32), (11, 17, 18))
 I64 = npt.NDArray[np.int64]
@@ -162,7 +163,11 @@ class Receiver:
             return []
         count = usable // 2
         mag = self._reserve(count)
-        magnitude(iq[:usable], out=mag)
+        # In cache-sized pieces: the table lookup converts its indices to a
+        # temporary intp array, 8 bytes per sample.
+        for lo in range(0, count, _MAGNITUDE_PIECE):
+            hi = min(lo + _MAGNITUDE_PIECE, count)
+            magnitude(iq[2 * lo : 2 * hi], out=mag[lo:hi])
         self.samples_fed += count
         self._pending += count
         if self._pending < self.batch_samples:
