@@ -105,12 +105,13 @@ def test_modes1_decodes_identically_with_4k_and_256k_blocks(
 ) -> None:
     # The noise floor is tracked per segment of absolute sample index and the
     # preamble search never looks across a block edge, so the cut does not matter.
-    small = run(Receiver(2_000_000), modes1, 4096)
-    odd = run(Receiver(2_000_000), modes1, 4096 + 2)  # blocks that split a sample pair
-    large = run(Receiver(2_000_000), modes1, 256 * 1024)
+    # (Unbatched: every block is demodulated as it comes, edges and all.)
+    small = run(Receiver(2_000_000, batch_samples=0), modes1, 4096)
+    odd = run(Receiver(2_000_000, batch_samples=0), modes1, 4096 + 2)  # split sample pairs
+    large = run(Receiver(2_000_000, batch_samples=0), modes1, 256 * 1024)
     assert small == large
     assert odd == large
-    assert len(large) == len(modes1_messages)
+    assert large == modes1_messages
 
 
 def test_batching_small_blocks_delays_messages_but_does_not_change_them(
