@@ -70,7 +70,7 @@ from redis.exceptions import (
 from sinks.base import SinkError, SinkRejected, SinkUnavailable
 from sinks.entry import StreamEntry
 from sinks.redis_connection import RedisOptions, redact
-from sinks.redis_streams import RedisStreamsSink
+from sinks.redis_streams import LUA_CHECK_KEY_TYPES, LUA_COMMIT_AND_TRIM, RedisStreamsSink
 
 log = logging.getLogger(__name__)
 
@@ -93,28 +93,7 @@ _PACKER = msgspec.msgpack.Encoder()
 #   [11] values    nfields strings per entry that has a stream here, one flat array
 # Returns {mask, ids}: mask "1"/"0" per entry (written / already there), ids the entry
 # id written to the first stream ("" when skipped or no stream).
-GROUP_WRITE_LUA = """
-local kinds = ARGV[4]
-local lengths = {}
-for i = 1, #KEYS do
-  local want = 'stream'
-  local ok
-  if string.sub(kinds, i, i) == 'h' then
-    want = 'hash'
-    local t = redis.call('TYPE', KEYS[i])['ok']
-    ok = t == 'none' or t == 'hash'
-  else
-    lengths[i] = redis.pcall('XLEN', KEYS[i])
-    ok = type(lengths[i]) == 'number'
-  end
-  if not ok then
-    local t = redis.call('TYPE', KEYS[i])['ok']
-    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. t .. ', not a ' .. want)
-  end
-end
-local mode = ARGV[1]
-local trim_main = ARGV[2]
-local trim_cell = ARGV[3]
+GROUP_WRITE_LUA = LUA_CHECK_KEY_TYPES + """
 local names = cmsgpack.unpack(ARGV[5])
 local nf = #names
 local b = cmsgpack.unpack(ARGV[6])
@@ -159,20 +138,7 @@ for e = 1, #seqs do
     mask[e] = '0'
   end
 end
-for p, _ in pairs(changed) do
-  redis.call('HSET', KEYS[1], producers[p], string.format('%.0f', offsets[p]))
-end
-if mode ~= '' then
-  local limits = {s = trim_main, c = trim_cell}
-  for i = 2, #KEYS do
-    local trim = limits[string.sub(kinds, i, i)]
-    if trim and trim ~= '0' and
-        (mode ~= 'MAXLEN' or lengths[i] + #seqs > tonumber(trim)) then
-      redis.call('XTRIM', KEYS[i], mode, '~', trim)
-    end
-  end
-end
-return {table.concat(mask), out}
+""" + LUA_COMMIT_AND_TRIM + """return {table.concat(mask), out}
 """
 
 GROUP_WRITE_SHA = hashlib.sha1(GROUP_WRITE_LUA.encode()).hexdigest()

@@ -56,11 +56,14 @@ _BATCH_PACKER = msgspec.msgpack.Encoder()
 # (XTRIM … ~ after the XADDs) instead of by every XADD: the script is atomic, so no
 # reader can tell, and MAXLEN ~ in an XADD called from Lua costs about as much as the
 # XADD itself (issue 8; bench/sink.py measures).
-WRITE_BATCH_LUA = """
--- Scripts are not rolled back on error, so refuse up front what would fail midway:
--- a key of the wrong type. (OOM is refused at the first write, before any effect.)
--- XLEN answers for a stream or a missing key and fails for any other type; the lengths
--- also tell which streams may need trimming at the end.
+# The prologue and epilogue every batch script shares (this one and the cluster's
+# per-slot script). Prologue: scripts are not rolled back on error, so refuse up front
+# what would fail midway: a key of the wrong type (OOM is refused at the first write,
+# before any effect). XLEN answers for a stream or a missing key and fails for any other
+# type; the lengths also tell which streams may need trimming. KEYS[i]'s kind is letter
+# i of ARGV[4] (h = hash, s = stream, c = cell stream); ARGV[1..3] are the trim mode and
+# limits.
+LUA_CHECK_KEY_TYPES = """
 local kinds = ARGV[4]
 local lengths = {}
 for i = 1, #KEYS do
@@ -82,7 +85,26 @@ end
 local mode = ARGV[1]
 local trim_main = ARGV[2]
 local trim_cell = ARGV[3]
-local nf = tonumber(ARGV[5])
+"""
+# Epilogue: record the producers' new offsets in KEYS[1] (needs `changed`, `producers`,
+# `offsets`, `seqs`) and trim the streams once per batch.
+LUA_COMMIT_AND_TRIM = """
+for p, _ in pairs(changed) do
+  redis.call('HSET', KEYS[1], producers[p], string.format('%.0f', offsets[p]))
+end
+if mode ~= '' then
+  local limits = {s = trim_main, c = trim_cell}
+  for i = 2, #KEYS do
+    local trim = limits[string.sub(kinds, i, i)]
+    -- Under MAXLEN, only a stream that may have grown past its cap has work to do.
+    if trim and trim ~= '0' and
+        (mode ~= 'MAXLEN' or lengths[i] + #seqs > tonumber(trim)) then
+      redis.call('XTRIM', KEYS[i], mode, '~', trim)
+    end
+  end
+end
+"""
+WRITE_BATCH_LUA = LUA_CHECK_KEY_TYPES + """local nf = tonumber(ARGV[5])
 local b = cmsgpack.unpack(ARGV[6 + nf])
 local producers, prod, seqs = b[1], b[2], b[3]
 local global_k, src_k, cell_k = b[4], b[5], b[6]
@@ -131,21 +153,7 @@ for e = 1, #seqs do
     mask[e] = '0'
   end
 end
-for p, _ in pairs(changed) do
-  redis.call('HSET', KEYS[1], producers[p], string.format('%.0f', offsets[p]))
-end
-if mode ~= '' then
-  local limits = {s = trim_main, c = trim_cell}
-  for i = 2, #KEYS do
-    local trim = limits[string.sub(kinds, i, i)]
-    -- Under MAXLEN, only a stream that may have grown past its cap has work to do.
-    if trim and trim ~= '0' and
-        (mode ~= 'MAXLEN' or lengths[i] + #seqs > tonumber(trim)) then
-      redis.call('XTRIM', KEYS[i], mode, '~', trim)
-    end
-  end
-end
-return table.concat(mask)
+""" + LUA_COMMIT_AND_TRIM + """return table.concat(mask)
 """
 
 
