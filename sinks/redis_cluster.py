@@ -70,7 +70,12 @@ from redis.exceptions import (
 from sinks.base import SinkError, SinkRejected, SinkUnavailable
 from sinks.entry import StreamEntry
 from sinks.redis_connection import RedisOptions, redact
-from sinks.redis_streams import LUA_CHECK_KEY_TYPES, LUA_COMMIT_AND_TRIM, RedisStreamsSink
+from sinks.redis_streams import (
+    LUA_CHECK_KEY_TYPES,
+    LUA_COMMIT_AND_TRIM,
+    LUA_OFFSETS_AND_XADD,
+    RedisStreamsSink,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,24 +104,9 @@ local nf = #names
 local b = cmsgpack.unpack(ARGV[6])
 local producers, prod, seqs, first, second = b[1], b[2], b[3], b[4], b[5]
 local ids, base, memo_k, memo_f, memo_v, values = b[6], b[7], b[8], b[9], b[10], b[11]
-local offsets = {}
-for i = 1, #producers do
-  offsets[i] = tonumber(redis.call('HGET', KEYS[1], producers[i]) or '0')
-end
 local fv = {}
 for i = 1, nf do fv[2 * i - 1] = names[i] end
-local function xadd(key, id)
-  if id == '*' then return redis.call('XADD', key, '*', unpack(fv)) end
-  local res = redis.pcall('XADD', key, id, unpack(fv))
-  if type(res) == 'table' and res['err'] then
-    -- Another writer put a larger id into this stream: take a fresh one there.
-    res = redis.call('XADD', key, '*', unpack(fv))
-  end
-  return res
-end
-local changed = {}
-local mask = {}
-local out = {}
+""" + LUA_OFFSETS_AND_XADD + """local out = {}
 for e = 1, #seqs do
   local p = prod[e]
   local seq = seqs[e]

@@ -104,18 +104,14 @@ if mode ~= '' then
   end
 end
 """
-WRITE_BATCH_LUA = LUA_CHECK_KEY_TYPES + """local nf = tonumber(ARGV[5])
-local b = cmsgpack.unpack(ARGV[6 + nf])
-local producers, prod, seqs = b[1], b[2], b[3]
-local global_k, src_k, cell_k = b[4], b[5], b[6]
-local memo_k, memo_f, memo_v, values = b[7], b[8], b[9], b[10]
+# Shared middle: each producer's committed offset from KEYS[1] (needs `producers`), and
+# xadd(key, id) writing the field/value list `fv` (the caller fills in the values) with
+# the given entry id, or a fresh one where another writer got ahead.
+LUA_OFFSETS_AND_XADD = """
 local offsets = {}
 for i = 1, #producers do
   offsets[i] = tonumber(redis.call('HGET', KEYS[1], producers[i]) or '0')
 end
--- XADD's field/value list: the names once, each entry's values written over the last.
-local fv = {}
-for i = 1, nf do fv[2 * i - 1] = ARGV[5 + i] end
 local function xadd(key, id)
   if id == '*' then return redis.call('XADD', key, '*', unpack(fv)) end
   local res = redis.pcall('XADD', key, id, unpack(fv))
@@ -127,7 +123,16 @@ local function xadd(key, id)
 end
 local changed = {}
 local mask = {}
-for e = 1, #seqs do
+"""
+WRITE_BATCH_LUA = LUA_CHECK_KEY_TYPES + """local nf = tonumber(ARGV[5])
+local b = cmsgpack.unpack(ARGV[6 + nf])
+local producers, prod, seqs = b[1], b[2], b[3]
+local global_k, src_k, cell_k = b[4], b[5], b[6]
+local memo_k, memo_f, memo_v, values = b[7], b[8], b[9], b[10]
+-- XADD's field/value list: the names once, each entry's values written over the last.
+local fv = {}
+for i = 1, nf do fv[2 * i - 1] = ARGV[5 + i] end
+""" + LUA_OFFSETS_AND_XADD + """for e = 1, #seqs do
   local p = prod[e]
   local seq = seqs[e]
   if seq > offsets[p] then
