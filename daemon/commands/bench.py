@@ -63,7 +63,6 @@ import random
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -73,6 +72,8 @@ from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import Any
+
+from daemon.loopback_redis import LoopbackRedis
 
 __all__ = ["SinkBenchResult", "add_arguments", "bench_sink", "run", "write_events"]
 
@@ -238,55 +239,13 @@ def replay_chunks(
 # -- redis ---------------------------------------------------------------------------
 
 
-class BenchRedis:
+class BenchRedis(LoopbackRedis):
     """A throwaway redis-server on a free loopback port, no persistence."""
 
     def __init__(self, workdir: Path, binary: str | None = None) -> None:
         from daemon.embedded_redis import find_redis_server
 
-        self.binary = str(find_redis_server(binary))
-        self.workdir = workdir
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """redis:// URL of the server."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start the server and wait until it answers PING (10 s at most)."""
-        import redis
-
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.binary} did not start on port {self.port}") from None
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        """Terminate the server (kill after 5 s)."""
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        super().__init__(workdir, str(find_redis_server(binary)))
 
     def peak_rss_kb(self) -> int:
         """The server's VmHWM in KiB (0 if unknown)."""
