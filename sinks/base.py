@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sinks.entry import StreamEntry
 
@@ -36,3 +36,16 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+
+
+@runtime_checkable
+class PreparingSink(Sink, Protocol):
+    """A sink that can do a batch's client-side work (packing) apart from its round
+    trip, so a pipeline prepares batch k+1 in one thread while another waits on
+    the backend for batch k."""
+
+    def prepare(self, batch: Sequence[StreamEntry]) -> Any | None:
+        """The batch made ready for `write_prepared`, or None: then `write` it."""
+
+    def write_prepared(self, prepared: Any) -> int:
+        """`write` of a prepared batch: same result, same side effects."""

@@ -74,6 +74,7 @@ from sinks.redis_streams import (
     LUA_CHECK_KEY_TYPES,
     LUA_COMMIT_AND_TRIM,
     LUA_OFFSETS_AND_XADD,
+    PreparedBatch,
     RedisStreamsSink,
 )
 
@@ -379,6 +380,11 @@ class ClusterStreamsSink(RedisStreamsSink):
         )
         mode, trim_main, trim_cell = self._trim()
         return [mode, trim_main, trim_cell, "".join(g.kinds), self._names_blob, blob]
+
+    def prepare(self, batch: Sequence[StreamEntry]) -> PreparedBatch | None:
+        """None: a cluster write is one script call per slot group, planned and sent
+        in `write` (the slots' owners may move between preparing and sending)."""
+        return None
 
     def write(self, batch: Sequence[StreamEntry]) -> int:
         """Write a batch, slot group by slot group, idempotently; return entries newly written.

@@ -19,14 +19,17 @@ from the spool) therefore writes nothing twice. Limit: Redis's own durability
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
+import hiredis
 import msgspec
 import redis
+from redis.exceptions import NoScriptError
 
 from sinks.base import SinkRejected, SinkUnavailable
 from sinks.entry import StreamEntry
@@ -35,6 +38,10 @@ from sinks.redis_connection import RedisOptions, redact
 log = logging.getLogger(__name__)
 
 _BATCH_PACKER = msgspec.msgpack.Encoder()
+
+# One command's RESP bytes, in C. hiredis' stub types the argument as a 1-tuple; it
+# takes any length.
+pack_command: Callable[[tuple[str | bytes | int, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
 
 # KEYS[1] offsets hash; KEYS[2..] the streams and memo hashes the batch touches.
 # ARGV: trim mode ("MAXLEN"|"MINID"|""), trim arg for global/src, trim arg for cells,
@@ -162,6 +169,18 @@ end
 """
 
 
+WRITE_BATCH_SHA = hashlib.sha1(WRITE_BATCH_LUA.encode()).hexdigest()
+
+
+class PreparedBatch(NamedTuple):
+    """A batch with its script call already packed as RESP bytes (``EVALSHA sha
+    numkeys KEYS… ARGV…``): what `RedisStreamsSink.prepare` builds in the
+    pipeline's encoder thread so that the writer thread only sends it (issue 8)."""
+
+    size: int  # entries in the batch
+    command: bytes
+
+
 class StreamKeys:
     """Key names of the stream contract for one prefix."""
 
@@ -210,15 +229,11 @@ class RedisStreamsSink:
         self.source_streams = source_streams
         self.cell_streams = cell_streams
         self._client: redis.Redis | None = None
-        self._script: Any = None
         self.last_written: list[bool] = []
 
     # -- lifecycle -------------------------------------------------------
     def open(self) -> None:
         """Connect and load the write script; raises SinkUnavailable when unreachable."""
-        if self._client is None:
-            self._client = self.options.standalone_client()
-            self._script = self._client.register_script(WRITE_BATCH_LUA)
         self._call(lambda c: c.ping())
 
     def flush(self) -> None:
@@ -310,25 +325,57 @@ class RedisStreamsSink:
         header = [mode, trim_main, trim_cell, "".join(kinds), str(len(self.field_names))]
         return keys, [*header, *self.field_names, blob]
 
+    def prepare(self, batch: Sequence[StreamEntry]) -> PreparedBatch | None:
+        """The batch's script call packed for `write_prepared`: all the per-batch
+        client work but the round trip, so another thread can do it while this
+        sink waits on Redis for the batch before."""
+        keys, argv = self.encode(batch)
+        command = pack_command(("EVALSHA", WRITE_BATCH_SHA, len(keys), *keys, *argv))
+        return PreparedBatch(len(batch), command)
+
     def write(self, batch: Sequence[StreamEntry]) -> int:
         """Write a batch atomically and idempotently; return how many entries were new.
 
         `last_written` then tells, entry by entry, which ones were new.
         """
-        self.last_written = [False] * len(batch)
-        if not batch:
-            return 0
-        keys, argv = self.encode(batch)
-        mask = self._call(lambda c: self._script(keys=keys, args=argv, client=c))
+        self.last_written = []
+        prepared = self.prepare(batch) if batch else None
+        return 0 if prepared is None else self.write_prepared(prepared)
+
+    def write_prepared(self, prepared: PreparedBatch) -> int:
+        """`write` of a batch that `prepare` packed; same result and `last_written`."""
+        self.last_written = [False] * prepared.size
+        mask = self._call(lambda c: self._send(c, prepared.command))
         mask = mask.decode() if isinstance(mask, bytes) else str(mask)
         self.last_written = [c == "1" for c in mask]
         return mask.count("1")
+
+    def _send(self, client: redis.Redis, command: bytes) -> Any:
+        """Send one packed EVALSHA on a pooled connection and read its reply; loads
+        the script and sends again when the server does not have it (a restarted or
+        flushed Redis)."""
+        pool = client.connection_pool
+        conn: Any = pool.get_connection()  # redis-py's Connection methods are untyped
+        try:
+            for attempt in (1, 2):
+                conn.send_packed_command([command])
+                try:
+                    return conn.read_response()
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    conn.send_command("SCRIPT", "LOAD", WRITE_BATCH_LUA)
+                    conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            conn.disconnect()  # a reply may still be on its way: never reuse this socket
+            raise
+        finally:
+            pool.release(conn)
 
     def _call(self, fn: Any) -> Any:
         """Run `fn(client)` and map redis-py failures onto the sink error family."""
         if self._client is None:
             self._client = self.options.standalone_client()
-            self._script = self._client.register_script(WRITE_BATCH_LUA)
         secrets = (self.options.password,)
         try:
             return fn(self._client)

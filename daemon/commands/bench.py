@@ -67,7 +67,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -280,11 +280,12 @@ class RawXaddWriter:
     def __init__(self, port: int, key: str, field_names: Sequence[str]) -> None:
         import hiredis
 
+        from sinks.redis_streams import pack_command  # hiredis' pack_command, typed
+
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.reader = hiredis.Reader()
-        # hiredis' stub types the argument as a 1-tuple; it takes any length.
-        self.pack: Callable[[tuple[str, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+        self.pack = pack_command
         self.head = ("XADD", key, "*")
         self.names = tuple(field_names)
 

@@ -10,7 +10,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,7 @@ from daemon.config import load_config
 from daemon.event import Event
 from daemon.pipeline import Pipeline
 from daemon.service import run_service
-from sinks.entry import StreamEntry
-from sinks.redis_streams import RedisStreamsSink
+from sinks.redis_streams import PreparedBatch, RedisStreamsSink
 
 
 class NotifySocket:
@@ -96,14 +95,14 @@ def test_watchdog_stops_while_the_sink_is_wedged_and_resumes_after(
         "live": {"type": "jsonl", "path": str(recording), "follow": True}}))
     # socket_timeout_s = 1.0 in the config: the sink may go 3 s without a step.
     wedged, release = threading.Event(), threading.Event()
-    original = RedisStreamsSink.write
+    original = RedisStreamsSink.write_prepared  # what the pipeline's writer thread calls
 
-    def write(self: RedisStreamsSink, batch: Sequence[StreamEntry]) -> int:
+    def write(self: RedisStreamsSink, batch: PreparedBatch) -> int:
         if wedged.is_set():
             release.wait(30)  # a write that hangs in one call (not a socket timeout)
         return original(self, batch)
 
-    monkeypatch.setattr(RedisStreamsSink, "write", write)
+    monkeypatch.setattr(RedisStreamsSink, "write_prepared", write)
     marks: dict[str, float] = {}
 
     def script() -> None:
@@ -142,16 +141,16 @@ def test_a_long_drain_on_sigterm_extends_the_stop_timeout_and_delivers_everythin
     ids = write_recording(recording, "bulk", 1000)
     config = load_config(write_config(tmp_path, redis_server.url, {
         "bulk": {"type": "jsonl", "path": str(recording)}}, batch_size=50))
-    original = RedisStreamsSink.write
+    original = RedisStreamsSink.write_prepared  # what the pipeline's writer thread calls
     written: list[int] = []
 
-    def slow_write(self: RedisStreamsSink, batch: Sequence[StreamEntry]) -> int:
+    def slow_write(self: RedisStreamsSink, batch: PreparedBatch) -> int:
         time.sleep(0.25)  # a slow link: 1000 events take ~5 s to drain
         n = original(self, batch)
         written.append(n)
         return n
 
-    monkeypatch.setattr(RedisStreamsSink, "write", slow_write)
+    monkeypatch.setattr(RedisStreamsSink, "write_prepared", slow_write)
     # What the source handed over before SIGTERM must all arrive; on a loaded machine the
     # source may not have read the whole file by the first write, so record what it emitted.
     emitted: list[str] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,6 +288,62 @@ def test_offsets_are_kept_per_producer_within_one_batch(
     client = rclient(server)
     assert client.hgetall("geo:offsets") == {"p:a": "5", "p:b": "5"}
     assert client.xlen("geo:events") == 10
+
+
+def test_a_prepared_batch_writes_what_write_writes_and_only_once(
+    sink: RedisStreamsSink, server: RedisProcess, tmp_path: Path
+) -> None:
+    events = make_events(40)
+    batch = encode(events[:30], memo=True)
+    prepared = sink.prepare(batch)
+    assert prepared is not None and prepared.size == 30
+    rclient(server).script_flush()  # a restarted Redis: the script is loaded on NOSCRIPT
+    assert sink.write_prepared(prepared) == 30
+    assert sink.last_written == [True] * 30
+    assert sink.write_prepared(prepared) == 0  # a retry of the same prepared batch
+    assert sink.last_written == [False] * 30
+    overlapping = sink.prepare(encode(events[20:], first_seq=21))
+    assert overlapping is not None
+    assert sink.write_prepared(overlapping) == 10
+    assert sink.last_written == [False] * 10 + [True] * 10
+    client = rclient(server)
+    assert [f["id"] for _, f in client.xrange("geo:events")] == [e.id for e in events]
+    assert client.hlen("geo:memo:st-1:alpha") == 30
+    # The same events through write() on another prefix give the same streams.
+    other = RedisStreamsSink(RedisOptions(url=server.url), FIELDS, prefix="w",
+                             maxlen=0, cell_maxlen=0)
+    assert other.write(encode(events)) == 40
+    for key in stream_keys(client):
+        theirs = [f for _, f in client.xrange("w" + key.removeprefix("geo"))]
+        assert [f for _, f in client.xrange(key)] == theirs
+    other.close()
+
+
+def test_the_pipeline_prepares_batches_in_its_encoder_thread(
+    server: RedisProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    original = RedisStreamsSink.prepare
+
+    def prepare(self: RedisStreamsSink, batch: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(self, batch)
+
+    monkeypatch.setattr(RedisStreamsSink, "prepare", prepare)
+    s = RedisStreamsSink(RedisOptions(url=server.url), FIELDS)
+    pipeline = Pipeline(ENCODER, s, SequenceStore(tmp_path / "seq.json", lambda p: 0), Metrics(),
+                        batch_size=50, batch_latency_s=0.01)
+    pipeline.start()
+    emit = pipeline.emitter("p")
+    events = make_events(500)
+    for ev in events:
+        emit(ev)
+    assert pipeline.wait_idle(20)
+    assert pipeline.stop(timeout_s=5)
+    s.close()
+    assert threads and set(threads) == {"sink-encode"}
+    ids = [f["id"] for _, f in rclient(server).xrange("geo:events")]
+    assert ids == [e.id for e in events]
 
 
 def test_large_sequence_numbers_survive_the_script_exactly(
