@@ -236,10 +236,15 @@ class PulseModel:
         self._pre_inv_norm2 = (1.0 / (tmpl * tmpl).sum(axis=1)).astype(np.float32)
         used = np.flatnonzero(np.abs(tmpl).max(axis=0) > 0)
         self._pre_used = (int(used[0]), int(used[-1]) + 1)
-        self._pre_tmpl_used = np.ascontiguousarray(self._pre_tmpl[:, used[0] : used[-1] + 1])
+        # Unit-norm templates: a correlation with them squared is the explained energy.
+        # The last row sums the window (for its energy about the noise mean).
+        unit = tmpl / np.sqrt((tmpl * tmpl).sum(axis=1))[:, None]
+        self._pre_unit = np.vstack([unit, np.ones(k.size)]).astype(np.float32)
+        self._pre_unit_sum = unit.sum(axis=1).astype(np.float32)[:, None]
+        self._pre_inv_norm = np.sqrt(self._pre_inv_norm2)
         if phases.size > 32:
             raise ValueError(f"{phases.size} preamble phases: at most 32 fit the argmax key")
-        self._pre_rank = (31 - np.arange(phases.size)).astype(np.uint32)
+        self._pre_rank = (31 - np.arange(phases.size)).astype(np.int32)
 
     def preamble_fit(self, windows: F32, noise_mean: F32) -> tuple[IDX, F32, F32, F32]:
         """Least-squares fit of the preamble template at every phase hypothesis.
@@ -251,38 +256,45 @@ class PulseModel:
         positive), its fitted pulse height (magnitude units) and the energy of the
         window about the noise mean, ``|m - mu|^2``.
         """
-        centred = windows[:, : self.preamble_len] - noise_mean[:, None]
-        rows = centred.shape[0]
-        energy = np.einsum("ij,ij->i", centred, centred)
-        # Hypotheses along the first axis (the per-row reductions below then run
-        # over contiguous rows), only the window samples some template touches.
-        lo, hi = self._pre_used
-        tmpl = self._pre_tmpl_used
-        corr = np.empty((tmpl.shape[0], rows), np.float32)
+        win = windows[:, : self.preamble_len]
+        rows, length = win.shape
+        # Correlations with the unit templates and the window sums in one product,
+        # hypotheses along the first axis (the per-row reductions below then run
+        # over contiguous rows); the noise mean comes off afterwards:
+        # <m - mu, U> = <m, U> - mu sum(U).
+        unit = self._pre_unit
+        prod = np.empty((unit.shape[0], rows), np.float32)
         # Products under 2^18 multiply-adds keep OpenBLAS on one thread: its worker
         # threads spin for a while after every multi-threaded call, tripling the
         # CPU time.
-        chunk = max(1, (1 << 18) // (tmpl.shape[0] * tmpl.shape[1]) - 1)
+        chunk = max(1, (1 << 18) // (unit.shape[0] * length) - 1)
         for start in range(0, rows, chunk):
-            block = centred[start : start + chunk, lo:hi]
-            np.matmul(tmpl, block.T, out=corr[:, start : start + block.shape[0]])
-        # score = max(corr, 0)^2 / |P|^2, from 2 max(corr, 0) = |corr| + corr (exact;
-        # np.maximum against a scalar has no SIMD loop and costs twice as much).
+            block = win[start : start + chunk]
+            np.matmul(unit, block.T, out=prod[:, start : start + block.shape[0]])
+        corr = prod[:-1]  # <m - mu, P> / |P| once the noise term is off
+        corr -= self._pre_unit_sum * noise_mean
+        # |m - mu|^2 = sum m^2 - mu (2 sum m - n mu)
+        squares = win * win
+        energy: F32 = np.einsum("ij->i", squares)  # ndarray.sum per row: 5x slower
+        energy -= noise_mean * (np.float32(2.0) * prod[-1] - np.float32(length) * noise_mean)
+        # Signed score corr |corr|: the explained energy where the fit is positive,
+        # negative where it is not. argmax over the hypotheses as one max-reduction
+        # of the scores' bit patterns as int32 (non-negative floats order like
+        # them, and every negative float is a negative int32): the low 5 mantissa
+        # bits (a relative 4e-6) carry the hypothesis, the first one winning
+        # near-ties.
         score = np.abs(corr)
-        score += corr
-        score *= score
-        score *= self._pre_inv_norm2[:, None] * np.float32(0.25)
-        # argmax over the hypotheses as one max-reduction: non-negative floats
-        # order like their bit patterns, and the low 5 mantissa bits (a relative
-        # 4e-6) carry the hypothesis, the first one winning near-ties.
-        key = score.view(np.uint32) & np.uint32(~0x1F & 0xFFFFFFFF)
+        score *= corr
+        key = score.view(np.int32)
+        key &= np.int32(~0x1F)
         key |= self._pre_rank[:, None]
-        best = (np.uint32(0x1F) - (np.maximum.reduce(key, axis=0) & np.uint32(0x1F))).astype(
-            np.intp
-        )
+        top = np.maximum.reduce(key, axis=0)
+        best = (np.int32(0x1F) - (top & np.int32(0x1F))).astype(np.intp)
         at = best * rows + np.arange(rows)  # flat index of each row's best entry
-        explained = np.take(score.reshape(-1), at)
-        amp = np.take(corr.reshape(-1), at) * self._pre_inv_norm2[best]
+        explained = np.take(corr.reshape(-1), at)
+        amp = explained * self._pre_inv_norm[best]
+        explained *= explained
+        explained[amp <= 0] = 0.0
         return best, explained, amp, energy
 
     def slice(
