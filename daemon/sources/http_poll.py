@@ -211,9 +211,19 @@ class PollingSource(Source):
     def poll(self, emit: Emit) -> object:
         """One poll; failures are logged and counted, not raised."""
 
+    @property
     @abstractmethod
+    def effective_interval_s(self) -> float:
+        """Seconds between polls while they succeed."""
+
     def next_delay_s(self) -> float:
-        """Seconds until the next poll."""
+        """Seconds until the next poll: `effective_interval_s`, doubled per consecutive
+        failed poll (2x after one, 4x after two …), capped at `backoff_max_s` (or the
+        interval, when that is longer). One rule for every polling source."""
+        base_s = self.effective_interval_s
+        if self.failed_polls == 0:
+            return base_s
+        return min(base_s * 2.0 ** self.failed_polls, max(base_s, self.backoff_max_s))
 
     def _wait(self, seconds: float) -> bool:
         """Wait, returning True when stop was requested (injectable for tests)."""

@@ -233,13 +233,6 @@ class SondeHubSource(PollingSource):
         """Seconds between polls: the interval, never below the answers' max-age."""
         return max(self.interval_s, MIN_INTERVAL_S, self.max_age_s or 0.0)
 
-    def next_delay_s(self) -> float:
-        """Seconds until the next poll; doubles per consecutive failed poll, capped."""
-        base_s = self.effective_interval_s
-        if self.failed_polls == 0:
-            return base_s
-        return min(base_s * 2.0 ** self.failed_polls, max(base_s, self.backoff_max_s))
-
     # -- requests -------------------------------------------------------------
     def requests(self) -> list[tuple[str, dict[str, str]]]:
         """The (url, query) pairs of one poll."""

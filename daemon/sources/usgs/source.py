@@ -169,13 +169,6 @@ class UsgsSource(PollingSource):
         """Seconds between polls: the configured interval, never below the feed's max-age."""
         return max(self.interval_s, self.max_age_s or 0.0)
 
-    def next_delay_s(self) -> float:
-        """Seconds until the next poll; doubles per consecutive failed poll, capped."""
-        base_s = self.effective_interval_s
-        if self.failed_polls == 0:
-            return base_s
-        return min(base_s * 2.0 ** (self.failed_polls - 1), max(base_s, self.backoff_max_s))
-
     # -- the loop -----------------------------------------------------------
     def run(self, emit: Emit, stop: threading.Event, once: bool) -> None:
         """Poll until `stop` is set; with `once`, exactly one poll (with its retries)."""

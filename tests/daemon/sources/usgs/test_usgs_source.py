@@ -142,6 +142,17 @@ def test_interval_above_max_age_is_kept(
     assert waits.delays == [300.0]
 
 
+def test_failed_polls_double_the_delay_like_every_polling_source(
+        usgs_http: FakeUsgsServer, usgs_dir: Path, tmp_path: Path) -> None:
+    usgs_http.routes[FEED_PATH] = [Reply(500, b"down")] * 3 + [feed_reply(usgs_dir / DAY_2022)]
+    waits = Waits(stop_after=4)
+    UsgsSource("quakes", make_cfg(url=usgs_http.url(FEED_PATH), interval=60, retries=0,
+                                  backoff_max_s=200),
+               make_ctx(tmp_path), wait=waits).run(Collect(), threading.Event(), once=False)
+    # 2x and 4x the interval, then capped at backoff_max_s; the interval again after success.
+    assert waits.delays == [120.0, 200.0, 200.0, 60.0]
+
+
 def test_server_errors_are_retried_with_growing_backoff(
         usgs_http: FakeUsgsServer, usgs_dir: Path, tmp_path: Path) -> None:
     usgs_http.routes[FEED_PATH] = [Reply(503, b"busy"), Reply(500, b"oops"),
@@ -178,8 +189,8 @@ def test_client_errors_are_not_retried_and_do_not_kill_the_source(
                         ctx, wait=waits)
     source.run(Collect(), threading.Event(), once=False)
     assert len(usgs_http.hits_on("/missing.geojson")) == 2
-    # Failed polls back off: 30 s, then 60 s.
-    assert waits.delays == [30.0, 60.0]
+    # Failed polls back off: 2x the interval, then 4x.
+    assert waits.delays == [60.0, 120.0]
     assert ctx.metrics.get("usgs_poll_errors_total", source="quakes", reason="fetch") == 2
 
 
