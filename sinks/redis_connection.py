@@ -46,53 +46,61 @@ class RedisOptions:
         """A new client: a cluster client for a cluster URL, else a single-server one."""
         return self.cluster_client() if self.is_cluster else self.standalone_client()
 
+    def cluster_seeds(self) -> list[tuple[str, int]]:
+        """The (host, port) seed nodes a ``redis+cluster://`` URL lists.
+
+        Raises ValueError for a malformed node or a URL without any.
+        """
+        hosts = self.url.partition("://")[2].rpartition("@")[2].split("/", 1)[0]
+        seeds = []
+        for spec in filter(None, hosts.split(",")):
+            host, _, port = spec.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"cluster node {spec!r} in {self.display_url} is not HOST:PORT")
+            seeds.append((host.strip("[]"), int(port)))
+        if not seeds:
+            raise ValueError(f"{self.display_url} names no cluster node (HOST:PORT,…)")
+        return seeds
+
     def cluster_client(self) -> RedisCluster:
         """A new redis-py cluster client (discovers the nodes from the URL's seed list).
 
         Raises ValueError for a URL without seed nodes and redis errors when no seed
         answers (discovery runs at construction).
         """
-        kwargs = self._kwargs(tls=self.url.startswith("rediss+"))
-        if self.url.startswith("rediss+"):
-            kwargs["ssl"] = True
-        rest = self.url.partition("://")[2]
-        auth, _, hosts = rest.rpartition("@")
-        hosts = hosts.split("/", 1)[0]
-        if auth:
-            user, _, password = auth.partition(":")
-            if user and not self.username:
-                kwargs["username"] = unquote(user)
-            if password and not self.password:
-                kwargs["password"] = unquote(password)
-        nodes = []
-        for spec in filter(None, hosts.split(",")):
-            host, _, port = spec.rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"cluster node {spec!r} in {self.display_url} is not HOST:PORT")
-            nodes.append(ClusterNode(host.strip("[]"), int(port)))  # type: ignore[no-untyped-call]
-        if not nodes:
-            raise ValueError(f"{self.display_url} names no cluster node (HOST:PORT,…)")
+        nodes = [ClusterNode(h, p) for h, p in self.cluster_seeds()]  # type: ignore[no-untyped-call]
         # Failover and resharding are handled by the sink (spool and replay), so the
         # client's own retries stay short: a dead master costs a few reconnects, not 10.
         return RedisCluster(startup_nodes=nodes, retry=redis.retry.Retry(
-            redis.backoff.ExponentialBackoff(cap=0.5, base=0.05), 2), **kwargs)
+            redis.backoff.ExponentialBackoff(cap=0.5, base=0.05), 2), **self.client_kwargs())
 
     def standalone_client(self) -> redis.Redis:
         """A new single-server redis-py client (connections are made lazily, on first command)."""
-        return redis.Redis.from_url(self.url, **self._kwargs(tls=self.url.startswith("rediss://")))
+        return redis.Redis.from_url(self.url, **self.client_kwargs())
 
-    def _kwargs(self, tls: bool) -> dict[str, Any]:
-        """Connection keyword arguments shared by both client kinds."""
+    def client_kwargs(self, socket_timeout_s: float | None = None) -> dict[str, Any]:
+        """Keyword arguments for a redis-py client of this URL's kind, sync or asyncio:
+        timeouts (`socket_timeout_s` overrides the read timeout), credentials (the
+        options', else a cluster URL's own ``user:password@``), and for TLS URLs the
+        certificate files and verification (plus ``ssl=True`` for a cluster, whose
+        client is not built from the URL)."""
         kwargs: dict[str, Any] = {
-            "socket_timeout": self.socket_timeout_s,
+            "socket_timeout": socket_timeout_s or self.socket_timeout_s,
             "socket_connect_timeout": self.socket_timeout_s,
             "health_check_interval": 30,
         }
-        if self.username:
-            kwargs["username"] = self.username
-        if self.password:
-            kwargs["password"] = self.password
-        if tls:
+        username, password = self.username, self.password
+        if self.is_cluster:
+            user, _, url_password = self.url.partition("://")[2].rpartition("@")[0].partition(":")
+            username = username or unquote(user)
+            password = password or unquote(url_password)
+        if username:
+            kwargs["username"] = username
+        if password:
+            kwargs["password"] = password
+        if self.url.startswith(("rediss://", "rediss+")):
+            if self.is_cluster:
+                kwargs["ssl"] = True
             if self.tls_ca_file:
                 kwargs["ssl_ca_certs"] = self.tls_ca_file
             if self.tls_cert_file:

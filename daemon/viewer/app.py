@@ -116,25 +116,7 @@ def async_client(options: RedisOptions) -> StreamsClient:
 
     The socket timeout must outlast the XREAD BLOCK time, so it is at least 10 s here.
     """
-    timeout_s = max(options.socket_timeout_s, 10.0)
-    kwargs: dict[str, Any] = {
-        "socket_timeout": timeout_s,
-        "socket_connect_timeout": options.socket_timeout_s,
-        "health_check_interval": 30,
-    }
-    if options.username:
-        kwargs["username"] = options.username
-    if options.password:
-        kwargs["password"] = options.password
-    if options.url.startswith(("rediss://", "rediss+cluster://")):
-        if options.tls_ca_file:
-            kwargs["ssl_ca_certs"] = options.tls_ca_file
-        if options.tls_cert_file:
-            kwargs["ssl_certfile"] = options.tls_cert_file
-        if options.tls_key_file:
-            kwargs["ssl_keyfile"] = options.tls_key_file
-        if not options.tls_verify:
-            kwargs["ssl_cert_reqs"] = "none"
+    kwargs = options.client_kwargs(socket_timeout_s=max(options.socket_timeout_s, 10.0))
     if options.is_cluster:
         return ClusterStreams.from_options(options, **kwargs)
     client: aioredis.Redis = aioredis.Redis.from_url(options.url, **kwargs)

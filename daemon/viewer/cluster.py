@@ -33,20 +33,8 @@ class ClusterStreams:
     @classmethod
     def from_options(cls, options: RedisOptions, **kwargs: Any) -> ClusterStreams:
         """A client for the cluster that `options.url` (redis+cluster://…) names;
-        `kwargs` go to every node's connections (timeouts, TLS files)."""
-        rest = options.url.partition("://")[2]
-        auth, _, hosts = rest.rpartition("@")
-        nodes = []
-        for spec in filter(None, hosts.split("/", 1)[0].split(",")):
-            host, _, port = spec.rpartition(":")
-            nodes.append(ClusterNode(host.strip("[]"), int(port)))
-        user, _, password = auth.partition(":")
-        if options.username or user:
-            kwargs["username"] = options.username or user
-        if options.password or password:
-            kwargs["password"] = options.password or password
-        if options.url.startswith("rediss+"):
-            kwargs["ssl"] = True
+        `kwargs` (`RedisOptions.client_kwargs`) go to every node's connections."""
+        nodes = [ClusterNode(host, port) for host, port in options.cluster_seeds()]
         return cls(RedisCluster(startup_nodes=nodes, **kwargs))
 
     async def time(self) -> Any:
