@@ -412,7 +412,7 @@ class PulseModel:
         n_even, n_odd = nbits + (ntaps - 1) // 2, nbits + (ntaps - 2) // 2
         even = np.ascontiguousarray(windows[:, origin : origin + 2 * n_even : 2])
         odd = np.ascontiguousarray(windows[:, origin + 1 : origin + 1 + 2 * n_odd : 2])
-        out = np.multiply(even[:, :nbits], row_taps[:, :1])
+        out: F32 = np.multiply(even[:, :nbits], row_taps[:, :1])
         term = np.empty_like(out)
         for j in range(1, ntaps):
             half = (odd if j % 2 else even)[:, j // 2 : j // 2 + nbits]
