@@ -53,6 +53,7 @@ __all__ = [
     "demodulate",
     "estimate_noise_floor",
     "frame_residuals",
+    "mixed_residuals",
     "one_bit_away",
     "quartile_noise_floor",
     "single_bit_syndromes",
@@ -134,6 +135,27 @@ def frame_residuals(msgs: U8, nbits: int) -> U32:
 
 
 _BYTE_OFFSETS = (np.arange(14, dtype=np.intp) * 256)[:, None]
+
+
+@cache
+def _long_short_tables() -> U32:
+    """(2, 14, 256): `_byte_tables` of 112-bit frames, then of 56-bit frames with
+    bytes 7-13 contributing nothing, flattened for one gather over mixed rows."""
+    table = np.zeros((2, 14, 256), np.uint32)
+    table[0] = _byte_tables(LONG_BITS)
+    table[1, : SHORT_BITS // 8] = _byte_tables(SHORT_BITS)
+    out = table.reshape(-1)
+    out.flags.writeable = False
+    return out
+
+
+def mixed_residuals(msgs: U8, long_rows: npt.NDArray[np.bool_]) -> U32:
+    """`frame_residuals` of each row of `msgs` (rows, 14) as a 112-bit frame where
+    `long_rows`, as a 56-bit frame elsewhere, in one gather."""
+    index = msgs.T + _BYTE_OFFSETS
+    index += np.where(long_rows, 0, 14 * 256)
+    out: U32 = np.bitwise_xor.reduce(np.take(_long_short_tables(), index), axis=0)
+    return out
 
 
 def quartile_noise_floor(values: F32) -> float:
@@ -605,9 +627,7 @@ class Demodulator:
         df = (msg[:, 0] >> 3).astype(np.uint8)
         long_rows = df >= 16
         nbits = np.where(long_rows, LONG_BITS, SHORT_BITS).astype(np.int16)
-        residual = np.where(
-            long_rows, frame_residuals(msg, LONG_BITS), frame_residuals(msg, SHORT_BITS)
-        )
+        residual = mixed_residuals(msg, long_rows)
         means = np.empty((confidence.shape[0], 2), np.float32)  # over 112 and 56 bits
         for lo in range(0, confidence.shape[0], 1024):  # single-threaded BLAS sizes
             np.matmul(confidence[lo : lo + 1024], _MEAN_WEIGHTS, out=means[lo : lo + 1024])

@@ -15,6 +15,7 @@ from hardware.modes.demod import (
     Demodulator,
     demodulate,
     frame_residuals,
+    mixed_residuals,
     one_bit_away,
 )
 from hardware.modes.magnitude import magnitude
@@ -41,6 +42,18 @@ def test_vectorized_residual_matches_crc_module(nbits: int) -> None:
     msgs = rng.integers(0, 256, (200, 14), dtype=np.uint8)
     got = frame_residuals(msgs, nbits)
     want = [residual(row[: nbits // 8].tobytes()) for row in msgs]
+    assert got.tolist() == want
+
+
+def test_mixed_residuals_read_each_row_at_its_own_length() -> None:
+    rng = np.random.default_rng(8)
+    msgs = rng.integers(0, 256, (300, 14), dtype=np.uint8)
+    long_rows = rng.random(300) < 0.5
+    got = mixed_residuals(msgs, long_rows)
+    want = [
+        residual(row[: 14 if is_long else 7].tobytes())
+        for row, is_long in zip(msgs, long_rows, strict=True)
+    ]
     assert got.tolist() == want
 
 
