@@ -1,21 +1,21 @@
-"""What `gc.freeze()` at startup does for the daemon (issue 8), measured on the daemon.
+"""What the daemon's GC settings (daemon/gc_settings.py) do for it (issue 8), measured
+on the daemon.
 
-    python bench/daemon_gc.py [--events 100000] [--runs 3] [--threshold 20000,20,20]
+    python bench/daemon_gc.py [--events 100000] [--runs 3] [--threshold 700,10,10]
 
 Writes `--events` bench events (daemon.commands.bench.write_events) to a JSON-lines
 file, starts a throwaway redis-server, and runs ``geosensord run --once`` over the
 file in a child process, alternating: as shipped (gc.collect + gc.freeze once
-started, daemon/service.py) and with gc.freeze made a no-op. With `--threshold`,
-a third variant also sets gc.set_threshold to the given values (not what the
-daemon does; a figure for a follow-up). Each run prints the child's CPU seconds,
-the seconds its cyclic GC spent per generation and how many collections ran (the
-shipped variant's generation 2 includes its one gc.collect() at startup), the
-objects frozen and its peak RSS.
+started, then `GC_THRESHOLDS`), with gc.freeze made a no-op, and with the
+thresholds replaced by `--threshold` (default: CPython's own 700,10,10). Each run
+prints the child's CPU seconds, the seconds its cyclic GC spent per generation and
+how many collections ran (generation 2 includes the one gc.collect() at startup),
+the objects frozen and its peak RSS.
 
-Measured on the shared 2-core box, 100 000 events, 3 runs each (issue 8): generation
-2 collections 1.1-1.6 µs/event with the freeze against 2.2-2.8 without; total CPU
-per event is within the box's noise (51-65 µs either way). gen0/gen1 collections
-cost 3-8 µs/event more; a threshold of 20000,20,20 took the whole GC to ~1 µs/event.
+Measured on the shared 2-core box, 60 000 events, 2 runs each (issue 8): with
+CPython's thresholds the GC took 5-7 µs/event (gen0/gen1 ~4, gen2 1.1-2.4 with the
+freeze, up to 2.9 without); with 20000,20,20 about 1.1-1.3 µs/event, the same peak
+RSS (79-80 MB), and the daemon's CPU per event 48-52 µs instead of 54-55.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import gc, json, os, sys, time
 if os.environ.get("GC_THRESHOLD"):
-    gc.set_threshold(*map(int, os.environ["GC_THRESHOLD"].split(",")))
+    import daemon.gc_settings
+    daemon.gc_settings.GC_THRESHOLDS = tuple(map(int, os.environ["GC_THRESHOLD"].split(",")))
 if os.environ.get("GC_NO_FREEZE"):
     gc.freeze = lambda: None
 spent_s = [0.0, 0.0, 0.0]
@@ -114,11 +115,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3, help="runs of each variant")
-    parser.add_argument("--threshold", default="", help="also run with gc.set_threshold(a,b,c)")
+    parser.add_argument("--threshold", default="700,10,10",
+                        help="the third variant's gc.set_threshold(a,b,c) after startup")
     args = parser.parse_args()
-    variants = {"freeze (as shipped)": {}, "no freeze": {"GC_NO_FREEZE": "1"}}
-    if args.threshold:
-        variants[f"freeze + threshold {args.threshold}"] = {"GC_THRESHOLD": args.threshold}
+    variants = {
+        "as shipped": {},
+        "no freeze": {"GC_NO_FREEZE": "1"},
+        f"freeze + threshold {args.threshold}": {"GC_THRESHOLD": args.threshold},
+    }
     workdir = Path(tempfile.mkdtemp(prefix="geosensord-gc-"))
     events = workdir / "events.jsonl"
     write_events(events, args.events)

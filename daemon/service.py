@@ -24,7 +24,6 @@ TimeoutStopSec; the drain itself never runs past its half of the budget.
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import threading
@@ -34,6 +33,7 @@ from types import FrameType
 from typing import Any
 
 from daemon.config import Config, ConfigErrors, load_config
+from daemon.gc_settings import settle_after_startup
 from daemon.health import HealthServer
 from daemon.runtime import Runtime, StateDirLocked, open_runtime
 from daemon.sources import build_source
@@ -213,12 +213,7 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
         )
         if display is not None:
             display.start()
-        # Startup's objects (modules, config, lookup tables, clients) live as long as
-        # the process: move them out of the cyclic GC's reach, so its full collections,
-        # which the per-event garbage triggers, scan only what came later. The collect
-        # first, so no startup garbage is frozen for good.
-        gc.collect()
-        gc.freeze()
+        settle_after_startup()  # GC: startup's objects frozen, higher thresholds
         notifier.ready()
         log.info(
             "geosensord running: %d sources, redis %s", len(sup.states), rt.sink.options.display_url

@@ -39,9 +39,10 @@ What it runs (issue 8):
    redis-server.
 
 The rates are wall-clock over the measured steps only: the source's JSON parsing is
-reported but is in neither rate. `gc.freeze()` runs before measuring so the
-generator's objects are not rescanned by the cyclic GC (the daemon holds one queue
-of events, not 200 000).
+reported but is in neither rate. The GC is set up as the daemon sets it up once
+started (`daemon.gc_settings.settle_after_startup`: the generator's objects frozen,
+so they are not rescanned, as the daemon holds one queue of events, not 200 000;
+the daemon's thresholds).
 
 Reading the figures: the Pipeline overlaps its client work with Redis running the
 script, which needs a second idle core. With one (redis-server on one core, the
@@ -503,6 +504,7 @@ def bench_sink(
     import redis
 
     from daemon.encode import EntryEncoder
+    from daemon.gc_settings import settle_after_startup
     from daemon.metrics import Metrics
     from daemon.pipeline import Pipeline
     from daemon.s2index import S2Indexer
@@ -536,8 +538,8 @@ def bench_sink(
         pipeline.start()
         emit = pipeline.emitter("replay", "replay")
         raw = RawXaddWriter(server.port, RAW_STREAM, encoder.field_names)
-        gc.collect()
-        gc.freeze()
+        thresholds = gc.get_threshold()
+        settle_after_startup()  # the daemon's GC settings (daemon/service.py)
         tally = _Tally()
         source_cpu_s: list[float] = []
         chunks = replay_chunks(path, CHUNK_BATCHES * batch_size, source_cpu_s)
@@ -568,6 +570,7 @@ def bench_sink(
                 _run_pipeline(batches, pipeline, emit, client, tally)
             del written, batches
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
         if not pipeline.stop(30.0):
             raise RuntimeError("the pipeline did not stop")
         if metrics.total("events_rejected_total") or metrics.total("sink_errors_total"):
