@@ -17,6 +17,7 @@ Layout (see the documented default `config.toml` at the repository root)::
     [log]       level
     [spool]     max_mb, segment_mb, policy, fsync, fsync_interval_s
     [supervisor] restart_initial_s, restart_max_s
+    [view]      listen, minutes, max_backfill, max_cells, tiles (geosensord view)
     [sources.<name>]  type = "usgs" | "jsonl" | …, plus the keys of that type, plus
                       stall_timeout_s (any type)
     [sinks.<name>]    type = "jsonl", path
@@ -212,6 +213,15 @@ HTTP: dict[str, Field] = {
     "listen": Field((str,), default="127.0.0.1:9108", check=listen_check),
 }
 
+# `geosensord view` (daemon/commands/view.py); its flags override these.
+VIEW: dict[str, Field] = {
+    "listen": Field((str,), default="127.0.0.1:8080", check=listen_check, doc="HOST:PORT"),
+    "minutes": Field((float,), default=60.0, check=positive, doc="backfill on page load"),
+    "max_backfill": Field((int,), default=20_000, check=at_least(1)),
+    "max_cells": Field((int,), default=1000, check=at_least(1)),
+    "tiles": Field((str,), default="", doc="map tile URL template ({z}/{x}/{y})"),
+}
+
 # The disk spool (sinks/spool.py) that holds batches while Redis cannot take them.
 SPOOL: dict[str, Field] = {
     "max_mb": Field((float,), default=256.0, check=positive, doc="size bound, MiB"),
@@ -249,6 +259,7 @@ TOP_TABLES: dict[str, Table] = {
     "log": LOG,
     "spool": SPOOL,
     "supervisor": SUPERVISOR,
+    "view": VIEW,
 }
 EXTRA_TABLES = ("sources", "sinks", "status_display")
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -271,6 +282,7 @@ class Config:
     status_display: dict[str, Any] = field(default_factory=dict)
     spool: dict[str, Any] = field(default_factory=lambda: _defaults(SPOOL))
     supervisor: dict[str, Any] = field(default_factory=lambda: _defaults(SUPERVISOR))
+    view: dict[str, Any] = field(default_factory=lambda: _defaults(VIEW))
 
     @property
     def state_dir(self) -> Path:

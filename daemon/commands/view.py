@@ -3,9 +3,10 @@
 geosensord view [--config PATH] [--listen 127.0.0.1:8080] [--minutes 60]
                 [--url REDIS_URL] [--tiles URL_TEMPLATE] [--max-cells 1000]
 
-Needs the optional dependencies: ``pip install 'geosensord[view]'`` (starlette,
-uvicorn). Without the daemon running, its embedded Redis is started just for
-reading, as `geosensord tail` does.
+Defaults come from the config's ``[view]`` table; the flags override it. Needs the
+optional dependencies: ``pip install 'geosensord[view]'`` (starlette, uvicorn).
+Without the daemon running, its embedded Redis is started just for reading, as
+`geosensord tail` does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from typing import Any
 
 from daemon.health import parse_listen
 
@@ -30,34 +32,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=default_config_path(), help="config file (TOML)")
     parser.add_argument(
         "--listen",
-        default="127.0.0.1:8080",
-        help="HOST:PORT to serve the page on (default 127.0.0.1:8080; localhost only)",
+        help="HOST:PORT to serve the page on ([view] listen; default 127.0.0.1:8080, "
+        "localhost only)",
     )
     parser.add_argument("--url", help="Redis URL (default: from the config)")
     parser.add_argument(
         "--minutes",
         type=float,
-        default=60.0,
-        help="backfill: show the last N minutes of the streams on load (default 60)",
+        help="backfill: show the last N minutes of the streams on load ([view] minutes, 60)",
     )
     parser.add_argument(
         "--max-backfill",
         type=int,
-        default=20_000,
-        help="at most this many events per backfill (default 20000)",
+        help="at most this many events per backfill ([view] max_backfill, 20000)",
     )
     parser.add_argument(
         "--max-cells",
         type=int,
-        default=1000,
-        help="regions needing more per-cell streams read the global stream (default 1000)",
+        help="regions needing more per-cell streams read the global stream "
+        "([view] max_cells, 1000)",
     )
     parser.add_argument(
         "--tiles",
-        default="",
-        help="optional map tile URL template ({z}/{x}/{y}); default: the bundled outline only",
+        help="optional map tile URL template ({z}/{x}/{y}) ([view] tiles; default: the "
+        "bundled outline only)",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+
+def view_options(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
+    """The viewer's settings: each of the `[view]` table's keys from its flag
+    (``--max-cells`` for ``max_cells``) when given, else from the table."""
+    return {
+        key: value if (value := getattr(args, key, None)) is not None else default
+        for key, default in table.items()
+    }
 
 
 def missing_dependencies() -> list[str]:
@@ -73,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"{INSTALL_HINT}\nmissing: {', '.join(missing)}", file=sys.stderr)
         return 1
-    try:
-        host, port = parse_listen(args.listen)
-    except ValueError as exc:
-        print(f"view: --listen: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
     config = load_or_report(args.config)
     if config is None:
+        return EXIT_CONFIG
+    chosen = view_options(args, config.view)
+    try:
+        host, port = parse_listen(chosen["listen"])
+    except ValueError as exc:
+        print(f"view: --listen: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(args.log_level or str(config.log["level"]))
 
@@ -94,10 +104,10 @@ def run(args: argparse.Namespace) -> int:
         options = RedisOptions(url=args.url) if args.url else redis_options(config, embedded)
         settings = ViewerSettings.from_config(
             config,
-            backfill_min=args.minutes,
-            max_backfill=args.max_backfill,
-            max_cells=args.max_cells,
-            tiles_url=args.tiles,
+            backfill_min=float(chosen["minutes"]),
+            max_backfill=int(chosen["max_backfill"]),
+            max_cells=int(chosen["max_cells"]),
+            tiles_url=str(chosen["tiles"]),
         )
         app = create_app(settings, options)
         print(
