@@ -465,6 +465,11 @@ class Demodulator:
         """Samples needed from a preamble start to slice a long frame at any phase."""
         self._short_frame_samples = int((DATA_START_US + SHORT_BITS * BIT_US) * sps)
         self.phases = self.model.preamble_phases
+        # Per preamble-phase hypothesis: whole samples, phase step and phase.
+        whole = np.floor(self.phases + 1e-9).astype(np.int64)
+        self._hyp_whole = whole
+        self._hyp_step = np.rint((self.phases - whole) * self.model.steps).astype(np.intp)
+        self._hyp_phase = self.phases.astype(np.float32)
 
     @property
     def prefilter_span(self) -> int:
@@ -608,11 +613,8 @@ class Demodulator:
     def _hypothesis(self, preambles: I64, hyp: npt.NDArray[np.intp]) -> tuple[I64, IDX, F32]:
         """Slice origin (integer sample), phase step and phase (samples) of each
         row at preamble-phase hypothesis `hyp`."""
-        steps = self.model.steps
-        phase = self.phases[np.clip(hyp, 0, self.phases.size - 1)]
-        whole = np.floor(phase + 1e-9).astype(np.int64)
-        step = np.rint((phase - whole) * steps).astype(np.intp)
-        return preambles + whole, step, phase.astype(np.float32)
+        at = np.clip(hyp, 0, self.phases.size - 1)
+        return preambles + self._hyp_whole[at], self._hyp_step[at], self._hyp_phase[at]
 
     def _rows(
         self,
@@ -653,7 +655,8 @@ class Demodulator:
         model = self.model
         noise = np.broadcast_to(np.asarray(noise_floor, np.float32), preambles.shape)
         best, pre_amp, keep = self.fit_preambles(mag, preambles, noise)
-        preambles, best, noise, pre_amp = preambles[keep], best[keep], noise[keep], pre_amp[keep]
+        kept = np.flatnonzero(keep)  # one nonzero for the four selections
+        preambles, best, noise, pre_amp = preambles[kept], best[kept], noise[kept], pre_amp[kept]
         if preambles.size == 0:
             return _empty_candidates()
         # Stage 3: only pulse trains with a pulse in (nearly) every bit period are
@@ -662,8 +665,9 @@ class Demodulator:
         windows = self._gather(mag, origin - model.lookback, model.window_len)
         full = model.occupancy(windows, step, pre_amp, noise) >= np.float32(self.min_occupancy)
         if not full.all():
-            preambles, best, noise = preambles[full], best[full], noise[full]
-            origin, step, phase, windows = origin[full], step[full], phase[full], windows[full]
+            kept = np.flatnonzero(full)
+            preambles, best, noise = preambles[kept], best[kept], noise[kept]
+            origin, step, phase, windows = origin[kept], step[kept], phase[kept], windows[kept]
             if preambles.size == 0:
                 return _empty_candidates()
         # Stage 4: fast slice at the fitted phase.
