@@ -307,12 +307,14 @@ def _frame_min(confidence: F32, nbits: npt.NDArray[np.int16]) -> F32:
     return out
 
 
-def _windows_view(mag: F32, length: int) -> F32:
-    """Read-only (len(mag) - length + 1, length) view: row n is mag[n : n + length]
-    (sliding_window_view without its ~50 us of argument checks per call)."""
-    flat = np.ascontiguousarray(mag)
-    view: F32 = np.ndarray(
-        (flat.size - length + 1, length), flat.dtype, flat, 0, (flat.itemsize, flat.itemsize)
+def _windows_view(mag: F32, length: int) -> npt.NDArray[np.void]:
+    """Read-only view of len(mag) - length + 1 records of `length` float32 each:
+    record n is mag[n : n + length]. Gathering whole records copies each window
+    with one memcpy; a fancy index on the equivalent 2-D sliding window view
+    loops over its elements (three times the CPU for 18 samples)."""
+    flat = np.ascontiguousarray(mag, np.float32)
+    view: npt.NDArray[np.void] = np.ndarray(
+        (flat.size - length + 1,), np.dtype((np.void, length * 4)), flat, 0, (4,)
     )
     view.flags.writeable = False
     return view
@@ -588,8 +590,8 @@ class Demodulator:
 
     def _gather(self, mag: F32, origins: I64, length: int) -> F32:
         """(rows, length) magnitude windows starting at `origins` (a copy)."""
-        rows: F32 = _windows_view(mag, length)[origins]
-        return rows
+        rows: F32 = _windows_view(mag, length)[origins].view(np.float32)
+        return rows.reshape(origins.size, length)
 
     def fit_preambles(
         self, mag: F32, preambles: I64, noise_floor: F32
