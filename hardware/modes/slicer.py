@@ -437,7 +437,9 @@ class PulseModel:
         norm = _columns(self._per_bit(self._sum_norm, step), 0, nbits)
         threshold = noise_mean[:, None] * offset
         threshold += (amplitude * np.float32(0.5))[:, None] * norm
-        held = np.count_nonzero(level > threshold, axis=1)
+        # Row sums of the bytes (at most 112, so uint8 holds them): count_nonzero
+        # along rows takes three times longer.
+        held = np.einsum("ij->i", (level > threshold).view(np.uint8))
         full: F32 = (held / np.float32(nbits)).astype(np.float32)
         return full
 
