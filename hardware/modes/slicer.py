@@ -317,107 +317,97 @@ class PulseModel:
         decision feedback follow the first decision; `timing` asks for the timing
         metric (zeros otherwise).
         """
-        y = self._filter(windows, step, self._taps, FRAME_BITS)
+        # Bits along the first axis and rows along the second (contiguous) one:
+        # per-row values then broadcast along whole contiguous lines, which numpy
+        # runs at full speed, where a (rows, 1) column costs a loop call per row.
+        y = self._filter(windows, step, self._taps, FRAME_BITS)  # (112, rows)
         mid, swing, lp0, ln0, dlp, dln, first_offset, base_shift, edge_first, edge_last = (
             self._per_bit(table, step) for table in self._dfe_tables
         )
         if amplitude is None:
-            # mean |y| over the first 56 bits / (swing / 2); einsum sums rows five
-            # times faster than ndarray.mean along them.
+            # mean |y| over the first 56 bits / (swing / 2)
             swing56 = self._swing56[step]
-            total = np.einsum("ij->i", np.abs(y[:, :SHORT_BITS]))
+            total = _row_sums(np.abs(y[:SHORT_BITS]))
             amplitude = (total * np.float32(2.0 / SHORT_BITS) / swing56).astype(np.float32)
-        inv_amp = (np.float32(1.0) / np.maximum(amplitude, np.float32(1e-6)))[:, None]
+        inv_amp = np.float32(1.0) / np.maximum(amplitude, np.float32(1e-6))
         # First pass: neighbours unknown, assume their average leak (bit 0 has the
         # preamble before it, bit 111 nothing after it).
         z0 = y * inv_amp
         z0 -= first_offset
         if passes:
             base = z0 + base_shift
-        z0[:, 0] += _column(edge_first, 0)
-        z0[:, -1] += _column(edge_last, -1)
+        z0[0] += _bit_row(edge_first, 0)
+        z0[-1] += _bit_row(edge_last, -1)
         bits = z0 > 0
         if passes:
             # Then decision feedback from both decided neighbours: the leak of a
             # neighbour is its zero leak plus, when it is a one, the difference.
-            base[:, 0] += _column(lp0, 0)
-            base[:, -1] += _column(ln0, -1)
+            base[0] += _bit_row(lp0, 0)
+            base[-1] += _bit_row(ln0, -1)
             for _ in range(passes):
-                z0[:, 0] = base[:, 0]
-                np.subtract(base[:, 1:], bits[:, :-1] * _columns(dlp, 1, None), out=z0[:, 1:])
-                z0[:, :-1] -= bits[:, 1:] * _columns(dln, 0, -1)
+                z0[0] = base[0]
+                np.subtract(base[1:], bits[:-1] * _bit_rows(dlp, 1, None), out=z0[1:])
+                z0[:-1] -= bits[1:] * _bit_rows(dln, 0, -1)
                 bits = z0 > 0
             # A short frame (first bit 0) ends with bit 55: nothing leaks into it
             # from a bit 56.
-            short = np.flatnonzero(~bits[:, 0])
+            short = np.flatnonzero(~bits[0])
             if short.size:
                 last = SHORT_BITS - 1
-                leak = _column(lp0, last)[short] + bits[short, last - 1] * _column(dlp, last)[short]
-                z = y[short, last] * inv_amp[short, 0] - _column(mid, last)[short]
-                z0[short, last] = z - leak
-                bits[short, last] = z0[short, last] > 0
-        confidence: F32 = np.abs(z0)
+                leak = (
+                    _bit_row(lp0, last)[short] + bits[last - 1, short] * _bit_row(dlp, last)[short]
+                )
+                z = y[last, short] * inv_amp[short] - _bit_row(mid, last)[short]
+                z0[last, short] = z - leak
+                bits[last, short] = z0[last, short] > 0
+        confidence = np.abs(z0)
         confidence /= swing
-        metric = np.zeros(windows.shape[0], np.float32)
+        metric: F32 = np.zeros(windows.shape[0], np.float32)
         if timing:
-            root = np.sqrt(_columns(swing, 0, SHORT_BITS))
-            if root.shape[1] == 1:  # one swing per row: divide the row sums
-                metric = np.einsum("ij->i", np.abs(y[:, :SHORT_BITS])) / root[:, 0]
+            root: F32 = np.sqrt(_bit_rows(swing, 0, SHORT_BITS))
+            if root.ndim == 1:  # one swing per row: divide the row sums
+                metric = _row_sums(np.abs(y[:SHORT_BITS])) / root
             else:
-                metric = np.einsum("ij->i", np.abs(y[:, :SHORT_BITS]) / root)
-        return SliceResult(bits.view(np.uint8), confidence, amplitude.astype(np.float32), metric)
+                scaled = np.abs(y[:SHORT_BITS])
+                scaled /= root
+                metric = _row_sums(scaled)
+        return SliceResult(
+            np.ascontiguousarray(bits.T).view(np.uint8),
+            np.ascontiguousarray(confidence.T),
+            amplitude.astype(np.float32),
+            metric,
+        )
 
     def _filter(self, windows: F32, step: IDX, taps: F32, nbits: int) -> F32:
-        """(rows, nbits): the tap table ``taps[residue, step]`` applied at every bit.
+        """(nbits, rows): the tap table ``taps[residue, step]`` applied at every bit
+        (bit i of residue r reads its taps at window index ``_tap_origin[r] + q *
+        period_samples``, q = i // period_bits).
 
-        At 2.0 MS/s (one residue, bit i at window index ``origin + 2 i``): a
-        multiply-add per tap over contiguous copies of the even and odd samples
-        (`_filter_pairs`). Otherwise one batched matrix-vector product per residue
-        over a strided view of the windows (bit i of residue r reads its taps at
-        ``_tap_origin[r] + q * period_samples``), no copies of the windows.
+        The used window samples are transposed once (samples along the first axis,
+        rows along the second); then every tap is one multiply-add of whole lines
+        by the rows' taps, at full SIMD speed (numpy's batched matmul over a
+        strided (rows, bits, taps) view runs a scalar loop, three times slower).
+        Taps add up in order, so the sums are those of a dot product.
         """
-        windows = np.ascontiguousarray(windows)
-        rows, width = windows.shape
+        rows = windows.shape[0]
         pb, ps = self.period_bits, self.period_samples
-        item = windows.itemsize
-        if pb == 1 and ps == 2 and rows:
-            return self._filter_pairs(windows, step, taps, nbits)
-        out = np.empty((rows, nbits), np.float32)
-        if rows == 0:
-            return out
-        for r in range(min(pb, nbits)):
-            count = len(range(r, nbits, pb))
-            # (rows, count, taps) view: bit q of the residue at window index
-            # origin + q * period_samples + tap (np.ndarray rather than as_strided,
-            # whose checks cost ~20 us a call).
-            view: F32 = np.ndarray(
-                (rows, count, taps.shape[2]),
-                windows.dtype,
-                windows,
-                int(self._tap_origin[r]) * item,
-                (width * item, ps * item, item),
-            )
-            out[:, r::pb] = np.matmul(view, taps[r][step][:, :, None])[:, :, 0]
-        return out
-
-    def _filter_pairs(self, windows: F32, step: IDX, taps: F32, nbits: int) -> F32:
-        """`_filter` at two samples per bit: tap j of bit i reads sample
-        ``origin + 2 i + j``, the even samples for even j and the odd ones for odd
-        j. numpy's batched matmul over the strided (rows, bits, taps) view runs a
-        scalar loop; products of contiguous rows by a per-row tap take half the
-        time (and add up in the same order, so the sums are the same)."""
-        origin = int(self._tap_origin[0])
         ntaps = taps.shape[2]
-        row_taps = taps[0][step]  # (rows, ntaps)
-        n_even, n_odd = nbits + (ntaps - 1) // 2, nbits + (ntaps - 2) // 2
-        even = np.ascontiguousarray(windows[:, origin : origin + 2 * n_even : 2])
-        odd = np.ascontiguousarray(windows[:, origin + 1 : origin + 1 + 2 * n_odd : 2])
-        out: F32 = np.multiply(even[:, :nbits], row_taps[:, :1])
-        term = np.empty_like(out)
-        for j in range(1, ntaps):
-            half = (odd if j % 2 else even)[:, j // 2 : j // 2 + nbits]
-            np.multiply(half, row_taps[:, j : j + 1], out=term)
-            out += term
+        counts = [len(range(r, nbits, pb)) for r in range(min(pb, nbits))]
+        lo = int(self._tap_origin.min())
+        hi = max(int(self._tap_origin[r]) + ps * (n - 1) + ntaps for r, n in enumerate(counts))
+        samples = np.ascontiguousarray(windows[:, lo:hi].T)  # (hi - lo, rows)
+        out = np.empty((nbits, rows), np.float32)
+        term = np.empty((counts[0], rows), np.float32)
+        for r, count in enumerate(counts):
+            origin = int(self._tap_origin[r]) - lo
+            row_taps = np.ascontiguousarray(taps[r][step].T)  # (ntaps, rows)
+            line = out[r::pb]
+            part = term[:count]
+            np.multiply(samples[origin : origin + ps * count : ps], row_taps[0], out=line)
+            for j in range(1, ntaps):
+                at = origin + j
+                np.multiply(samples[at : at + ps * count : ps], row_taps[j], out=part)
+                line += part
         return out
 
     def occupancy(
@@ -430,28 +420,29 @@ class PulseModel:
         A bit's pulse energy is read with the slot-sum filter ``q1 + q0`` above the
         noise mean, scaled so that a pulse of amplitude A reads A.
         """
-        level = self._filter(windows, step, self._sum_taps, nbits)
+        level = self._filter(windows, step, self._sum_taps, nbits)  # (nbits, rows)
         # (level - mu offset) / norm > A / 2, as one comparison per bit against a
         # per-row threshold (per bit at 2.4 MS/s).
-        offset = _columns(self._per_bit(self._sum_taps_total, step), 0, nbits)
-        norm = _columns(self._per_bit(self._sum_norm, step), 0, nbits)
-        threshold = noise_mean[:, None] * offset
-        threshold += (amplitude * np.float32(0.5))[:, None] * norm
-        # Row sums of the bytes (at most 112, so uint8 holds them): count_nonzero
-        # along rows takes three times longer.
-        held = np.einsum("ij->i", (level > threshold).view(np.uint8))
+        offset = _bit_rows(self._per_bit(self._sum_taps_total, step), 0, nbits)
+        norm = _bit_rows(self._per_bit(self._sum_norm, step), 0, nbits)
+        threshold = noise_mean * offset
+        threshold += (amplitude * np.float32(0.5)) * norm
+        # Sums of the bytes per row (at most 112, so uint8 holds them):
+        # count_nonzero along an axis takes three times longer.
+        held = np.einsum("ij->j", (level > threshold).view(np.uint8))
         full: F32 = (held / np.float32(nbits)).astype(np.float32)
         return full
 
     def _per_bit(self, table: F32, step: IDX) -> F32:
-        """table[r, step] for each bit's residue r: (rows, 112), or (rows, 1) at
-        2.0 MS/s, where every bit has the same geometry (broadcasts the same)."""
+        """table[r, step] for each bit's residue r, bits along the first axis:
+        (112, rows), or (rows,) at 2.0 MS/s, where every bit has the same geometry
+        (broadcasts the same)."""
         if self.period_bits == 1:
-            col: F32 = table[0][step][:, None]
-            return col
-        out = np.empty((step.size, FRAME_BITS), np.float32)
+            line: F32 = table[0][step]
+            return line
+        out = np.empty((FRAME_BITS, step.size), np.float32)
         for r in range(self.period_bits):
-            out[:, r :: self.period_bits] = table[r][step][:, None]
+            out[r :: self.period_bits] = table[r][step]
         return out
 
     def _trellis_tables(self, width: float, blur: float) -> None:
@@ -660,16 +651,26 @@ def _max_plus_sweep(m: F32) -> F32:
     return out.reshape(d, 2, n, rows)
 
 
-def _column(table: F32, bit: int) -> F32:
-    """Column `bit` of a `PulseModel._per_bit` table, (rows,)."""
-    col: F32 = table[:, 0] if table.shape[1] == 1 else table[:, bit]
-    return col
+def _row_sums(lines: F32) -> F32:
+    """Per row (column of `lines`, bits along the first axis) the sum over the
+    bits, in an order that does not depend on how many rows there are: numpy sums
+    along a contiguous axis pairwise and along a strided one in sequence, and a
+    single row would make the bit axis contiguous. einsum along contiguous rows
+    is also five times faster than ndarray.sum or mean along them."""
+    sums: F32 = np.einsum("ij->i", np.ascontiguousarray(lines.T))
+    return sums
 
 
-def _columns(table: F32, lo: int, hi: int | None) -> F32:
-    """Columns lo:hi of a `PulseModel._per_bit` table (all of a (rows, 1) one)."""
-    cols: F32 = table if table.shape[1] == 1 else table[:, lo:hi]
-    return cols
+def _bit_row(table: F32, bit: int) -> F32:
+    """Bit `bit` of a `PulseModel._per_bit` table, (rows,)."""
+    line: F32 = table if table.ndim == 1 else table[bit]
+    return line
+
+
+def _bit_rows(table: F32, lo: int, hi: int | None) -> F32:
+    """Bits lo:hi of a `PulseModel._per_bit` table (all of a (rows,) one)."""
+    lines: F32 = table if table.ndim == 1 else table[lo:hi]
+    return lines
 
 
 @cache
