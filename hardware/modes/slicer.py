@@ -390,6 +390,12 @@ class PulseModel:
         view runs a scalar loop, four times slower). The taps add up in order, as
         in a dot product.
         """
+        if windows.shape[0] == 1:
+            # With one row the taps would be the innermost axis, which einsum sums
+            # in another order: filter the row twice and keep one.
+            return self._filter(np.repeat(windows, 2, axis=0), np.repeat(step, 2), taps, nbits)[
+                :, :1
+            ]
         rows = windows.shape[0]
         pb, ps = self.period_bits, self.period_samples
         ntaps = taps.shape[2]

@@ -65,6 +65,32 @@ def test_both_slicers_are_clean_at_2p4msps_and_40db() -> None:
 
 
 @pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+def test_fast_slice_of_a_row_does_not_depend_on_the_other_rows(rate_hz: int) -> None:
+    # Block sizes decide how many rows are sliced together; the sums inside (the
+    # matched filter, the amplitude) must come out the same for any row count.
+    rng = np.random.default_rng(9)
+    model = PulseModel(rate_hz)
+    windows = rng.rayleigh(3.0, (7, model.window_len)).astype(np.float32)
+    step = rng.integers(0, model.steps, 7).astype(np.intp)
+    together = model.slice(windows, step, timing=True)
+    noise = np.full(7, 3.0, np.float32)
+    occupancy = model.occupancy(windows, step, together.amplitude, noise)
+    for row in range(7):
+        alone = model.slice(windows[row : row + 1], step[row : row + 1], timing=True)
+        assert np.array_equal(alone.bits[0], together.bits[row])
+        assert np.array_equal(alone.confidence[0], together.confidence[row])
+        assert alone.amplitude[0] == together.amplitude[row]
+        assert alone.timing[0] == together.timing[row]
+        one = model.occupancy(
+            windows[row : row + 1],
+            step[row : row + 1],
+            together.amplitude[row : row + 1],
+            noise[:1],
+        )
+        assert one[0] == occupancy[row]
+
+
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
 def test_preamble_fit_finds_the_sub_sample_phase(rate_hz: int) -> None:
     rng = np.random.default_rng(5)
     frames = [random_df17(rng, 0x3C6586) for _ in range(60)]
