@@ -238,8 +238,6 @@ class PulseModel:
         self.preamble_phases = phases
         self._pre_tmpl = tmpl.astype(np.float32)
         self._pre_inv_norm2 = (1.0 / (tmpl * tmpl).sum(axis=1)).astype(np.float32)
-        used = np.flatnonzero(np.abs(tmpl).max(axis=0) > 0)
-        self._pre_used = (int(used[0]), int(used[-1]) + 1)
         # Unit-norm templates: a correlation with them squared is the explained energy.
         # The last row sums the window (for its energy about the noise mean).
         unit = tmpl / np.sqrt((tmpl * tmpl).sum(axis=1))[:, None]
