@@ -400,7 +400,7 @@ class PulseModel:
         counts = [len(range(r, nbits, pb)) for r in range(min(pb, nbits))]
         lo = int(self._tap_origin.min())
         hi = max(int(self._tap_origin[r]) + ps * (n - 1) + ntaps for r, n in enumerate(counts))
-        samples = np.ascontiguousarray(windows[:, lo:hi].T)  # (hi - lo, rows)
+        samples = np.ascontiguousarray(windows[:, lo:hi].T, np.float32)  # (hi - lo, rows)
         item = samples.itemsize
         out = np.empty((nbits, rows), np.float32)
         for r, count in enumerate(counts):
