@@ -44,6 +44,7 @@ import numpy.typing as npt
 
 from hardware.modes.crc import crc24
 from hardware.modes.slicer import PulseModel, SliceResult, pulse_model
+from hardware.modes.soft_decode import osd_decode
 
 __all__ = [
     "LONG_BITS",
@@ -414,7 +415,10 @@ class Demodulator:
         weakest_to_pulse: float = 0.0,
         unexplained_to_fit: float = 0.5,
         unexplained_to_noise: float = 1.0,
-        chase_bits: int = 14,
+        chase_bits: int = 20,
+        repair_cost: float = 1.5,
+        repair_gap: float = 0.5,
+        refine_steps: int = 4,
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         min_occupancy: float = 0.7,
@@ -430,6 +434,9 @@ class Demodulator:
         self.unexplained_to_fit = unexplained_to_fit
         self.unexplained_to_noise = unexplained_to_noise
         self.chase_bits = chase_bits
+        self.repair_cost = repair_cost
+        self.repair_gap = repair_gap
+        self.refine_steps = refine_steps
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
         self.min_occupancy = min_occupancy
@@ -771,7 +778,25 @@ class Demodulator:
         )
         cls = classify(rows)
         unresolved = ~_member(rows.preamble, rows.preamble[cls == CLEAN])
-        sub = np.flatnonzero(unresolved & np.concatenate([weak, np.ones(w.size, bool)]))
+        again = np.flatnonzero(unresolved[: preambles.size] & weak)
+        if again.size:
+            # Weak rows still unresolved: a second trellis pass at a data-aided
+            # phase and amplitude (from the first pass's bits), whose sharper
+            # reliabilities feed the soft repair.
+            best_now = best.copy()
+            if w.size:
+                best_now[w] = best_w
+            refined = self._refine(
+                mag, preambles[again], best_now[again], seq.bits[again], noise_mean[again]
+            )
+            rows = Candidates.concat([rows, refined[0]])
+            cls = np.concatenate([cls, classify(refined[0])])
+            bits = np.concatenate([bits, refined[1]])
+            confidence = np.concatenate([confidence, refined[2]])
+            unresolved = ~_member(rows.preamble, rows.preamble[cls == CLEAN])
+            weak = np.concatenate([weak, np.ones(again.size, bool)])
+        later = np.ones(len(rows) - preambles.size, bool)  # weak rows' fast and refined rows
+        sub = np.flatnonzero(unresolved & np.concatenate([weak[: preambles.size], later]))
         if self.chase_bits > 0 and sub.size:
             fixed = self._chase(rows.take(sub), bits[sub], confidence[sub])
             if len(fixed):
@@ -779,6 +804,32 @@ class Demodulator:
                 rows = Candidates.concat([rows, fixed])
                 cls = np.concatenate([cls, fixed_cls])
         return rows, cls
+
+    def _refine(
+        self, mag: F32, preambles: I64, best: npt.NDArray[np.intp], bits: U8, noise_mean: F32
+    ) -> tuple[Candidates, U8, F32]:
+        """Sequence detection again at a data-aided phase and amplitude.
+
+        With the rows' decided `bits` (mostly right even when the CRC fails) the
+        pulse model of the whole frame is compared with the magnitudes at phase
+        hypotheses within +-`refine_steps` of `best` (`PulseModel.data_amplitude`
+        misfit at each one's own data-aided amplitude); the best fit is sliced
+        again with its amplitude. Returns the new rows, their bits and confidences.
+        """
+        model = self.model
+        search = np.arange(-self.refine_steps, self.refine_steps + 1)
+        n = preambles.size
+        hyp = (best[None, :] + search[:, None]).reshape(-1)
+        rep = np.tile(np.arange(n), search.size)
+        origin, step, _ = self._hypothesis(preambles[rep], hyp)
+        windows = self._gather(mag, origin - model.lookback, model.window_len)
+        amp, misfit = model.data_amplitude(windows, step, bits[rep], noise_mean[rep])
+        pick = np.argmin(misfit.reshape(search.size, n), axis=0) * n + np.arange(n)
+        origin, step, phase = self._hypothesis(preambles, hyp[pick])
+        seq = model.sequence_slice(windows[pick], step, amp[pick], noise_mean, bits)
+        level = amp[pick] * model.peak[step]
+        rows = self._rows(preambles, phase, seq.bits, seq.confidence, level)
+        return rows, seq.bits, seq.confidence
 
     def _chase(self, rows: Candidates, bits: npt.NDArray[np.uint8], confidence: F32) -> Candidates:
         """Soft repair towards DF11/17/18: among all combinations of a row's
@@ -822,43 +873,27 @@ class Demodulator:
     def _chase_length(
         self, bits: npt.NDArray[np.uint8], confidence: F32, nbits: int
     ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """Cheapest zero-residual flips of each row read as an `nbits` frame:
-        (repaired bits, number of flips, selected row indices)."""
-        k = self.chase_bits
-        half = k // 2
-        n = bits.shape[0]
-        conf = confidence.astype(np.float32, copy=True)
-        conf[:, nbits:] = np.inf
-        weak = np.argpartition(conf, k, axis=1)[:, :k]
-        weak_conf = np.take_along_axis(conf, weak, axis=1)
-        syn = single_bit_syndromes(nbits)[np.minimum(weak, nbits - 1)]
+        """Cheapest zero-residual flips of each row read as an `nbits` frame, where
+        trusted: (repaired bits, number of flips, selected row indices).
+
+        `slicer.soft_decode.osd_decode` always finds some codeword; it is trusted
+        when its cost (summed confidence of the flipped bits) is at most
+        `repair_cost` x the row's median bit confidence and the next cheapest
+        codeword it saw costs at least `repair_gap` x that median more. On noise
+        and on frames the decoder misses, the winner costs about as much as its
+        runner-up (many codewords fit about equally badly); a right repair is
+        cheap and far ahead (at 2.0 MS/s, 12 dB: 94 % of the right repairs pass,
+        no wrong one with the right address of 12 seen).
+        """
         residual = frame_residuals(np.packbits(bits, axis=1), nbits)
-        res_a, cost_a = _subset_xor(syn[:, :half], weak_conf[:, :half], residual)
-        zero = np.zeros_like(residual)
-        res_b, cost_b = _subset_xor(syn[:, half:], weak_conf[:, half:], zero)
-        best_cost = np.full(n, np.inf, np.float32)
-        best_a = np.zeros(n, np.intp)
-        best_b = np.zeros(n, np.intp)
-        for lo in range(0, n, 256):  # bounded (256, 2^half, 2^(k-half)) temporaries
-            hi = min(lo + 256, n)
-            match = res_a[lo:hi, :, None] == res_b[lo:hi, None, :]
-            match[:, 0, 0] = False  # no flips: not a repair
-            hit = np.flatnonzero(match.any(axis=(1, 2)))  # most rows have no match
-            if hit.size == 0:
-                continue
-            rows_at = lo + hit
-            cost = np.where(match[hit], cost_a[rows_at, :, None] + cost_b[rows_at, None, :], np.inf)
-            flat = cost.reshape(hit.size, -1)
-            pick = np.argmin(flat, axis=1)
-            best_cost[rows_at] = flat[np.arange(hit.size), pick]
-            best_a[rows_at], best_b[rows_at] = np.divmod(pick, res_b.shape[1])
-        sel = np.flatnonzero(np.isfinite(best_cost))
-        pick = best_a[sel] | (best_b[sel] << half)
-        flips = ((pick[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
-        fixed = bits[sel].copy()
-        row_of = np.repeat(np.arange(sel.size)[:, None], k, axis=1)
-        fixed[row_of[flips], weak[sel][flips]] ^= 1
-        return fixed, flips.sum(axis=1), sel
+        found = osd_decode(bits, confidence, residual, nbits, self.chase_bits)
+        typical = np.median(confidence[found.rows, :nbits], axis=1)
+        trusted = (
+            (found.flips > 0)
+            & (found.cost <= np.float32(self.repair_cost) * typical)
+            & (found.runner_up - found.cost >= np.float32(self.repair_gap) * typical)
+        )
+        return found.bits[trusted], found.flips[trusted], found.rows[trusted]
 
     def _inside(
         self, preambles: I64, clean_starts: I64, pending: npt.NDArray[np.intp]
