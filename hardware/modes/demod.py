@@ -419,6 +419,7 @@ class Demodulator:
         repair_cost: float = 1.5,
         repair_gap: float = 0.5,
         refine_steps: int = 4,
+        coherent_passes: int = 1,
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         min_occupancy: float = 0.7,
@@ -437,6 +438,7 @@ class Demodulator:
         self.repair_cost = repair_cost
         self.repair_gap = repair_gap
         self.refine_steps = refine_steps
+        self.coherent_passes = coherent_passes
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
         self.min_occupancy = min_occupancy
@@ -653,11 +655,14 @@ class Demodulator:
         preambles: I64,
         classify: Classifier = crc_classifier,
         noise_floor: float | F32 = 0.0,
+        iq: U8 | None = None,
     ) -> Candidates:
         """Fit, slice and check candidate preambles; one row per preamble whose frame
         `classify` accepted (CLEAN preferred over REPAIRABLE), in preamble order.
 
         `noise_floor` is the mean noise magnitude, one for all or one per preamble.
+        `iq`, when given, is the u8 interleaved IQ that `mag` was made from (sample
+        k at iq[2k], iq[2k + 1]): weak frames are then also detected coherently.
         """
         if preambles.size == 0:
             return _empty_candidates()
@@ -712,6 +717,7 @@ class Demodulator:
                 noise[pending],
                 classify,
                 weak[pending],
+                iq,
             )
             rows = Candidates.concat([rows, more])
             cls = np.concatenate([cls, more_cls])
@@ -729,6 +735,7 @@ class Demodulator:
         noise_mean: F32,
         classify: Classifier,
         weak: npt.NDArray[np.bool_],
+        iq: U8 | None = None,
     ) -> tuple[Candidates, npt.NDArray[np.int8]]:
         """Sequence detection of every row at its fitted phase, in one batch.
 
@@ -787,7 +794,7 @@ class Demodulator:
             if w.size:
                 best_now[w] = best_w
             refined = self._refine(
-                mag, preambles[again], best_now[again], seq.bits[again], noise_mean[again]
+                mag, preambles[again], best_now[again], seq.bits[again], noise_mean[again], iq
             )
             rows = Candidates.concat([rows, refined[0]])
             cls = np.concatenate([cls, classify(refined[0])])
@@ -806,7 +813,13 @@ class Demodulator:
         return rows, cls
 
     def _refine(
-        self, mag: F32, preambles: I64, best: npt.NDArray[np.intp], bits: U8, noise_mean: F32
+        self,
+        mag: F32,
+        preambles: I64,
+        best: npt.NDArray[np.intp],
+        bits: U8,
+        noise_mean: F32,
+        iq: U8 | None = None,
     ) -> tuple[Candidates, U8, F32]:
         """Sequence detection again at a data-aided phase and amplitude.
 
@@ -814,7 +827,9 @@ class Demodulator:
         pulse model of the whole frame is compared with the magnitudes at phase
         hypotheses within +-`refine_steps` of `best` (`PulseModel.data_amplitude`
         misfit at each one's own data-aided amplitude); the best fit is sliced
-        again with its amplitude. Returns the new rows, their bits and confidences.
+        again with its amplitude: coherently when `iq` is given (the in-phase part
+        about the frame's own carrier, `PulseModel.carrier_projection`), else on
+        the magnitudes. Returns the new rows, their bits and confidences.
         """
         model = self.model
         search = np.arange(-self.refine_steps, self.refine_steps + 1)
@@ -826,7 +841,21 @@ class Demodulator:
         amp, misfit = model.data_amplitude(windows, step, bits[rep], noise_mean[rep])
         pick = np.argmin(misfit.reshape(search.size, n), axis=0) * n + np.arange(n)
         origin, step, phase = self._hypothesis(preambles, hyp[pick])
-        seq = model.sequence_slice(windows[pick], step, amp[pick], noise_mean, bits)
+        if iq is None:
+            seq = model.sequence_slice(windows[pick], step, amp[pick], noise_mean, bits)
+        else:
+            at = (origin - model.lookback)[:, None] + np.arange(model.window_len)
+            pairs = np.take(np.ascontiguousarray(iq).view("<u2"), at)
+            z = np.empty(pairs.shape, np.complex64)
+            z.real = (pairs & 0xFF).astype(np.float32) - np.float32(127.5)
+            z.imag = (pairs >> 8).astype(np.float32) - np.float32(127.5)
+            guess = bits
+            for _ in range(self.coherent_passes):  # better bits, better carrier
+                inphase, coherent_amp = model.carrier_projection(z, step, guess)
+                seq = model.sequence_slice(
+                    inphase, step, coherent_amp, noise_mean, guess, coherent=True
+                )
+                guess = seq.bits
         level = amp[pick] * model.peak[step]
         rows = self._rows(preambles, phase, seq.bits, seq.confidence, level)
         return rows, seq.bits, seq.confidence

@@ -138,6 +138,7 @@ class Receiver:
         self.demod = demodulator if demodulator is not None else Demodulator(sample_rate_hz)
         # One reusable buffer: [tail kept from the last block | this block].
         self._buf = np.zeros(self.demod.lookback, np.float32)
+        self._iq = np.full(2 * self.demod.lookback, 128, np.uint8)  # _buf's IQ (coherent slicing)
         self._tail_len = self.demod.lookback
         self._tail_start = -self.demod.lookback  # absolute index of _buf[0]
         self._pending = 0  # samples after the tail written but not yet demodulated
@@ -163,6 +164,8 @@ class Receiver:
             return []
         count = usable // 2
         mag = self._reserve(count)
+        used = self._tail_len + self._pending
+        self._iq[2 * used : 2 * (used + count)] = iq[:usable]
         # In cache-sized pieces: the table lookup converts its indices to a
         # temporary intp array, 8 bytes per sample.
         for lo in range(0, count, _MAGNITUDE_PIECE):
@@ -179,6 +182,8 @@ class Receiver:
         messages = self._process_pending() if self._pending else []
         count = self.demod.span + self.demod.prefilter_span
         self._reserve(count)[:] = 0.0
+        used = self._tail_len + self._pending
+        self._iq[2 * used : 2 * (used + count)] = 128
         return messages + self._process(count, final=True)
 
     # --- internals --------------------------------------------------------------------
@@ -192,6 +197,9 @@ class Receiver:
             grown = np.empty(max(need, 2 * self._buf.size), np.float32)
             grown[:used] = self._buf[:used]
             self._buf = grown
+            grown_iq = np.empty(2 * grown.size, np.uint8)
+            grown_iq[: 2 * used] = self._iq[: 2 * used]
+            self._iq = grown_iq
         return self._buf[used:need]
 
     def _process_pending(self) -> list[ModeSMessage]:
@@ -220,12 +228,13 @@ class Receiver:
             self._block_addresses = set()
             preambles = self._find(buf, base, start, stop)
             noise = self._noise.floors(preambles + base)
-            rows = demod.slice(buf, preambles, self._classify, noise)
+            rows = demod.slice(buf, preambles, self._classify, noise, self._iq[: 2 * buf.size])
             messages = self._accept(rows, base)
             self._next_search = base + stop
             self._noise.forget_before(base + stop)
         if final:
             self._buf[: demod.lookback] = 0.0
+            self._iq[: 2 * demod.lookback] = 128
             self._tail_len = demod.lookback
             self._tail_start = self.samples_fed - demod.lookback
             self._next_search = self.samples_fed
@@ -234,6 +243,7 @@ class Receiver:
             keep_from = max(min(self._next_search - base, buf.size) - demod.lookback, 0)
             kept = buf.size - keep_from
             self._buf[:kept] = buf[keep_from:]  # numpy copies overlapping slices safely
+            self._iq[: 2 * kept] = self._iq[2 * keep_from : 2 * buf.size]
             self._tail_len = kept
             self._tail_start = base + keep_from
         return messages

@@ -604,6 +604,48 @@ class PulseModel:
         misfit = np.einsum("ij,ij->i", err, err).astype(np.float32)
         return amp, misfit
 
+    def carrier_projection(
+        self,
+        windows: npt.NDArray[np.complex64],
+        step: IDX,
+        bits: npt.NDArray[np.uint8],
+        half_width: int = 8,
+    ) -> tuple[F32, F32]:
+        """In-phase part of complex sample windows about each row's own carrier,
+        and the pulse amplitude in it: (rows, window_len) and (rows,).
+
+        All pulses of a frame share one carrier, so projecting the samples on it
+        keeps the signal and half of the noise, and the noise of an empty sample
+        stays zero-mean Gaussian (its magnitude would be Rayleigh, ~1.25 sigma):
+        at the worst sub-sample phase, where every other sample holds half a
+        pulse whatever the bits, that is worth ~3 dB to the sequence detector.
+
+        The carrier is tracked, not assumed fixed: a coarse frequency from the
+        lag-one products of the whole window (off by a few kHz at 12 dB), then
+        the local phase of the samples weighted by the pulse model of `bits`
+        (the rows' decisions so far) over +-`half_width` samples. A symmetric
+        window averages a linear phase drift to its centre value, so a residual
+        frequency error only shortens the averaged vector (robust to tens of
+        kHz of transponder or dongle offset).
+        """
+        z = np.ascontiguousarray(windows, np.complex64)
+        n = z.shape[1]
+        lag = np.einsum("ij,ij->i", z[:, 1:], np.conj(z[:, :-1]))
+        turn = np.angle(lag).astype(np.float32)
+        k = np.arange(n, dtype=np.float32)
+        z = z * np.exp(np.complex64(-1j) * (turn[:, None] * k[None, :]))
+        x = self.frame_template(step, bits)
+        acc = np.zeros((z.shape[0], n + 1), np.complex64)
+        np.cumsum(z * x, axis=1, out=acc[:, 1:])
+        at = np.arange(n)
+        local = acc[:, np.minimum(at + half_width + 1, n)] - acc[:, np.maximum(at - half_width, 0)]
+        local /= np.maximum(np.abs(local), np.float32(1e-12))
+        y = (z.real * local.real + z.imag * local.imag).astype(np.float32)
+        amp = np.einsum("ij,ij->i", x, y) / np.maximum(
+            np.einsum("ij,ij->i", x, x), np.float32(1e-12)
+        )
+        return y, np.maximum(amp, np.float32(1e-6)).astype(np.float32)
+
     def sequence_slice(
         self,
         windows: F32,
@@ -611,6 +653,8 @@ class PulseModel:
         amplitude: F32,
         noise_mean: F32,
         guess: npt.NDArray[np.uint8] | None = None,
+        *,
+        coherent: bool = False,
     ) -> SliceResult:
         """Max-log-MAP decision of all 112 bits on a 2-state trellis (state = bit).
 
@@ -619,6 +663,9 @@ class PulseModel:
         magnitude, per row). The forward and backward max-plus recursions run
         together, chunk-parallel (`_max_plus_sweep`). `guess` (rows, 112) supplies
         bits i+1 and i-2 whose small leak is not part of the state; zeros when None.
+        `coherent`: `windows` hold the in-phase part of carrier-aligned complex
+        samples instead of magnitudes, whose expected value is ``A s`` itself, with
+        Gaussian noise (`noise_mean` is then unused).
         """
         rows = windows.shape[0]
         nb = FRAME_BITS + 1
@@ -649,9 +696,10 @@ class PulseModel:
         # x[j, p, c, i, row] is the expected magnitude error on plane j.
         x = self._expected_pulses(step, g_next, g_prev2, short)
         x *= amp
-        x *= x
-        x += mu2
-        np.sqrt(x, out=x)
+        if not coherent:
+            x *= x
+            x += mu2
+            np.sqrt(x, out=x)
         np.subtract(m[:, None, None], x, out=x)
         x *= x
         metric = -x[0]
