@@ -23,9 +23,12 @@ neighbours. Every stage below is whole-array numpy over a block's candidates
              slicer.PulseModel.slice) ──► CRC-24 residuals (byte tables) ──► classify
          ──► not CLEAN and not settled (every bit clear): sequence detection
              (max-log-MAP on a 2-state trellis, slicer.PulseModel.sequence_slice);
-             weak candidates first get a data-aided timing search and afterwards
-             soft repair (flip the least confident bits, meet in the middle on the
-             CRC syndromes)
+             weak candidates first get a data-aided timing search; those still
+             not clean a second pass at a data-aided phase and amplitude, coherent
+             when the IQ is at hand (in-phase part about the frame's own tracked
+             carrier, exact likelihood of the OSD candidates); then soft repair
+             (order-2 ordered-statistics decoding over the CRC code,
+             soft_decode.py), each repair trusted only by its cost margins
 
 `classify` (the receiver's, or `crc_classifier`) decides what counts as CLEAN
 (done), REPAIRABLE (usable, keep looking) or REJECT, so the address policy of
@@ -44,7 +47,7 @@ import numpy.typing as npt
 
 from hardware.modes.crc import crc24
 from hardware.modes.slicer import PulseModel, SliceResult, pulse_model
-from hardware.modes.soft_decode import osd_decode
+from hardware.modes.soft_decode import osd_candidates, osd_decode
 
 __all__ = [
     "LONG_BITS",
@@ -399,9 +402,11 @@ class Demodulator:
        have a bit decided with confidence below `settled_confidence`):
        sequence detection (max-log-MAP, `slicer.PulseModel.sequence_slice`).
        Weak rows (pulse amplitude below `strong_to_noise` x the noise mean)
-       first get a data-aided timing search over +-`timing_steps` phase steps,
-       and afterwards soft repair towards a clean DF11/17/18 over their
-       `chase_bits` least confident bits.
+       first get a data-aided timing search over +-`timing_steps` phase steps;
+       still unresolved, a second pass at the phase (+-`refine_steps`) and
+       amplitude the decided bits fit best, coherent when `slice` has the IQ
+       (`_refine`, `_rescore`); afterwards soft repair towards a clean
+       DF11/17/18 (order-2 OSD, `chase_bits` extra flip positions; `_chase`).
     """
 
     def __init__(
@@ -420,6 +425,10 @@ class Demodulator:
         repair_gap: float = 0.5,
         refine_steps: int = 4,
         coherent_passes: int = 1,
+        rescore_candidates: int = 8,
+        repair_llr_gap: float = 5.0,
+        repair_llr_cost: float = 10.0,
+        repair_misfit: float = 3.0,
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         min_occupancy: float = 0.7,
@@ -439,6 +448,11 @@ class Demodulator:
         self.repair_gap = repair_gap
         self.refine_steps = refine_steps
         self.coherent_passes = coherent_passes
+        self.rescore_candidates = rescore_candidates
+        self.repair_llr_gap = repair_llr_gap
+        self.repair_llr_cost = repair_llr_cost
+        self.repair_misfit = repair_misfit
+        self._rescored = _empty_candidates()
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
         self.min_occupancy = min_occupancy
@@ -800,10 +814,18 @@ class Demodulator:
             cls = np.concatenate([cls, classify(refined[0])])
             bits = np.concatenate([bits, refined[1]])
             confidence = np.concatenate([confidence, refined[2]])
+            rescored, self._rescored = self._rescored, _empty_candidates()
+            if len(rescored):
+                rows = Candidates.concat([rows, rescored])
+                cls = np.concatenate([cls, np.minimum(classify(rescored), np.int8(REPAIRABLE))])
+                msg_bits = np.unpackbits(rescored.msg, axis=1)[:, :LONG_BITS]
+                bits = np.concatenate([bits, msg_bits])
+                confidence = np.concatenate([confidence, np.zeros_like(msg_bits, np.float32)])
             unresolved = ~_member(rows.preamble, rows.preamble[cls == CLEAN])
             weak = np.concatenate([weak, np.ones(again.size, bool)])
         later = np.ones(len(rows) - preambles.size, bool)  # weak rows' fast and refined rows
         sub = np.flatnonzero(unresolved & np.concatenate([weak[: preambles.size], later]))
+        sub = sub[rows.flipped[sub] == 0]  # rescored repairs are codewords already
         if self.chase_bits > 0 and sub.size:
             fixed = self._chase(rows.take(sub), bits[sub], confidence[sub])
             if len(fixed):
@@ -858,22 +880,100 @@ class Demodulator:
                 guess = seq.bits
         level = amp[pick] * model.peak[step]
         rows = self._rows(preambles, phase, seq.bits, seq.confidence, level)
+        if iq is not None and self.rescore_candidates > 1:
+            self._rescored = self._rescore(
+                rows, inphase, coherent_amp, step, seq.bits, seq.confidence, noise_mean
+            )
         return rows, seq.bits, seq.confidence
 
+    def _rescore(
+        self,
+        rows: Candidates,
+        inphase: F32,
+        amp: F32,
+        step: IDX,
+        bits: U8,
+        confidence: F32,
+        noise_mean: F32,
+    ) -> Candidates:
+        """Soft repair of coherently sliced rows towards DF17/18, chosen by likelihood.
+
+        The `rescore_candidates` cheapest codewords of order-2 OSD (by summed
+        |LLR|, which overcounts errors that the trellis makes in correlated
+        pairs) are scored by the squared error of their whole pulse model
+        against the in-phase samples, the exact Gaussian log-likelihood. The best
+        is trusted when it beats the next codeword by `repair_llr_gap` and lies
+        within `repair_llr_cost` of the unconstrained sequence decision (both in
+        nats). Returns the repaired rows (`flipped` > 0).
+        """
+        model = self.model
+        count = self.rescore_candidates
+        residual = frame_residuals(np.packbits(bits, axis=1), LONG_BITS)
+        open_rows = np.flatnonzero(residual != 0)
+        found = osd_candidates(
+            bits[open_rows],
+            confidence[open_rows],
+            residual[open_rows],
+            LONG_BITS,
+            self.chase_bits,
+            count,
+        )
+        sel = open_rows[found.rows]
+        if sel.size == 0:
+            return _empty_candidates()
+        lo = int(model._tap_origin.min())
+        with_hard = np.concatenate([found.bits, bits[sel][:, None]], axis=1)  # (n, count + 1, 112)
+        rep_rows = np.repeat(sel, count + 1)
+        x = model.frame_template(step[rep_rows], with_hard.reshape(-1, with_hard.shape[2]))
+        err = inphase[rep_rows, lo:] - amp[rep_rows, None] * x[:, lo:]
+        misfit = np.einsum("ij,ij->i", err, err).reshape(sel.size, count + 1)
+        # nats: squared error over twice the noise variance per real dimension
+        # (complex noise power 4 mu^2 / pi, half of it in phase)
+        scale = np.float32(math.pi / 4.0) / (noise_mean[sel] * noise_mean[sel])
+        nats = misfit * scale[:, None]
+        order = np.argsort(nats[:, :count], axis=1)
+        best = order[:, 0]
+        at = np.arange(sel.size)
+        gap = nats[at, order[:, 1]] - nats[at, best]
+        excess = nats[at, best] - nats[:, count]
+        chosen = found.bits[at, best]
+        flips = found.flips[at, best]
+        df = np.packbits(chosen[:, :8], axis=1)[:, 0] >> 3
+        # A frame the model does not fit (a carrier-phase slip, a collision) has
+        # a misfit far above its chi-square expectation (N/2 nats over N samples).
+        dof = np.float32(err.shape[1] / 2.0)
+        fit = (nats[at, best] - dof) / np.sqrt(dof)
+        ok = (
+            (gap >= self.repair_llr_gap)
+            & (excess <= self.repair_llr_cost)
+            & (fit <= self.repair_misfit)
+            & (flips > 0)
+            & ((df == 17) | (df == 18))
+        )
+        keep = np.flatnonzero(ok)
+        return self._rows(
+            rows.preamble[sel[keep]],
+            rows.phase[sel[keep]],
+            chosen[keep],
+            confidence[sel[keep]],
+            rows.signal[sel[keep]],
+            flips[keep].astype(np.uint8),
+        )
+
     def _chase(self, rows: Candidates, bits: npt.NDArray[np.uint8], confidence: F32) -> Candidates:
-        """Soft repair towards DF11/17/18: among all combinations of a row's
-        `chase_bits` least confident bits, the cheapest (by summed confidence) that
-        gives a clean DF17/18 (as a 112-bit frame) or a clean DF11 (56 bits).
-        Returns the repaired rows (their `flipped` > 0).
+        """Soft repair towards DF11/17/18: the cheapest codeword (by summed
+        confidence of the flipped bits, order-2 OSD with `chase_bits` flip
+        positions besides the 24 least reliable independent ones) that gives a
+        clean DF17/18 (as a 112-bit frame) or a clean DF11 (56 bits), where
+        `_chase_length` trusts it. Returns the repaired rows (their `flipped` > 0).
 
         Unlike frame_check's hard repair the DF bits may flip: the result must
         still pass the strictest parity rule with a zero residual, and the
         receiver accepts it only from an address it already knows.
 
-        Meet in the middle: the residuals of all flips of the first half of the weak
-        bits are matched against those of the second half (CRC-24 is linear, so
-        residual ^ syn(A) == syn(B) means flipping A and B clears it), which costs
-        2 x 2^(k/2) residuals per row instead of 2^k.
+        Every error pattern inside the least reliable independent bits plus up to
+        two of the next `chase_bits` is a candidate, whatever its size (the former
+        meet-in-the-middle Chase search covered only patterns inside 14 bits).
         """
         parts = []
         for nbits, targets in ((LONG_BITS, (17, 18)), (SHORT_BITS, (11,))):
@@ -905,7 +1005,7 @@ class Demodulator:
         """Cheapest zero-residual flips of each row read as an `nbits` frame, where
         trusted: (repaired bits, number of flips, selected row indices).
 
-        `slicer.soft_decode.osd_decode` always finds some codeword; it is trusted
+        `soft_decode.osd_decode` always finds some codeword; it is trusted
         when its cost (summed confidence of the flipped bits) is at most
         `repair_cost` x the row's median bit confidence and the next cheapest
         codeword it saw costs at least `repair_gap` x that median more. On noise

@@ -122,7 +122,24 @@ def _lookup(table: npt.NDArray[np.generic], value: U32) -> npt.NDArray[np.generi
 def osd_decode(
     bits: U8, reliability: F32, residual: U32, nbits: int, flip_positions: int = 20
 ) -> OsdResult:
-    """Cheapest codeword near each row's hard decision (order-2 OSD, module docstring).
+    """Cheapest codeword near each row's hard decision (order-2 OSD, module docstring)."""
+    found = osd_candidates(bits, reliability, residual, nbits, flip_positions, 2)
+    return OsdResult(
+        found.rows, found.bits[:, 0], found.flips[:, 0], found.cost[:, 0], found.cost[:, 1]
+    )
+
+
+def osd_candidates(
+    bits: U8,
+    reliability: F32,
+    residual: U32,
+    nbits: int,
+    flip_positions: int = 20,
+    count: int = 2,
+) -> OsdResult:
+    """The `count` cheapest codewords near each row's hard decision, cheapest first
+    (order-2 OSD, module docstring); `bits`, `flips` and `cost` of the result have
+    an extra axis of length `count` after the rows (`runner_up` is the last cost).
 
     `bits` (rows, >= nbits) 0/1 hard decisions, `reliability` (rows, >= nbits) their
     |LLR| (any non-negative units), `residual` (rows,) the CRC residual of the hard
@@ -193,23 +210,32 @@ def osd_decode(
     target = residual.astype(np.uint32)[:, None] ^ flip_syn[:, a] ^ flip_syn[:, b]
     u = np.asarray(_lookup(solve, target), np.uint32)
     cost = _lookup(cost_table, u) + flip_cost[:, a] + flip_cost[:, b]
-    two = np.argpartition(cost, 1, axis=1)[:, :2]
-    pick = np.where(cost[all_rows, two[:, 0]] <= cost[all_rows, two[:, 1]], two[:, 0], two[:, 1])
-    runner_up = np.maximum(cost[all_rows, two[:, 0]], cost[all_rows, two[:, 1]])
-    best_u = u[all_rows, pick].astype(np.uint32)
-    best_cost = cost[all_rows, pick].astype(np.float32)
-    # Apply: LRB flips from u, then the one or two other flips.
-    out = bits.copy()
-    u_bits = ((best_u[:, None] >> np.arange(PARITY_BITS, dtype=np.uint32)) & 1).astype(bool)
-    r_idx, c_idx = np.nonzero(u_bits)
-    out[r_idx, lrb[r_idx, c_idx]] ^= 1
-    flips = u_bits.sum(axis=1)
-    for which in (a, b):
-        w = which[pick]
-        has_flip = w < m
-        rows_f = np.flatnonzero(has_flip)
-        out[rows_f, flip_pos[rows_f, w[has_flip]]] ^= 1
-        flips = flips + has_flip
+    top = np.argpartition(cost, count - 1, axis=1)[:, :count]
+    top = np.take_along_axis(top, np.argsort(np.take_along_axis(cost, top, axis=1), axis=1), 1)
+    outs, all_flips = [], []
+    for k in range(count):
+        pick = top[:, k]
+        best_u = u[all_rows, pick].astype(np.uint32)
+        # Apply: LRB flips from u, then the one or two other flips.
+        out = bits.copy()
+        u_bits = ((best_u[:, None] >> np.arange(PARITY_BITS, dtype=np.uint32)) & 1).astype(bool)
+        r_idx, c_idx = np.nonzero(u_bits)
+        out[r_idx, lrb[r_idx, c_idx]] ^= 1
+        flips = u_bits.sum(axis=1)
+        for which in (a, b):
+            w = which[pick]
+            has_flip = w < m
+            rows_f = np.flatnonzero(has_flip)
+            out[rows_f, flip_pos[rows_f, w[has_flip]]] ^= 1
+            flips = flips + has_flip
+        outs.append(out)
+        all_flips.append(flips)
     keep = np.flatnonzero(ok)
-    runner = runner_up[keep].astype(np.float32)
-    return OsdResult(keep, out[keep], flips[keep], best_cost[keep], runner)
+    costs = np.take_along_axis(cost, top, axis=1).astype(np.float32)[keep]
+    return OsdResult(
+        keep,
+        np.stack(outs, axis=1)[keep],
+        np.stack(all_flips, axis=1)[keep],
+        costs,
+        costs[:, -1],
+    )

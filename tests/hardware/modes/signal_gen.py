@@ -104,9 +104,12 @@ def synthesize(
     spacing_us: float = 200.0,
     amplitude: float = 60.0,
     lead_us: float = 50.0,
+    freq_offset_hz: float = 0.0,
 ) -> tuple[npt.NDArray[np.uint8], list[Burst]]:
     """u8 interleaved IQ holding `frames`, one every ~`spacing_us` with random jitter
-    and sub-sample offsets, at `sample_rate_hz` (2.0 or 2.4 MS/s) and `snr_db`."""
+    and sub-sample offsets, at `sample_rate_hz` (2.0 or 2.4 MS/s) and `snr_db`.
+    `freq_offset_hz` turns the carrier (transponder or dongle tuning error): the
+    pulses' phase then advances by 2 pi f t along each burst."""
     decimation = OVERSAMPLE_HZ // sample_rate_hz
     if decimation * sample_rate_hz != OVERSAMPLE_HZ:
         raise ValueError(f"{sample_rate_hz} Hz does not divide {OVERSAMPLE_HZ} Hz")
@@ -121,6 +124,8 @@ def synthesize(
         phase = np.exp(2j * np.pi * rng.uniform())
         hi[start : start + env.size] += amplitude * phase * env
         offsets_hi.append(start)
+    if freq_offset_hz:
+        hi *= np.exp(2j * np.pi * freq_offset_hz / OVERSAMPLE_HZ * np.arange(hi.size))
     taps = lowpass_taps(decimation)
     filtered = np.convolve(hi, taps, mode="same")
     first = int(rng.integers(0, decimation))  # random sub-sample phase of the whole capture
