@@ -976,8 +976,15 @@ class Demodulator:
         meet-in-the-middle Chase search covered only patterns inside 14 bits).
         """
         parts = []
+        # The first bit says long or short; only where it is among the least
+        # reliable may the repair flip it (each length costs a decoder call).
+        doubtful = confidence[:, 0] <= np.partition(confidence[:, :SHORT_BITS], 23, axis=1)[:, 23]
         for nbits, targets in ((LONG_BITS, (17, 18)), (SHORT_BITS, (11,))):
-            fixed, flips, sel = self._chase_length(bits, confidence, nbits)
+            which = np.flatnonzero(doubtful | (bits[:, 0] == (nbits == LONG_BITS)))
+            if which.size == 0:
+                continue
+            fixed, flips, sel = self._chase_length(bits[which], confidence[which], nbits)
+            sel = which[sel]
             if sel.size == 0:
                 continue
             df = np.packbits(fixed[:, :8], axis=1)[:, 0] >> 3
@@ -1016,7 +1023,8 @@ class Demodulator:
         """
         residual = frame_residuals(np.packbits(bits, axis=1), nbits)
         found = osd_decode(bits, confidence, residual, nbits, self.chase_bits)
-        typical = np.median(confidence[found.rows, :nbits], axis=1)
+        half = nbits // 2  # the median bit confidence (np.median imports numpy.ma)
+        typical = np.partition(confidence[found.rows, :nbits], half, axis=1)[:, half]
         trusted = (
             (found.flips > 0)
             & (found.cost <= np.float32(self.repair_cost) * typical)

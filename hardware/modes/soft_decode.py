@@ -159,25 +159,27 @@ def osd_candidates(
         ((syn[:, None, :] >> shifts[None, :, None]) & np.uint64(1)) * column_bit, axis=2
     )
     mat |= np.uint64(1) << (shifts + _IDENTITY_SHIFT)
-    used = np.zeros((n, PARITY_BITS), bool)
-    pivot_col = np.zeros((n, PARITY_BITS), np.intp)
-    ok = np.ones(n, bool)
+    # Pivot search key per row: lowest set column bit - 1 (so that an empty row
+    # wraps to the largest value), OR `never` once the row is a pivot.
+    blocked = np.zeros((n, PARITY_BITS), np.uint64)
+    pivot_bit = np.zeros((n, PARITY_BITS), np.uint64)
     all_rows = np.arange(n)
     never = np.uint64(1) << np.uint64(63)  # above every column bit
+    one = np.uint64(1)
     for _ in range(PARITY_BITS):  # one pivot per parity bit
         part = mat & _LOW_MASK
-        lowest = part & (~part + np.uint64(1))
-        lowest[(lowest == 0) | used] = never
-        pr = np.argmin(lowest, axis=1)
+        lowest = part & (~part + one)
+        key = lowest - one
+        key |= blocked
+        pr = np.argmin(key, axis=1)
         bit = lowest[all_rows, pr]
-        ok &= bit != never
         pivot_row = mat[all_rows, pr]
-        used[all_rows, pr] = True
-        # Pivot row pr owns column log2(bit); every later row index maps to it.
-        pivot_col[all_rows, pr] = np.log2(np.where(bit == never, 1, bit)).astype(np.intp)
-        has = (mat & bit[:, None]) != 0
-        has[all_rows, pr] = False
-        mat ^= np.where(has, pivot_row[:, None], np.uint64(0))
+        blocked[all_rows, pr] = never
+        pivot_bit[all_rows, pr] = bit  # row pr owns column log2(bit)
+        mat ^= np.where((mat & bit[:, None]) != 0, pivot_row[:, None], np.uint64(0))
+        mat[all_rows, pr] = pivot_row
+    ok = (pivot_bit != 0).all(axis=1)
+    pivot_col = np.log2(np.maximum(pivot_bit, one)).astype(np.intp)
     # Row r (after elimination) says: flipping LRB position low[pivot_col[r]]
     # takes part in clearing target t iff parity(T_r & t) = 1, T_r = mat[r] >> _LOW.
     # Column j of T (over rows r) is what target bit j contributes to the flip set u.
