@@ -452,7 +452,6 @@ class Demodulator:
         self.repair_llr_gap = repair_llr_gap
         self.repair_llr_cost = repair_llr_cost
         self.repair_misfit = repair_misfit
-        self._rescored = _empty_candidates()
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
         self.min_occupancy = min_occupancy
@@ -814,7 +813,7 @@ class Demodulator:
             cls = np.concatenate([cls, classify(refined[0])])
             bits = np.concatenate([bits, refined[1]])
             confidence = np.concatenate([confidence, refined[2]])
-            rescored, self._rescored = self._rescored, _empty_candidates()
+            rescored = refined[3]
             if len(rescored):
                 rows = Candidates.concat([rows, rescored])
                 cls = np.concatenate([cls, np.minimum(classify(rescored), np.int8(REPAIRABLE))])
@@ -842,7 +841,7 @@ class Demodulator:
         bits: U8,
         noise_mean: F32,
         iq: U8 | None = None,
-    ) -> tuple[Candidates, U8, F32]:
+    ) -> tuple[Candidates, U8, F32, Candidates]:
         """Sequence detection again at a data-aided phase and amplitude.
 
         With the rows' decided `bits` (mostly right even when the CRC fails) the
@@ -851,7 +850,8 @@ class Demodulator:
         misfit at each one's own data-aided amplitude); the best fit is sliced
         again with its amplitude: coherently when `iq` is given (the in-phase part
         about the frame's own carrier, `PulseModel.carrier_projection`), else on
-        the magnitudes. Returns the new rows, their bits and confidences.
+        the magnitudes. Returns the new rows, their bits and confidences, and the
+        coherent rows' likelihood-checked soft repairs (`_rescore`; none without IQ).
         """
         model = self.model
         search = np.arange(-self.refine_steps, self.refine_steps + 1)
@@ -880,11 +880,12 @@ class Demodulator:
                 guess = seq.bits
         level = amp[pick] * model.peak[step]
         rows = self._rows(preambles, phase, seq.bits, seq.confidence, level)
+        rescored = _empty_candidates()
         if iq is not None and self.rescore_candidates > 1:
-            self._rescored = self._rescore(
+            rescored = self._rescore(
                 rows, inphase, coherent_amp, step, seq.bits, seq.confidence, noise_mean
             )
-        return rows, seq.bits, seq.confidence
+        return rows, seq.bits, seq.confidence, rescored
 
     def _rescore(
         self,
