@@ -47,7 +47,7 @@ import numpy.typing as npt
 
 from hardware.modes.crc import crc24
 from hardware.modes.slicer import PulseModel, SliceResult, pulse_model
-from hardware.modes.soft_decode import osd_candidates, osd_decode
+from hardware.modes.soft_decode import OsdResult, osd_candidates
 
 __all__ = [
     "LONG_BITS",
@@ -261,16 +261,17 @@ class Candidates:
 _FIELDS = ("preamble", "phase", "msg", "df", "nbits", "residual", "margin", "signal", "flipped")
 
 
-def _subset_xor(syn: U32, cost: F32, start: U32) -> tuple[U32, F32]:
-    """For every subset of the columns of `syn` (subset index bit j = column j):
-    start ^ XOR of the chosen syndromes, and the summed `cost` of the chosen
-    columns. Shapes (rows, 2^columns)."""
-    res = start[:, None].astype(np.uint32)
-    total = np.zeros((syn.shape[0], 1), np.float32)
-    for j in range(syn.shape[1]):
-        res = np.concatenate([res, res ^ syn[:, j : j + 1]], axis=1)
-        total = np.concatenate([total, total + cost[:, j : j + 1]], axis=1)
-    return res, total
+@dataclass(frozen=True, slots=True)
+class _Coherent:
+    """What the coherent second pass leaves for the likelihood rescoring, per row:
+    the in-phase part of its window (rows, window_len), the pulse amplitude in it,
+    its phase step, mean noise magnitude and the sequence detector's bits."""
+
+    inphase: F32
+    amp: F32
+    step: IDX
+    noise_mean: F32
+    bits: U8
 
 
 def _member(values: I64, pool: I64) -> npt.NDArray[np.bool_]:
@@ -799,6 +800,8 @@ class Demodulator:
         cls = classify(rows)
         unresolved = ~_member(rows.preamble, rows.preamble[cls == CLEAN])
         again = np.flatnonzero(unresolved[: preambles.size] & weak)
+        coherent: _Coherent | None = None
+        refined_from = len(rows)
         if again.size:
             # Weak rows still unresolved: a second trellis pass at a data-aided
             # phase and amplitude (from the first pass's bits), whose sharper
@@ -806,31 +809,29 @@ class Demodulator:
             best_now = best.copy()
             if w.size:
                 best_now[w] = best_w
-            refined = self._refine(
+            refined, refined_bits, refined_conf, coherent = self._refine(
                 mag, preambles[again], best_now[again], seq.bits[again], noise_mean[again], iq
             )
-            rows = Candidates.concat([rows, refined[0]])
-            cls = np.concatenate([cls, classify(refined[0])])
-            bits = np.concatenate([bits, refined[1]])
-            confidence = np.concatenate([confidence, refined[2]])
-            rescored = refined[3]
-            if len(rescored):
-                rows = Candidates.concat([rows, rescored])
-                cls = np.concatenate([cls, np.minimum(classify(rescored), np.int8(REPAIRABLE))])
-                msg_bits = np.unpackbits(rescored.msg, axis=1)[:, :LONG_BITS]
-                bits = np.concatenate([bits, msg_bits])
-                confidence = np.concatenate([confidence, np.zeros_like(msg_bits, np.float32)])
+            rows = Candidates.concat([rows, refined])
+            cls = np.concatenate([cls, classify(refined)])
+            bits = np.concatenate([bits, refined_bits])
+            confidence = np.concatenate([confidence, refined_conf])
             unresolved = ~_member(rows.preamble, rows.preamble[cls == CLEAN])
             weak = np.concatenate([weak, np.ones(again.size, bool)])
         later = np.ones(len(rows) - preambles.size, bool)  # weak rows' fast and refined rows
         sub = np.flatnonzero(unresolved & np.concatenate([weak[: preambles.size], later]))
-        sub = sub[rows.flipped[sub] == 0]  # rescored repairs are codewords already
-        if self.chase_bits > 0 and sub.size:
-            fixed = self._chase(rows.take(sub), bits[sub], confidence[sub])
-            if len(fixed):
-                fixed_cls = np.minimum(classify(fixed), np.int8(REPAIRABLE))
-                rows = Candidates.concat([rows, fixed])
-                cls = np.concatenate([cls, fixed_cls])
+        if self.chase_bits <= 0:
+            sub = sub[:0]
+        rescore = np.zeros(0, np.intp)
+        if coherent is not None and self.rescore_candidates > 1:
+            # Coherent rows still open: their OSD candidates are rescored by likelihood.
+            at = refined_from + np.arange(again.size)
+            rescore = at[unresolved[at] & (frame_residuals(rows.msg[at], LONG_BITS) != 0)]
+        if sub.size or rescore.size:
+            repaired = self._chase(rows, bits, confidence, sub, rescore, coherent, refined_from)
+            if len(repaired):
+                rows = Candidates.concat([rows, repaired])
+                cls = np.concatenate([cls, np.minimum(classify(repaired), np.int8(REPAIRABLE))])
         return rows, cls
 
     def _refine(
@@ -841,7 +842,7 @@ class Demodulator:
         bits: U8,
         noise_mean: F32,
         iq: U8 | None = None,
-    ) -> tuple[Candidates, U8, F32, Candidates]:
+    ) -> tuple[Candidates, U8, F32, _Coherent | None]:
         """Sequence detection again at a data-aided phase and amplitude.
 
         With the rows' decided `bits` (mostly right even when the CRC fails) the
@@ -850,8 +851,8 @@ class Demodulator:
         misfit at each one's own data-aided amplitude); the best fit is sliced
         again with its amplitude: coherently when `iq` is given (the in-phase part
         about the frame's own carrier, `PulseModel.carrier_projection`), else on
-        the magnitudes. Returns the new rows, their bits and confidences, and the
-        coherent rows' likelihood-checked soft repairs (`_rescore`; none without IQ).
+        the magnitudes. Returns the new rows, their bits and confidences, and
+        what `_rescore` needs of the coherent pass (None without IQ).
         """
         model = self.model
         search = np.arange(-self.refine_steps, self.refine_steps + 1)
@@ -863,6 +864,7 @@ class Demodulator:
         amp, misfit = model.data_amplitude(windows, step, bits[rep], noise_mean[rep])
         pick = np.argmin(misfit.reshape(search.size, n), axis=0) * n + np.arange(n)
         origin, step, phase = self._hypothesis(preambles, hyp[pick])
+        coherent = None
         if iq is None:
             seq = model.sequence_slice(windows[pick], step, amp[pick], noise_mean, bits)
         else:
@@ -878,95 +880,31 @@ class Demodulator:
                     inphase, step, coherent_amp, noise_mean, guess, coherent=True
                 )
                 guess = seq.bits
+            coherent = _Coherent(inphase, coherent_amp, step, noise_mean, seq.bits)
         level = amp[pick] * model.peak[step]
         rows = self._rows(preambles, phase, seq.bits, seq.confidence, level)
-        rescored = _empty_candidates()
-        if iq is not None and self.rescore_candidates > 1:
-            rescored = self._rescore(
-                rows, inphase, coherent_amp, step, seq.bits, seq.confidence, noise_mean
-            )
-        return rows, seq.bits, seq.confidence, rescored
+        return rows, seq.bits, seq.confidence, coherent
 
-    def _rescore(
+    def _chase(
         self,
         rows: Candidates,
-        inphase: F32,
-        amp: F32,
-        step: IDX,
         bits: U8,
         confidence: F32,
-        noise_mean: F32,
+        sub: npt.NDArray[np.intp],
+        rescore: npt.NDArray[np.intp],
+        coherent: _Coherent | None,
+        refined_from: int,
     ) -> Candidates:
-        """Soft repair of coherently sliced rows towards DF17/18, chosen by likelihood.
+        """Soft repair of rows `sub` towards DF11/17/18 (`_trusted`) and of the
+        coherently sliced rows `rescore` towards DF17/18 (`_rescore`), in one
+        order-2 OSD call: soft_decode's cost is mostly a fixed number of numpy
+        calls, so every row and frame length of a batch share it.
 
-        The `rescore_candidates` cheapest codewords of order-2 OSD (by summed
-        |LLR|, which overcounts errors that the trellis makes in correlated
-        pairs) are scored by the squared error of their whole pulse model
-        against the in-phase samples, the exact Gaussian log-likelihood. The best
-        is trusted when it beats the next codeword by `repair_llr_gap` and lies
-        within `repair_llr_cost` of the unconstrained sequence decision (both in
-        nats). Returns the repaired rows (`flipped` > 0).
-        """
-        model = self.model
-        count = self.rescore_candidates
-        residual = frame_residuals(np.packbits(bits, axis=1), LONG_BITS)
-        open_rows = np.flatnonzero(residual != 0)
-        found = osd_candidates(
-            bits[open_rows],
-            confidence[open_rows],
-            residual[open_rows],
-            LONG_BITS,
-            self.chase_bits,
-            count,
-        )
-        sel = open_rows[found.rows]
-        if sel.size == 0:
-            return _empty_candidates()
-        lo = int(model._tap_origin.min())
-        with_hard = np.concatenate([found.bits, bits[sel][:, None]], axis=1)  # (n, count + 1, 112)
-        rep_rows = np.repeat(sel, count + 1)
-        x = model.frame_template(step[rep_rows], with_hard.reshape(-1, with_hard.shape[2]))
-        err = inphase[rep_rows, lo:] - amp[rep_rows, None] * x[:, lo:]
-        misfit = np.einsum("ij,ij->i", err, err).reshape(sel.size, count + 1)
-        # nats: squared error over twice the noise variance per real dimension
-        # (complex noise power 4 mu^2 / pi, half of it in phase)
-        scale = np.float32(math.pi / 4.0) / (noise_mean[sel] * noise_mean[sel])
-        nats = misfit * scale[:, None]
-        order = np.argsort(nats[:, :count], axis=1)
-        best = order[:, 0]
-        at = np.arange(sel.size)
-        gap = nats[at, order[:, 1]] - nats[at, best]
-        excess = nats[at, best] - nats[:, count]
-        chosen = found.bits[at, best]
-        flips = found.flips[at, best]
-        df = np.packbits(chosen[:, :8], axis=1)[:, 0] >> 3
-        # A frame the model does not fit (a carrier-phase slip, a collision) has
-        # a misfit far above its chi-square expectation (N/2 nats over N samples).
-        dof = np.float32(err.shape[1] / 2.0)
-        fit = (nats[at, best] - dof) / np.sqrt(dof)
-        ok = (
-            (gap >= self.repair_llr_gap)
-            & (excess <= self.repair_llr_cost)
-            & (fit <= self.repair_misfit)
-            & (flips > 0)
-            & ((df == 17) | (df == 18))
-        )
-        keep = np.flatnonzero(ok)
-        return self._rows(
-            rows.preamble[sel[keep]],
-            rows.phase[sel[keep]],
-            chosen[keep],
-            confidence[sel[keep]],
-            rows.signal[sel[keep]],
-            flips[keep].astype(np.uint8),
-        )
-
-    def _chase(self, rows: Candidates, bits: npt.NDArray[np.uint8], confidence: F32) -> Candidates:
-        """Soft repair towards DF11/17/18: the cheapest codeword (by summed
-        confidence of the flipped bits, order-2 OSD with `chase_bits` flip
-        positions besides the 24 least reliable independent ones) that gives a
-        clean DF17/18 (as a 112-bit frame) or a clean DF11 (56 bits), where
-        `_chase_length` trusts it. Returns the repaired rows (their `flipped` > 0).
+        Rows `sub` are read as 112-bit frames where their first bit says long or
+        is among their 24 least reliable bits, and as 56-bit frames where it says
+        short or is that doubtful; rows `rescore` (the coherent pass's rows,
+        `coherent` row k = row `refined_from` + k) as 112-bit frames. Returns the
+        repaired rows (their `flipped` > 0), the rescored ones first.
 
         Unlike frame_check's hard repair the DF bits may flip: the result must
         still pass the strictest parity rule with a zero residual, and the
@@ -976,24 +914,50 @@ class Demodulator:
         two of the next `chase_bits` is a candidate, whatever its size (the former
         meet-in-the-middle Chase search covered only patterns inside 14 bits).
         """
+        conf = confidence[sub]
+        doubtful = conf[:, 0] <= np.partition(conf[:, :SHORT_BITS], 23, axis=1)[:, 23]
+        chase_long = sub[doubtful | (bits[sub, 0] == 1)]
+        chase_short = sub[doubtful | (bits[sub, 0] == 0)]
+        long_rows = np.sort(np.concatenate([chase_long, rescore[~_member(rescore, chase_long)]]))
+        which = np.concatenate([long_rows, chase_short])
+        nbits = np.repeat(
+            np.array([LONG_BITS, SHORT_BITS], np.intp), [long_rows.size, chase_short.size]
+        )
+        msg = rows.msg[which]
+        residual = np.where(
+            nbits == LONG_BITS,
+            frame_residuals(msg, LONG_BITS),
+            frame_residuals(msg, SHORT_BITS),
+        )
+        count = self.rescore_candidates if rescore.size else 2
+        found = osd_candidates(
+            bits[which], confidence[which], residual, nbits, self.chase_bits, count
+        )
+        entry = which[found.rows]
+        length = nbits[found.rows]
         parts = []
-        # The first bit says long or short; only where it is among the least
-        # reliable may the repair flip it (each length costs a decoder call).
-        doubtful = confidence[:, 0] <= np.partition(confidence[:, :SHORT_BITS], 23, axis=1)[:, 23]
-        for nbits, targets in ((LONG_BITS, (17, 18)), (SHORT_BITS, (11,))):
-            which = np.flatnonzero(doubtful | (bits[:, 0] == (nbits == LONG_BITS)))
-            if which.size == 0:
+        if rescore.size and coherent is not None:
+            mine = np.flatnonzero((length == LONG_BITS) & _member(entry, rescore))
+            parts.append(
+                self._rescore(rows, confidence, found, mine, entry, coherent, refined_from)
+            )
+        for nb, chosen, targets in (
+            (LONG_BITS, chase_long, (17, 18)),
+            (SHORT_BITS, chase_short, (11,)),
+        ):
+            k = np.flatnonzero((length == nb) & _member(entry, chosen))
+            if k.size == 0:
                 continue
-            fixed, flips, sel = self._chase_length(bits[which], confidence[which], nbits)
-            sel = which[sel]
-            if sel.size == 0:
-                continue
+            fixed = found.bits[k, 0]
+            flips = found.flips[k, 0]
+            sel = entry[k]
+            trusted = self._trusted(found.cost[k, 0], found.cost[k, 1], flips, confidence[sel], nb)
             df = np.packbits(fixed[:, :8], axis=1)[:, 0] >> 3
-            ok = (df == targets[0]) | (df == targets[-1])
+            ok = trusted & ((df == targets[0]) | (df == targets[-1]))
             if not ok.any():
                 continue
             sel, fixed, flips = sel[ok], fixed[ok], flips[ok]
-            if nbits == SHORT_BITS:
+            if nb == SHORT_BITS:
                 fixed[:, SHORT_BITS:] = 0
             parts.append(
                 self._rows(
@@ -1007,31 +971,101 @@ class Demodulator:
             )
         return Candidates.concat(parts)
 
-    def _chase_length(
-        self, bits: npt.NDArray[np.uint8], confidence: F32, nbits: int
-    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """Cheapest zero-residual flips of each row read as an `nbits` frame, where
-        trusted: (repaired bits, number of flips, selected row indices).
+    def _trusted(
+        self,
+        cost: F32,
+        runner_up: F32,
+        flips: npt.NDArray[np.intp],
+        confidence: F32,
+        nbits: int,
+    ) -> npt.NDArray[np.bool_]:
+        """Whether to trust each OSD winner of `nbits`-bit frames.
 
-        `soft_decode.osd_decode` always finds some codeword; it is trusted
-        when its cost (summed confidence of the flipped bits) is at most
-        `repair_cost` x the row's median bit confidence and the next cheapest
-        codeword it saw costs at least `repair_gap` x that median more. On noise
-        and on frames the decoder misses, the winner costs about as much as its
-        runner-up (many codewords fit about equally badly); a right repair is
-        cheap and far ahead (at 2.0 MS/s, 12 dB: 94 % of the right repairs pass,
-        no wrong one with the right address of 12 seen).
+        The OSD always finds some codeword; it is trusted when its `cost`
+        (summed confidence of the flipped bits) is at most `repair_cost` x the
+        row's median bit confidence and the next cheapest codeword it saw costs at
+        least `repair_gap` x that median more. On noise and on frames the decoder
+        misses, the winner costs about as much as its runner-up (many codewords
+        fit about equally badly); a right repair is cheap and far ahead (at 2.0
+        MS/s, 12 dB: 94 % of the right repairs pass, no wrong one with the right
+        address of 12 seen).
         """
-        residual = frame_residuals(np.packbits(bits, axis=1), nbits)
-        found = osd_decode(bits, confidence, residual, nbits, self.chase_bits)
         half = nbits // 2  # the median bit confidence (np.median imports numpy.ma)
-        typical = np.partition(confidence[found.rows, :nbits], half, axis=1)[:, half]
-        trusted = (
-            (found.flips > 0)
-            & (found.cost <= np.float32(self.repair_cost) * typical)
-            & (found.runner_up - found.cost >= np.float32(self.repair_gap) * typical)
+        typical = np.partition(confidence[:, :nbits], half, axis=1)[:, half]
+        return np.asarray(
+            (flips > 0)
+            & (cost <= np.float32(self.repair_cost) * typical)
+            & (runner_up - cost >= np.float32(self.repair_gap) * typical)
         )
-        return found.bits[trusted], found.flips[trusted], found.rows[trusted]
+
+    def _rescore(
+        self,
+        rows: Candidates,
+        confidence: F32,
+        found: OsdResult,
+        mine: npt.NDArray[np.intp],
+        entry: npt.NDArray[np.intp],
+        coherent: _Coherent,
+        refined_from: int,
+    ) -> Candidates:
+        """Soft repair of coherently sliced rows towards DF17/18, chosen by likelihood.
+
+        `found.bits[mine]` hold the `rescore_candidates` cheapest codewords of
+        order-2 OSD (by summed |LLR|, which overcounts errors that the trellis
+        makes in correlated pairs) of rows `entry[mine]`; each is scored by the
+        squared error of its whole pulse model against the in-phase samples, the
+        exact Gaussian log-likelihood. The best is trusted when it beats the next
+        codeword by `repair_llr_gap` and lies within `repair_llr_cost` of the
+        unconstrained sequence decision (both in nats). Returns the repaired
+        rows (`flipped` > 0).
+        """
+        if mine.size == 0:
+            return _empty_candidates()
+        model = self.model
+        count = self.rescore_candidates
+        sel = entry[mine]
+        local = sel - refined_from  # row of the coherent pass
+        lo = int(model._tap_origin.min())
+        with_hard = np.concatenate(
+            [found.bits[mine], coherent.bits[local][:, None]], axis=1
+        )  # (n, count + 1, 112)
+        rep_rows = np.repeat(local, count + 1)
+        x = model.frame_template(coherent.step[rep_rows], with_hard.reshape(-1, with_hard.shape[2]))
+        err = coherent.inphase[rep_rows, lo:] - coherent.amp[rep_rows, None] * x[:, lo:]
+        misfit = np.einsum("ij,ij->i", err, err).reshape(sel.size, count + 1)
+        # nats: squared error over twice the noise variance per real dimension
+        # (complex noise power 4 mu^2 / pi, half of it in phase)
+        noise_mean = coherent.noise_mean[local]
+        scale = np.float32(math.pi / 4.0) / (noise_mean * noise_mean)
+        nats = misfit * scale[:, None]
+        order = np.argsort(nats[:, :count], axis=1)
+        best = order[:, 0]
+        at = np.arange(sel.size)
+        gap = nats[at, order[:, 1]] - nats[at, best]
+        excess = nats[at, best] - nats[:, count]
+        chosen = found.bits[mine][at, best]
+        flips = found.flips[mine][at, best]
+        df = np.packbits(chosen[:, :8], axis=1)[:, 0] >> 3
+        # A frame the model does not fit (a carrier-phase slip, a collision) has
+        # a misfit far above its chi-square expectation (N/2 nats over N samples).
+        dof = np.float32(err.shape[1] / 2.0)
+        fit = (nats[at, best] - dof) / np.sqrt(dof)
+        ok = (
+            (gap >= self.repair_llr_gap)
+            & (excess <= self.repair_llr_cost)
+            & (fit <= self.repair_misfit)
+            & (flips > 0)
+            & ((df == 17) | (df == 18))
+        )
+        keep = sel[ok]
+        return self._rows(
+            rows.preamble[keep],
+            rows.phase[keep],
+            chosen[ok],
+            confidence[keep],
+            rows.signal[keep],
+            flips[ok].astype(np.uint8),
+        )
 
     def _inside(
         self, preambles: I64, clean_starts: I64, pending: npt.NDArray[np.intp]

@@ -91,20 +91,6 @@ def _pairs(count: int) -> tuple[IDX, IDX]:
     return np.array(first, np.intp), np.array(second, np.intp)
 
 
-def _byte_tables(columns: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
-    """(rows, 3, 256) subset sums per byte of a (rows, 24) column array: entry
-    [row, k, v] combines the columns 8k + j for the set bits j of v (XOR for
-    integer columns, + for float ones)."""
-    rows = columns.shape[0]
-    cols = columns.reshape(rows, 3, 8)
-    xor = np.issubdtype(columns.dtype, np.integer)
-    table = np.zeros((rows, 3, 1), columns.dtype)
-    for j in range(8):
-        add = cols[:, :, j : j + 1]
-        table = np.concatenate([table, table ^ add if xor else table + add], axis=2)
-    return table
-
-
 def _lookup(table: npt.NDArray[np.generic], value: U32) -> npt.NDArray[np.generic]:
     """Per row r and column c: combine table[r, k, byte k of value[r, c]] over k."""
     rows = table.shape[0]
@@ -119,8 +105,25 @@ def _lookup(table: npt.NDArray[np.generic], value: U32) -> npt.NDArray[np.generi
     return parts[0] + parts[1] + parts[2]
 
 
+_SUBSETS = np.array([[(v >> j) & 1 for j in range(8)] for v in range(256)], np.float32).T
+"""(8, 256): column v holds the bits of v, so a (.., 8) @ _SUBSETS gives all subset sums."""
+
+
+@cache
+def _padded_syndromes(nbits: int, width: int) -> U32:
+    """`_bit_syndromes(nbits)` padded with zeros to `width` positions."""
+    out = np.zeros(width, np.uint32)
+    out[:nbits] = _bit_syndromes(nbits)
+    out.flags.writeable = False
+    return out
+
+
 def osd_decode(
-    bits: U8, reliability: F32, residual: U32, nbits: int, flip_positions: int = 20
+    bits: U8,
+    reliability: F32,
+    residual: U32,
+    nbits: int | npt.NDArray[np.integer],
+    flip_positions: int = 20,
 ) -> OsdResult:
     """Cheapest codeword near each row's hard decision (order-2 OSD, module docstring)."""
     found = osd_candidates(bits, reliability, residual, nbits, flip_positions, 2)
@@ -133,7 +136,7 @@ def osd_candidates(
     bits: U8,
     reliability: F32,
     residual: U32,
-    nbits: int,
+    nbits: int | npt.NDArray[np.integer],
     flip_positions: int = 20,
     count: int = 2,
 ) -> OsdResult:
@@ -143,14 +146,37 @@ def osd_candidates(
 
     `bits` (rows, >= nbits) 0/1 hard decisions, `reliability` (rows, >= nbits) their
     |LLR| (any non-negative units), `residual` (rows,) the CRC residual of the hard
-    decision read as an `nbits` frame (56 or 112). Bits past `nbits` are ignored
-    and returned unchanged.
+    decision read as an `nbits` frame (56 or 112; one for all rows or one per row,
+    so that both readings of a batch cost one call). Bits past a row's `nbits` are
+    ignored and returned unchanged.
+
+    The cost is a fixed number of numpy calls per call (24 elimination steps and
+    a few dozen array operations), whatever the number of rows: callers batch.
     """
     n = bits.shape[0]
-    rel = np.ascontiguousarray(reliability[:, :nbits], np.float32)
+    lengths = np.broadcast_to(np.asarray(nbits, np.intp), (n,))
+    if n == 0:
+        width = bits.shape[1]
+        return OsdResult(
+            np.zeros(0, np.intp),
+            np.zeros((0, count, width), np.uint8),
+            np.zeros((0, count), np.intp),
+            np.zeros((0, count), np.float32),
+            np.zeros(0, np.float32),
+        )
+    span = int(lengths.max())
+    rel = np.array(reliability[:, :span], np.float32)
+    row_syn = np.broadcast_to(_padded_syndromes(span, span), (n, span))
+    shorter = lengths < span
+    if shorter.any():
+        # Positions past a short row's frame: never among its least reliable.
+        rel[np.arange(span)[None, :] >= lengths[:, None]] = np.inf
+        row_syn = row_syn.copy()
+        for k in set(lengths[shorter].tolist()):  # the few frame lengths (56)
+            row_syn[lengths == k] = _padded_syndromes(k, span)
     order = np.argsort(rel, axis=1, kind="stable")
     low = order[:, :_LOW]
-    syn = _bit_syndromes(nbits)[low].astype(np.uint64)  # (n, _LOW)
+    syn = np.take_along_axis(row_syn, low, axis=1).astype(np.uint64)  # (n, _LOW)
     # Bit row r of the system: bit c set when position low[c]'s syndrome has bit r;
     # bits _LOW + r: the identity that records the row operations.
     shifts = np.arange(PARITY_BITS, dtype=np.uint64)
@@ -160,84 +186,79 @@ def osd_candidates(
     )
     mat |= np.uint64(1) << (shifts + _IDENTITY_SHIFT)
     # Pivot search key per row: lowest set column bit - 1 (so that an empty row
-    # wraps to the largest value), OR `never` once the row is a pivot.
+    # wraps to the largest value), OR `never` once the row is a pivot, which
+    # also keeps the row's pivot bit (`blocked` & `_LOW_MASK`).
     blocked = np.zeros((n, PARITY_BITS), np.uint64)
-    pivot_bit = np.zeros((n, PARITY_BITS), np.uint64)
     all_rows = np.arange(n)
     never = np.uint64(1) << np.uint64(63)  # above every column bit
     one = np.uint64(1)
+    zero = np.uint64(0)
     for _ in range(PARITY_BITS):  # one pivot per parity bit
         part = mat & _LOW_MASK
-        lowest = part & (~part + one)
+        lowest = part & (-part.view(np.int64)).view(np.uint64)
         key = lowest - one
         key |= blocked
         pr = np.argmin(key, axis=1)
         bit = lowest[all_rows, pr]
         pivot_row = mat[all_rows, pr]
-        blocked[all_rows, pr] = never
-        pivot_bit[all_rows, pr] = bit  # row pr owns column log2(bit)
-        mat ^= np.where((mat & bit[:, None]) != 0, pivot_row[:, None], np.uint64(0))
+        blocked[all_rows, pr] = bit | never  # row pr owns column log2(bit)
+        mat ^= np.where(mat & bit[:, None], pivot_row[:, None], zero)
         mat[all_rows, pr] = pivot_row
+    pivot_bit = blocked & _LOW_MASK
     ok = (pivot_bit != 0).all(axis=1)
     pivot_col = np.log2(np.maximum(pivot_bit, one)).astype(np.intp)
     # Row r (after elimination) says: flipping LRB position low[pivot_col[r]]
-    # takes part in clearing target t iff parity(T_r & t) = 1, T_r = mat[r] >> _LOW.
-    # Column j of T (over rows r) is what target bit j contributes to the flip set u.
+    # takes part in clearing target t iff parity(T_r & t) = 1, T_r = mat[r] >> _LOW;
+    # column j of T (over rows r) is what target bit j adds to the flip set u,
+    # and u is linear in t: the sets for the residual and for each flip
+    # candidate's syndrome combine by XOR.
+    bit_no = np.arange(PARITY_BITS, dtype=np.uint32)
     t_rows = (mat >> _IDENTITY_SHIFT).astype(np.uint32)  # (n, 24): T_r
     t_cols = np.bitwise_or.reduce(
-        ((t_rows[:, None, :] >> np.arange(PARITY_BITS, dtype=np.uint32)[:, None]) & 1).astype(
-            np.uint32
-        )
-        << np.arange(PARITY_BITS, dtype=np.uint32)[None, None, :],
-        axis=2,
+        ((t_rows[:, None, :] >> bit_no[:, None]) & np.uint32(1)) << bit_no[None, None, :], axis=2
     )  # (n, 24): bit r of t_cols[:, j] = bit j of T_r
-    solve = _byte_tables(t_cols)
     lrb = np.take_along_axis(low, pivot_col, axis=1)  # position flipped by u bit r
     lrb_cost = np.take_along_axis(rel, lrb, axis=1)
-    cost_table = _byte_tables(lrb_cost)
     # Flip candidates: the least reliable positions outside the LRB set.
-    in_lrb = np.zeros((n, nbits), bool)
+    in_lrb = np.zeros((n, span), bool)
     in_lrb[all_rows[:, None], lrb] = True
     outside = np.take_along_axis(in_lrb, order, axis=1)
     rank = np.argsort(outside, axis=1, kind="stable")[:, PARITY_BITS:][:, :flip_positions]
     flip_pos = np.take_along_axis(order, rank, axis=1)  # (n, m)
     m = flip_pos.shape[1]
-    flip_syn = np.concatenate(
-        [_bit_syndromes(nbits)[flip_pos], np.zeros((n, 1), np.uint32)], axis=1
-    )
+    # Targets: [each flip candidate's syndrome, none, the residual].
+    targets = np.zeros((n, m + 2), np.uint32)
+    targets[:, :m] = np.take_along_axis(row_syn, flip_pos, axis=1)
+    targets[:, m + 1] = residual
+    target_bits = ((targets[:, :, None] >> bit_no) & np.uint32(1)).astype(bool)
+    u_part = np.bitwise_xor.reduce(
+        np.where(target_bits, t_cols[:, None, :], np.uint32(0)), axis=2
+    )  # (n, m + 2): the LRB flips that clear each target
+    a, b = _pairs(m)
+    u = u_part[:, a] ^ u_part[:, b] ^ u_part[:, m + 1 : m + 2]
     flip_cost = np.concatenate(
         [np.take_along_axis(rel, flip_pos, axis=1), np.zeros((n, 1), np.float32)], axis=1
     )
-    a, b = _pairs(m)
-    target = residual.astype(np.uint32)[:, None] ^ flip_syn[:, a] ^ flip_syn[:, b]
-    u = np.asarray(_lookup(solve, target), np.uint32)
-    cost = _lookup(cost_table, u) + flip_cost[:, a] + flip_cost[:, b]
+    cost_table = np.matmul(lrb_cost.reshape(n, 3, 8), _SUBSETS)  # (n, 3, 256)
+    cost = _lookup(cost_table, u)
+    cost += flip_cost[:, a]
+    cost += flip_cost[:, b]
     top = np.argpartition(cost, count - 1, axis=1)[:, :count]
     top = np.take_along_axis(top, np.argsort(np.take_along_axis(cost, top, axis=1), axis=1), 1)
-    outs, all_flips = [], []
-    for k in range(count):
-        pick = top[:, k]
-        best_u = u[all_rows, pick].astype(np.uint32)
-        # Apply: LRB flips from u, then the one or two other flips.
-        out = bits.copy()
-        u_bits = ((best_u[:, None] >> np.arange(PARITY_BITS, dtype=np.uint32)) & 1).astype(bool)
-        r_idx, c_idx = np.nonzero(u_bits)
-        out[r_idx, lrb[r_idx, c_idx]] ^= 1
-        flips = u_bits.sum(axis=1)
-        for which in (a, b):
-            w = which[pick]
-            has_flip = w < m
-            rows_f = np.flatnonzero(has_flip)
-            out[rows_f, flip_pos[rows_f, w[has_flip]]] ^= 1
-            flips = flips + has_flip
-        outs.append(out)
-        all_flips.append(flips)
+    # Apply (rows, count, positions): LRB flips from u, then the one or two others
+    # (position `span` stands for "no flip").
+    best_u = np.take_along_axis(u, top, axis=1)
+    u_bits = ((best_u[:, :, None] >> bit_no) & np.uint32(1)).astype(np.uint8)
+    mask = np.zeros((n, count, span + 1), np.uint8)
+    rows_at = all_rows[:, None, None]
+    cand_at = np.arange(count)[None, :, None]
+    mask[rows_at, cand_at, lrb[:, None, :]] = u_bits
+    flip_ext = np.concatenate([flip_pos, np.full((n, 1), span, np.intp)], axis=1)
+    mask[rows_at, cand_at, np.take_along_axis(flip_ext, a[top], axis=1)[:, :, None]] = 1
+    mask[rows_at, cand_at, np.take_along_axis(flip_ext, b[top], axis=1)[:, :, None]] = 1
+    flips = mask[:, :, :span].sum(axis=2, dtype=np.intp)
+    out = np.repeat(bits[:, None, :], count, axis=1)
+    out[:, :, :span] ^= mask[:, :, :span]
     keep = np.flatnonzero(ok)
     costs = np.take_along_axis(cost, top, axis=1).astype(np.float32)[keep]
-    return OsdResult(
-        keep,
-        np.stack(outs, axis=1)[keep],
-        np.stack(all_flips, axis=1)[keep],
-        costs,
-        costs[:, -1],
-    )
+    return OsdResult(keep, out[keep], flips[keep], costs, costs[:, -1])
