@@ -274,6 +274,21 @@ class _Coherent:
     bits: U8
 
 
+@dataclass(frozen=True, slots=True)
+class _DataFit:
+    """Demodulator._data_fit per row: best phase hypothesis, data-aided pulse
+    amplitude and magnitude window there, misfit per data sample / noise mean^2."""
+
+    hyp: npt.NDArray[np.intp]
+    amp: F32
+    windows: F32
+    misfit: F32
+
+    def take(self, which: npt.NDArray[np.bool_]) -> _DataFit:
+        """The rows `which` selects."""
+        return _DataFit(self.hyp[which], self.amp[which], self.windows[which], self.misfit[which])
+
+
 def _member(values: I64, pool: I64) -> npt.NDArray[np.bool_]:
     """Whether each of `values` occurs in `pool` (np.isin for small arrays,
     without its fixed cost of ~70 us a call)."""
@@ -408,6 +423,9 @@ class Demodulator:
        amplitude the decided bits fit best, coherent when `slice` has the IQ
        (`_refine`, `_rescore`); afterwards soft repair towards a clean
        DF11/17/18 (order-2 OSD, `chase_bits` extra flip positions; `_chase`).
+       Weak rows whose decided bits the pulse model does not explain at any of
+       those phases (misfit per data sample above `frame_misfit` x the squared
+       noise mean: collisions, frames cut short) get neither.
     """
 
     def __init__(
@@ -430,6 +448,7 @@ class Demodulator:
         repair_llr_gap: float = 5.0,
         repair_llr_cost: float = 10.0,
         repair_misfit: float = 3.0,
+        frame_misfit: float = 3.0,
         timing_steps: int = 2,
         strong_to_noise: float = 8.0,
         min_occupancy: float = 0.7,
@@ -453,6 +472,7 @@ class Demodulator:
         self.repair_llr_gap = repair_llr_gap
         self.repair_llr_cost = repair_llr_cost
         self.repair_misfit = repair_misfit
+        self.frame_misfit = frame_misfit
         self.timing_steps = timing_steps
         self.strong_to_noise = strong_to_noise
         self.min_occupancy = min_occupancy
@@ -802,15 +822,25 @@ class Demodulator:
         again = np.flatnonzero(unresolved[: preambles.size] & weak)
         coherent: _Coherent | None = None
         refined_from = len(rows)
+        hopeless = preambles[:0]
         if again.size:
-            # Weak rows still unresolved: a second trellis pass at a data-aided
-            # phase and amplitude (from the first pass's bits), whose sharper
+            # Weak rows still unresolved: the phase and amplitude their decided
+            # bits fit best. Rows the pulse model does not explain there (a
+            # collision, a frame cut short) get nothing more; the others a second
+            # trellis pass at that phase and amplitude, whose sharper
             # reliabilities feed the soft repair.
             best_now = best.copy()
             if w.size:
                 best_now[w] = best_w
+            fit = self._data_fit(
+                mag, preambles[again], best_now[again], seq.bits[again], noise_mean[again]
+            )
+            frame_like = fit.misfit <= np.float32(self.frame_misfit)
+            hopeless = preambles[again[~frame_like]]
+            again = again[frame_like]
+        if again.size:
             refined, refined_bits, refined_conf, coherent = self._refine(
-                mag, preambles[again], best_now[again], seq.bits[again], noise_mean[again], iq
+                mag, preambles[again], fit.take(frame_like), seq.bits[again], noise_mean[again], iq
             )
             rows = Candidates.concat([rows, refined])
             cls = np.concatenate([cls, classify(refined)])
@@ -820,6 +850,8 @@ class Demodulator:
             weak = np.concatenate([weak, np.ones(again.size, bool)])
         later = np.ones(len(rows) - preambles.size, bool)  # weak rows' fast and refined rows
         sub = np.flatnonzero(unresolved & np.concatenate([weak[: preambles.size], later]))
+        if hopeless.size:
+            sub = sub[~_member(rows.preamble[sub], hopeless)]
         if self.chase_bits <= 0:
             sub = sub[:0]
         rescore = np.zeros(0, np.intp)
@@ -834,26 +866,20 @@ class Demodulator:
                 cls = np.concatenate([cls, np.minimum(classify(repaired), np.int8(REPAIRABLE))])
         return rows, cls
 
-    def _refine(
+    def _data_fit(
         self,
         mag: F32,
         preambles: I64,
         best: npt.NDArray[np.intp],
         bits: U8,
         noise_mean: F32,
-        iq: U8 | None = None,
-    ) -> tuple[Candidates, U8, F32, _Coherent | None]:
-        """Sequence detection again at a data-aided phase and amplitude.
-
-        With the rows' decided `bits` (mostly right even when the CRC fails) the
-        pulse model of the whole frame is compared with the magnitudes at phase
-        hypotheses within +-`refine_steps` of `best` (`PulseModel.data_amplitude`
-        misfit at each one's own data-aided amplitude); the best fit is sliced
-        again with its amplitude: coherently when `iq` is given (the in-phase part
-        about the frame's own carrier, `PulseModel.carrier_projection`), else on
-        the magnitudes. Returns the new rows, their bits and confidences, and
-        what `_rescore` needs of the coherent pass (None without IQ).
-        """
+    ) -> _DataFit:
+        """Phase hypothesis (within +-`refine_steps` of `best`) at which the
+        pulse model of the rows' decided `bits` (mostly right even when the CRC
+        fails) fits the magnitudes best, each at its own data-aided amplitude
+        (`PulseModel.data_amplitude`), with that fit's misfit per data sample in
+        units of the squared noise mean (a frame the model explains: ~0.3-1.3
+        at 12 dB; noise alone is ~0.27 mu^2 per sample)."""
         model = self.model
         search = np.arange(-self.refine_steps, self.refine_steps + 1)
         n = preambles.size
@@ -863,10 +889,31 @@ class Demodulator:
         windows = self._gather(mag, origin - model.lookback, model.window_len)
         amp, misfit = model.data_amplitude(windows, step, bits[rep], noise_mean[rep])
         pick = np.argmin(misfit.reshape(search.size, n), axis=0) * n + np.arange(n)
-        origin, step, phase = self._hypothesis(preambles, hyp[pick])
+        data_samples = model.window_len - int(model._tap_origin.min())
+        per_sample = misfit[pick] / (np.float32(data_samples) * noise_mean * noise_mean)
+        return _DataFit(hyp[pick], amp[pick], windows[pick], per_sample.astype(np.float32))
+
+    def _refine(
+        self,
+        mag: F32,
+        preambles: I64,
+        fit: _DataFit,
+        bits: U8,
+        noise_mean: F32,
+        iq: U8 | None = None,
+    ) -> tuple[Candidates, U8, F32, _Coherent | None]:
+        """Sequence detection again at the phase and amplitude of `fit`
+        (`_data_fit`): coherently when `iq` is given (the in-phase part about the
+        frame's own carrier, `PulseModel.carrier_projection`), else on the
+        magnitudes. Returns the new rows, their bits and confidences, and what
+        `_rescore` needs of the coherent pass (None without IQ).
+        """
+        model = self.model
+        origin, step, phase = self._hypothesis(preambles, fit.hyp)
+        amp = fit.amp
         coherent = None
         if iq is None:
-            seq = model.sequence_slice(windows[pick], step, amp[pick], noise_mean, bits)
+            seq = model.sequence_slice(fit.windows, step, amp, noise_mean, bits)
         else:
             at = (origin - model.lookback)[:, None] + np.arange(model.window_len)
             pairs = np.take(np.ascontiguousarray(iq).view("<u2"), at)
@@ -881,7 +928,7 @@ class Demodulator:
                 )
                 guess = seq.bits
             coherent = _Coherent(inphase, coherent_amp, step, noise_mean, seq.bits)
-        level = amp[pick] * model.peak[step]
+        level = amp * model.peak[step]
         rows = self._rows(preambles, phase, seq.bits, seq.confidence, level)
         return rows, seq.bits, seq.confidence, coherent
 
