@@ -139,6 +139,9 @@ class Receiver:
         # One reusable buffer: [tail kept from the last block | this block].
         self._buf = np.zeros(self.demod.lookback, np.float32)
         self._iq = np.full(2 * self.demod.lookback, 128, np.uint8)  # _buf's IQ (coherent slicing)
+        # The block a feed call demodulates at once is not copied into _iq: its
+        # samples from _buf index `at` on are the caller's array during the call.
+        self._iq_block: tuple[int, npt.NDArray[np.uint8]] | None = None
         self._tail_len = self.demod.lookback
         self._tail_start = -self.demod.lookback  # absolute index of _buf[0]
         self._pending = 0  # samples after the tail written but not yet demodulated
@@ -165,7 +168,6 @@ class Receiver:
         count = usable // 2
         mag = self._reserve(count)
         used = self._tail_len + self._pending
-        self._iq[2 * used : 2 * (used + count)] = iq[:usable]
         # In cache-sized pieces: the table lookup converts its indices to a
         # temporary intp array, 8 bytes per sample.
         for lo in range(0, count, _MAGNITUDE_PIECE):
@@ -174,8 +176,13 @@ class Receiver:
         self.samples_fed += count
         self._pending += count
         if self._pending < self.batch_samples:
+            self._iq[2 * used : 2 * (used + count)] = iq[:usable]  # outlives this call
             return []
-        return self._process_pending()
+        self._iq_block = (used, iq[:usable])
+        try:
+            return self._process_pending()
+        finally:
+            self._iq_block = None
 
     def flush(self) -> list[ModeSMessage]:
         """Process what is left after the last block (a frame ending with the data)."""
@@ -228,7 +235,10 @@ class Receiver:
             self._block_addresses = set()
             preambles = self._find(buf, base, start, stop)
             noise = self._noise.floors(preambles + base)
-            rows = demod.slice(buf, preambles, self._classify, noise, self._iq[: 2 * buf.size])
+            size = buf.size
+            rows = demod.slice(
+                buf, preambles, self._classify, noise, lambda: self._iq_span(0, size)
+            )
             messages = self._accept(rows, base)
             self._next_search = base + stop
             self._noise.forget_before(base + stop)
@@ -243,10 +253,21 @@ class Receiver:
             keep_from = max(min(self._next_search - base, buf.size) - demod.lookback, 0)
             kept = buf.size - keep_from
             self._buf[:kept] = buf[keep_from:]  # numpy copies overlapping slices safely
-            self._iq[: 2 * kept] = self._iq[2 * keep_from : 2 * buf.size]
+            self._iq[: 2 * kept] = self._iq_span(keep_from, buf.size)
             self._tail_len = kept
             self._tail_start = base + keep_from
         return messages
+
+    def _iq_span(self, lo: int, hi: int) -> npt.NDArray[np.uint8]:
+        """Interleaved IQ of buffer samples lo..hi-1 (a view where it is in one piece)."""
+        if self._iq_block is None:
+            return self._iq[2 * lo : 2 * hi]
+        at, block = self._iq_block
+        if lo >= at:
+            return block[2 * (lo - at) : 2 * (hi - at)]
+        if hi <= at:
+            return self._iq[2 * lo : 2 * hi]
+        return np.concatenate([self._iq[2 * lo : 2 * at], block[: 2 * (hi - at)]])
 
     def _find(self, buf: npt.NDArray[np.float32], base: int, start: int, stop: int) -> I64:
         """Preamble candidates in buf[start:stop], each noise segment with its floor."""
