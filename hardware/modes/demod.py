@@ -859,7 +859,7 @@ class Demodulator:
         if coherent is not None and self.rescore_candidates > 1:
             # Coherent rows still open: their OSD candidates are rescored by likelihood.
             at = refined_from + np.arange(again.size)
-            rescore = at[unresolved[at] & (frame_residuals(rows.msg[at], LONG_BITS) != 0)]
+            rescore = at[unresolved[at]]
         if sub.size or rescore.size:
             repaired = self._chase(rows, bits, confidence, sub, rescore, coherent, refined_from)
             if len(repaired):
@@ -945,15 +945,15 @@ class Demodulator:
         refined_from: int,
     ) -> Candidates:
         """Soft repair of rows `sub` towards DF11/17/18 (`_trusted`) and of the
-        coherently sliced rows `rescore` towards DF17/18 (`_rescore`), in one
-        order-2 OSD call: soft_decode's cost is mostly a fixed number of numpy
-        calls, so every row and frame length of a batch share it.
+        coherently sliced rows `rescore` (`coherent` row k = row `refined_from`
+        + k) likewise but chosen by likelihood (`_rescore`), in one order-2 OSD
+        call: soft_decode's cost is mostly a fixed number of numpy calls, so
+        every row and frame length of a batch share it.
 
-        Rows `sub` are read as 112-bit frames where their first bit says long or
-        is among their 24 least reliable bits, and as 56-bit frames where it says
-        short or is that doubtful; rows `rescore` (the coherent pass's rows,
-        `coherent` row k = row `refined_from` + k) as 112-bit frames. Returns the
-        repaired rows (their `flipped` > 0), the rescored ones first.
+        Each row is read as a 112-bit frame where its first bit says long or is
+        among its 24 least reliable bits, and as a 56-bit frame where it says
+        short or is that doubtful (rows `rescore` always as 112-bit frames too).
+        Returns the repaired rows (their `flipped` > 0), the rescored ones first.
 
         Unlike frame_check's hard repair the DF bits may flip: the result must
         still pass the strictest parity rule with a zero residual, and the
@@ -963,14 +963,30 @@ class Demodulator:
         two of the next `chase_bits` is a candidate, whatever its size (the former
         meet-in-the-middle Chase search covered only patterns inside 14 bits).
         """
-        conf = confidence[sub]
+        if coherent is None:
+            rescore = rescore[:0]
+        both = np.concatenate([sub, rescore])
+        conf = confidence[both]
         doubtful = conf[:, 0] <= np.partition(conf[:, :SHORT_BITS], 23, axis=1)[:, 23]
-        chase_long = sub[doubtful | (bits[sub, 0] == 1)]
-        chase_short = sub[doubtful | (bits[sub, 0] == 0)]
-        long_rows = np.sort(np.concatenate([chase_long, rescore[~_member(rescore, chase_long)]]))
-        which = np.concatenate([long_rows, chase_short])
+        first = bits[both, 0]
+        short_at = doubtful | (first == 0)
+        long_at = (doubtful | (first == 1)) | (np.arange(both.size) >= sub.size)
+        chase = {LONG_BITS: sub[long_at[: sub.size]], SHORT_BITS: sub[short_at[: sub.size]]}
+        # Rescoring: the readings that are not codewords already.
+        open_long = frame_residuals(rows.msg[rescore], LONG_BITS) != 0
+        open_short = frame_residuals(rows.msg[rescore], SHORT_BITS) != 0
+        again = {
+            LONG_BITS: rescore[open_long],
+            SHORT_BITS: rescore[short_at[sub.size :] & open_short],
+        }
+        parts = {}
+        for nb in (LONG_BITS, SHORT_BITS):
+            extra = again[nb][~_member(again[nb], chase[nb])]
+            parts[nb] = np.sort(np.concatenate([chase[nb], extra]))
+        which = np.concatenate([parts[LONG_BITS], parts[SHORT_BITS]])
         nbits = np.repeat(
-            np.array([LONG_BITS, SHORT_BITS], np.intp), [long_rows.size, chase_short.size]
+            np.array([LONG_BITS, SHORT_BITS], np.intp),
+            [parts[LONG_BITS].size, parts[SHORT_BITS].size],
         )
         msg = rows.msg[which]
         residual = np.where(
@@ -984,41 +1000,56 @@ class Demodulator:
         )
         entry = which[found.rows]
         length = nbits[found.rows]
-        parts = []
+        repaired = []
         if rescore.size and coherent is not None:
-            mine = np.flatnonzero((length == LONG_BITS) & _member(entry, rescore))
-            parts.append(
-                self._rescore(rows, confidence, found, mine, entry, coherent, refined_from)
-            )
-        for nb, chosen, targets in (
-            (LONG_BITS, chase_long, (17, 18)),
-            (SHORT_BITS, chase_short, (11,)),
-        ):
-            k = np.flatnonzero((length == nb) & _member(entry, chosen))
+            for nb in (LONG_BITS, SHORT_BITS):
+                mine = np.flatnonzero((length == nb) & _member(entry, again[nb]))
+                repaired.append(
+                    self._rescore(rows, confidence, found, mine, entry, coherent, refined_from, nb)
+                )
+        for nb in (LONG_BITS, SHORT_BITS):
+            k = np.flatnonzero((length == nb) & _member(entry, chase[nb]))
             if k.size == 0:
                 continue
-            fixed = found.bits[k, 0]
-            flips = found.flips[k, 0]
             sel = entry[k]
-            trusted = self._trusted(found.cost[k, 0], found.cost[k, 1], flips, confidence[sel], nb)
-            df = np.packbits(fixed[:, :8], axis=1)[:, 0] >> 3
-            ok = trusted & ((df == targets[0]) | (df == targets[-1]))
-            if not ok.any():
-                continue
-            sel, fixed, flips = sel[ok], fixed[ok], flips[ok]
-            if nb == SHORT_BITS:
-                fixed[:, SHORT_BITS:] = 0
-            parts.append(
-                self._rows(
-                    rows.preamble[sel],
-                    rows.phase[sel],
-                    fixed,
-                    confidence[sel],
-                    rows.signal[sel],
-                    flips.astype(np.uint8),
+            trusted = self._trusted(
+                found.cost[k, 0], found.cost[k, 1], found.flips[k, 0], confidence[sel], nb
+            )
+            repaired.append(
+                self._repaired(
+                    rows, confidence, sel, found.bits[k, 0], found.flips[k, 0], trusted, nb
                 )
             )
-        return Candidates.concat(parts)
+        return Candidates.concat(repaired)
+
+    def _repaired(
+        self,
+        rows: Candidates,
+        confidence: F32,
+        sel: npt.NDArray[np.intp],
+        fixed: U8,
+        flips: npt.NDArray[np.intp],
+        trusted: npt.NDArray[np.bool_],
+        nbits: int,
+    ) -> Candidates:
+        """Rows `sel` with their repaired bits `fixed` where `trusted`, the
+        repair flipped something and the frame is DF17/18 (`nbits` 112) or DF11
+        (56; its bits past 56 cleared)."""
+        df = np.packbits(fixed[:, :8], axis=1)[:, 0] >> 3
+        target = (df == 17) | (df == 18) if nbits == LONG_BITS else df == 11
+        ok = np.flatnonzero(trusted & target & (flips > 0))
+        fixed = fixed[ok]
+        if nbits == SHORT_BITS:
+            fixed[:, SHORT_BITS:] = 0
+        keep = sel[ok]
+        return self._rows(
+            rows.preamble[keep],
+            rows.phase[keep],
+            fixed,
+            confidence[keep],
+            rows.signal[keep],
+            flips[ok].astype(np.uint8),
+        )
 
     def _trusted(
         self,
@@ -1056,17 +1087,19 @@ class Demodulator:
         entry: npt.NDArray[np.intp],
         coherent: _Coherent,
         refined_from: int,
+        nbits: int,
     ) -> Candidates:
-        """Soft repair of coherently sliced rows towards DF17/18, chosen by likelihood.
+        """Soft repair of coherently sliced rows as `nbits`-bit frames (DF17/18 or
+        DF11), chosen by likelihood.
 
         `found.bits[mine]` hold the `rescore_candidates` cheapest codewords of
         order-2 OSD (by summed |LLR|, which overcounts errors that the trellis
         makes in correlated pairs) of rows `entry[mine]`; each is scored by the
-        squared error of its whole pulse model against the in-phase samples, the
-        exact Gaussian log-likelihood. The best is trusted when it beats the next
-        codeword by `repair_llr_gap` and lies within `repair_llr_cost` of the
-        unconstrained sequence decision (both in nats). Returns the repaired
-        rows (`flipped` > 0).
+        squared error of its pulse model against the in-phase samples (those of
+        the frame's `nbits` bits only), the exact Gaussian log-likelihood. The
+        best is trusted when it beats the next codeword by `repair_llr_gap` and
+        lies within `repair_llr_cost` of the unconstrained sequence decision
+        (both in nats). Returns the repaired rows (`flipped` > 0).
         """
         if mine.size == 0:
             return _empty_candidates()
@@ -1074,13 +1107,13 @@ class Demodulator:
         count = self.rescore_candidates
         sel = entry[mine]
         local = sel - refined_from  # row of the coherent pass
-        lo = int(model._tap_origin.min())
+        lo, hi = self._data_samples(nbits)
         with_hard = np.concatenate(
             [found.bits[mine], coherent.bits[local][:, None]], axis=1
         )  # (n, count + 1, 112)
         rep_rows = np.repeat(local, count + 1)
         x = model.frame_template(coherent.step[rep_rows], with_hard.reshape(-1, with_hard.shape[2]))
-        err = coherent.inphase[rep_rows, lo:] - coherent.amp[rep_rows, None] * x[:, lo:]
+        err = coherent.inphase[rep_rows, lo:hi] - coherent.amp[rep_rows, None] * x[:, lo:hi]
         misfit = np.einsum("ij,ij->i", err, err).reshape(sel.size, count + 1)
         # nats: squared error over twice the noise variance per real dimension
         # (complex noise power 4 mu^2 / pi, half of it in phase)
@@ -1092,29 +1125,31 @@ class Demodulator:
         at = np.arange(sel.size)
         gap = nats[at, order[:, 1]] - nats[at, best]
         excess = nats[at, best] - nats[:, count]
-        chosen = found.bits[mine][at, best]
-        flips = found.flips[mine][at, best]
-        df = np.packbits(chosen[:, :8], axis=1)[:, 0] >> 3
         # A frame the model does not fit (a carrier-phase slip, a collision) has
         # a misfit far above its chi-square expectation (N/2 nats over N samples).
         dof = np.float32(err.shape[1] / 2.0)
         fit = (nats[at, best] - dof) / np.sqrt(dof)
-        ok = (
+        trusted = (
             (gap >= self.repair_llr_gap)
             & (excess <= self.repair_llr_cost)
             & (fit <= self.repair_misfit)
-            & (flips > 0)
-            & ((df == 17) | (df == 18))
         )
-        keep = sel[ok]
-        return self._rows(
-            rows.preamble[keep],
-            rows.phase[keep],
-            chosen[ok],
-            confidence[keep],
-            rows.signal[keep],
-            flips[ok].astype(np.uint8),
-        )
+        chosen = found.bits[mine][at, best]
+        flips = found.flips[mine][at, best]
+        return self._repaired(rows, confidence, sel, chosen, flips, trusted, nbits)
+
+    def _data_samples(self, nbits: int) -> tuple[int, int]:
+        """Window columns lo..hi-1 that hold the data pulses of the first `nbits`
+        bits and none of a later bit's (`PulseModel` window layout)."""
+        model = self.model
+        pb, ps = model.period_bits, model.period_samples
+        origin = model._tap_origin
+        lo = int(origin.min())
+        if nbits >= LONG_BITS:
+            return lo, model.window_len
+        # bit b (residue r = b % pb) starts its taps at origin[r] + (b // pb) * ps
+        hi = min(int(origin[b % pb]) + (b // pb) * ps for b in range(nbits, nbits + pb))
+        return lo, hi
 
     def _inside(
         self, preambles: I64, clean_starts: I64, pending: npt.NDArray[np.intp]
