@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -556,24 +556,36 @@ class PulseModel:
         x += other[:, None, None]
         return x
 
+    @cached_property
+    def _idle_template(self) -> F32:
+        """(steps, window_len): `frame_template` of a frame of zeros at each step
+        (every bit's pulse in its second half), the part common to all frames."""
+        steps = np.arange(self.steps)
+        out = np.zeros((steps.size, self.window_len), np.float32)
+        pb, ps = self.period_bits, self.period_samples
+        for r in range(pb):
+            zero = (self._sum_taps[r] - self._taps[r]) * np.float32(0.5)  # (steps, taps)
+            origin = int(self._tap_origin[r])
+            count = self._counts[r]
+            for j in range(zero.shape[1]):
+                out[:, origin + j : origin + j + ps * count : ps] += zero[:, j : j + 1]
+        return out
+
     def frame_template(self, step: IDX, bits: npt.NDArray[np.uint8]) -> F32:
         """(rows, window_len): the expected magnitude of each row's data pulses at
         unit amplitude, noise aside: the pulse model of `bits` (rows, 112) at phase
-        `step`, laid out like the rows' windows (the preamble is left out)."""
-        rows = step.size
-        out = np.zeros((rows, self.window_len), np.float32)
+        `step`, laid out like the rows' windows (the preamble is left out).
+
+        A one moves a bit's pulse from its second half to its first: the template
+        of zeros plus, per one, the difference (`_taps`, one minus zero)."""
+        out = self._idle_template[step]
         pb, ps = self.period_bits, self.period_samples
-        half = np.float32(0.5)
         for r in range(pb):
-            one = (self._sum_taps[r][step] + self._taps[r][step]) * half  # (rows, taps)
-            zero = (self._sum_taps[r][step] - self._taps[r][step]) * half
-            ones = bits[:, r::pb].astype(bool)
+            ones = bits[:, r::pb, None] * self._taps[r][step][:, None, :]  # (rows, bits, taps)
             origin = int(self._tap_origin[r])
             count = ones.shape[1]
-            for j in range(one.shape[1]):  # a few taps; every bit of the residue at once
-                out[:, origin + j : origin + j + ps * count : ps] += np.where(
-                    ones, one[:, j : j + 1], zero[:, j : j + 1]
-                )
+            for j in range(ones.shape[2]):  # a few taps; every bit of the residue at once
+                out[:, origin + j : origin + j + ps * count : ps] += ones[:, :, j]
         return out
 
     def data_amplitude(

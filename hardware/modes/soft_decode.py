@@ -91,18 +91,16 @@ def _pairs(count: int) -> tuple[IDX, IDX]:
     return np.array(first, np.intp), np.array(second, np.intp)
 
 
-def _lookup(table: npt.NDArray[np.generic], value: U32) -> npt.NDArray[np.generic]:
-    """Per row r and column c: combine table[r, k, byte k of value[r, c]] over k."""
+def _lookup(table: F32, value: U32) -> F32:
+    """Per row r and column c: the sum over k of table[r, k, byte k of value[r, c]]."""
     rows = table.shape[0]
     flat = table.reshape(-1)
+    byte = np.ascontiguousarray(value, "<u4").view(np.uint8).reshape(*value.shape, 4)
     base = (np.arange(rows, dtype=np.intp) * 768)[:, None]
-    parts = [
-        np.take(flat, base + k * 256 + ((value >> np.uint32(8 * k)) & np.uint32(0xFF)))
-        for k in range(3)
-    ]
-    if np.issubdtype(table.dtype, np.integer):
-        return parts[0] ^ parts[1] ^ parts[2]
-    return parts[0] + parts[1] + parts[2]
+    total = np.take(flat, base + byte[..., 0])
+    total += np.take(flat, (base + 256) + byte[..., 1])
+    total += np.take(flat, (base + 512) + byte[..., 2])
+    return total
 
 
 _SUBSETS = np.array([[(v >> j) & 1 for j in range(8)] for v in range(256)], np.float32).T
@@ -174,7 +172,7 @@ def osd_candidates(
         row_syn = row_syn.copy()
         for k in set(lengths[shorter].tolist()):  # the few frame lengths (56)
             row_syn[lengths == k] = _padded_syndromes(k, span)
-    order = np.argsort(rel, axis=1, kind="stable")
+    order = np.argsort(rel, axis=1)  # (ties: any order will do)
     low = order[:, :_LOW]
     syn = np.take_along_axis(row_syn, low, axis=1).astype(np.uint64)  # (n, _LOW)
     # Bit row r of the system: bit c set when position low[c]'s syndrome has bit r;
@@ -188,22 +186,25 @@ def osd_candidates(
     # Pivot search key per row: lowest set column bit - 1 (so that an empty row
     # wraps to the largest value), OR `never` once the row is a pivot, which
     # also keeps the row's pivot bit (`blocked` & `_LOW_MASK`).
+    # (The loop runs 24 times whatever the rows: ndarray methods and flat
+    # indices, which cost less per call than np.argmin and (row, col) indexing.)
     blocked = np.zeros((n, PARITY_BITS), np.uint64)
     all_rows = np.arange(n)
+    flat_mat, flat_blocked = mat.reshape(-1), blocked.reshape(-1)
+    row_start = all_rows * PARITY_BITS
     never = np.uint64(1) << np.uint64(63)  # above every column bit
     one = np.uint64(1)
-    zero = np.uint64(0)
     for _ in range(PARITY_BITS):  # one pivot per parity bit
         part = mat & _LOW_MASK
         lowest = part & (-part.view(np.int64)).view(np.uint64)
         key = lowest - one
         key |= blocked
-        pr = np.argmin(key, axis=1)
-        bit = lowest[all_rows, pr]
-        pivot_row = mat[all_rows, pr]
-        blocked[all_rows, pr] = bit | never  # row pr owns column log2(bit)
-        mat ^= np.where(mat & bit[:, None], pivot_row[:, None], zero)
-        mat[all_rows, pr] = pivot_row
+        at = key.argmin(axis=1) + row_start
+        bit = lowest.reshape(-1)[at]
+        pivot_row = flat_mat[at]
+        flat_blocked[at] = bit | never  # the row owns column log2(bit)
+        mat ^= (mat & bit[:, None]).astype(bool) * pivot_row[:, None]
+        flat_mat[at] = pivot_row
     pivot_bit = blocked & _LOW_MASK
     ok = (pivot_bit != 0).all(axis=1)
     pivot_col = np.log2(np.maximum(pivot_bit, one)).astype(np.intp)
