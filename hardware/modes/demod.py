@@ -1000,12 +1000,25 @@ class Demodulator:
         )
         entry = which[found.rows]
         length = nbits[found.rows]
-        repaired = []
+        # Accepted repairs: (rows, bits, flips), the rescored ones first.
+        picks = []
         if rescore.size and coherent is not None:
-            for nb in (LONG_BITS, SHORT_BITS):
-                mine = np.flatnonzero((length == nb) & _member(entry, again[nb]))
-                repaired.append(
-                    self._rescore(rows, confidence, found, mine, entry, coherent, refined_from, nb)
+            mine = np.flatnonzero(
+                ((length == LONG_BITS) & _member(entry, again[LONG_BITS]))
+                | ((length == SHORT_BITS) & _member(entry, again[SHORT_BITS]))
+            )
+            if mine.size:
+                best, trusted = self._rescore(
+                    found, mine, entry, length[mine], coherent, refined_from
+                )
+                picks.append(
+                    self._accepted(
+                        entry[mine],
+                        found.bits[mine, best],
+                        found.flips[mine, best],
+                        trusted,
+                        length[mine],
+                    )
                 )
         for nb in (LONG_BITS, SHORT_BITS):
             k = np.flatnonzero((length == nb) & _member(entry, chase[nb]))
@@ -1015,41 +1028,39 @@ class Demodulator:
             trusted = self._trusted(
                 found.cost[k, 0], found.cost[k, 1], found.flips[k, 0], confidence[sel], nb
             )
-            repaired.append(
-                self._repaired(
-                    rows, confidence, sel, found.bits[k, 0], found.flips[k, 0], trusted, nb
-                )
+            picks.append(
+                self._accepted(sel, found.bits[k, 0], found.flips[k, 0], trusted, length[k])
             )
-        return Candidates.concat(repaired)
+        sel = np.concatenate([p[0] for p in picks]) if picks else np.zeros(0, np.intp)
+        if sel.size == 0:
+            return _empty_candidates()
+        return self._rows(
+            rows.preamble[sel],
+            rows.phase[sel],
+            np.concatenate([p[1] for p in picks]),
+            confidence[sel],
+            rows.signal[sel],
+            np.concatenate([p[2] for p in picks]).astype(np.uint8),
+        )
 
-    def _repaired(
-        self,
-        rows: Candidates,
-        confidence: F32,
+    @staticmethod
+    def _accepted(
         sel: npt.NDArray[np.intp],
         fixed: U8,
         flips: npt.NDArray[np.intp],
         trusted: npt.NDArray[np.bool_],
-        nbits: int,
-    ) -> Candidates:
-        """Rows `sel` with their repaired bits `fixed` where `trusted`, the
-        repair flipped something and the frame is DF17/18 (`nbits` 112) or DF11
-        (56; its bits past 56 cleared)."""
+        nbits: npt.NDArray[np.intp],
+    ) -> tuple[npt.NDArray[np.intp], U8, npt.NDArray[np.intp]]:
+        """Of rows `sel` and their repaired bits `fixed`: those `trusted`, where the
+        repair flipped something and the frame is DF17/18 (read as 112 bits) or
+        DF11 (56 bits; its bits past 56 cleared)."""
         df = np.packbits(fixed[:, :8], axis=1)[:, 0] >> 3
-        target = (df == 17) | (df == 18) if nbits == LONG_BITS else df == 11
+        long_rows = nbits == LONG_BITS
+        target = np.where(long_rows, (df == 17) | (df == 18), df == 11)
         ok = np.flatnonzero(trusted & target & (flips > 0))
         fixed = fixed[ok]
-        if nbits == SHORT_BITS:
-            fixed[:, SHORT_BITS:] = 0
-        keep = sel[ok]
-        return self._rows(
-            rows.preamble[keep],
-            rows.phase[keep],
-            fixed,
-            confidence[keep],
-            rows.signal[keep],
-            flips[ok].astype(np.uint8),
-        )
+        fixed[~long_rows[ok], SHORT_BITS:] = 0
+        return sel[ok], fixed, flips[ok]
 
     def _trusted(
         self,
@@ -1080,41 +1091,38 @@ class Demodulator:
 
     def _rescore(
         self,
-        rows: Candidates,
-        confidence: F32,
         found: OsdResult,
         mine: npt.NDArray[np.intp],
         entry: npt.NDArray[np.intp],
+        nbits: npt.NDArray[np.intp],
         coherent: _Coherent,
         refined_from: int,
-        nbits: int,
-    ) -> Candidates:
-        """Soft repair of coherently sliced rows as `nbits`-bit frames (DF17/18 or
-        DF11), chosen by likelihood.
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+        """Likelihood choice among the OSD candidates of coherently sliced rows.
 
         `found.bits[mine]` hold the `rescore_candidates` cheapest codewords of
         order-2 OSD (by summed |LLR|, which overcounts errors that the trellis
-        makes in correlated pairs) of rows `entry[mine]`; each is scored by the
-        squared error of its pulse model against the in-phase samples (those of
-        the frame's `nbits` bits only), the exact Gaussian log-likelihood. The
-        best is trusted when it beats the next codeword by `repair_llr_gap` and
-        lies within `repair_llr_cost` of the unconstrained sequence decision
-        (both in nats). Returns the repaired rows (`flipped` > 0).
+        makes in correlated pairs) of rows `entry[mine]` read as `nbits`-bit
+        frames; each is scored by the squared error of its pulse model against
+        the in-phase samples (those of the frame's `nbits` bits only), the exact
+        Gaussian log-likelihood. The best is trusted when it beats the next
+        codeword by `repair_llr_gap` and lies within `repair_llr_cost` of the
+        unconstrained sequence decision (both in nats). Returns the index of the
+        best candidate of each and whether it is trusted.
         """
-        if mine.size == 0:
-            return _empty_candidates()
         model = self.model
         count = self.rescore_candidates
-        sel = entry[mine]
-        local = sel - refined_from  # row of the coherent pass
-        lo, hi = self._data_samples(nbits)
+        local = entry[mine] - refined_from  # row of the coherent pass
+        lo, hi_long = self._data_samples(LONG_BITS)
+        hi = np.where(nbits == LONG_BITS, hi_long, self._data_samples(SHORT_BITS)[1])
         with_hard = np.concatenate(
             [found.bits[mine], coherent.bits[local][:, None]], axis=1
         )  # (n, count + 1, 112)
         rep_rows = np.repeat(local, count + 1)
         x = model.frame_template(coherent.step[rep_rows], with_hard.reshape(-1, with_hard.shape[2]))
-        err = coherent.inphase[rep_rows, lo:hi] - coherent.amp[rep_rows, None] * x[:, lo:hi]
-        misfit = np.einsum("ij,ij->i", err, err).reshape(sel.size, count + 1)
+        err = coherent.inphase[rep_rows, lo:] - coherent.amp[rep_rows, None] * x[:, lo:]
+        err *= np.arange(lo, hi_long) < np.repeat(hi, count + 1)[:, None]  # the frame's bits
+        misfit = np.einsum("ij,ij->i", err, err).reshape(mine.size, count + 1)
         # nats: squared error over twice the noise variance per real dimension
         # (complex noise power 4 mu^2 / pi, half of it in phase)
         noise_mean = coherent.noise_mean[local]
@@ -1122,21 +1130,19 @@ class Demodulator:
         nats = misfit * scale[:, None]
         order = np.argsort(nats[:, :count], axis=1)
         best = order[:, 0]
-        at = np.arange(sel.size)
+        at = np.arange(mine.size)
         gap = nats[at, order[:, 1]] - nats[at, best]
         excess = nats[at, best] - nats[:, count]
         # A frame the model does not fit (a carrier-phase slip, a collision) has
         # a misfit far above its chi-square expectation (N/2 nats over N samples).
-        dof = np.float32(err.shape[1] / 2.0)
+        dof = ((hi - lo) / 2.0).astype(np.float32)
         fit = (nats[at, best] - dof) / np.sqrt(dof)
         trusted = (
             (gap >= self.repair_llr_gap)
             & (excess <= self.repair_llr_cost)
             & (fit <= self.repair_misfit)
         )
-        chosen = found.bits[mine][at, best]
-        flips = found.flips[mine][at, best]
-        return self._repaired(rows, confidence, sel, chosen, flips, trusted, nbits)
+        return best, np.asarray(trusted)
 
     def _data_samples(self, nbits: int) -> tuple[int, int]:
         """Window columns lo..hi-1 that hold the data pulses of the first `nbits`
