@@ -357,6 +357,9 @@ def _empty_candidates() -> Candidates:
 # --- the demodulator -----------------------------------------------------------------
 
 Classifier = Callable[[Candidates], npt.NDArray[np.int8]]
+IqPairs = Callable[[I64], npt.NDArray[np.uint16]]
+"""Reads the IQ of the samples at the given indices of `mag`, as little-endian u16
+pairs (I in the low byte): what `Demodulator.slice` needs of the IQ of a block."""
 """Rates rows: 2 = CRC clean, 1 = usable after repair or with a weaker check, 0 = reject."""
 
 CLEAN, REPAIRABLE, REJECT = 2, 1, 0
@@ -689,15 +692,16 @@ class Demodulator:
         preambles: I64,
         classify: Classifier = crc_classifier,
         noise_floor: float | F32 = 0.0,
-        iq: U8 | Callable[[], U8] | None = None,
+        iq: U8 | IqPairs | None = None,
     ) -> Candidates:
         """Fit, slice and check candidate preambles; one row per preamble whose frame
         `classify` accepted (CLEAN preferred over REPAIRABLE), in preamble order.
 
         `noise_floor` is the mean noise magnitude, one for all or one per preamble.
         `iq`, when given, is the u8 interleaved IQ that `mag` was made from (sample
-        k at iq[2k], iq[2k + 1]), or a function returning it (called only when
-        a batch has weak frames to detect coherently).
+        k at iq[2k], iq[2k + 1]), or an `IqPairs` function that reads it (called
+        only for weak frames to detect coherently): weak frames are then also
+        detected coherently.
         """
         if preambles.size == 0:
             return _empty_candidates()
@@ -770,7 +774,7 @@ class Demodulator:
         noise_mean: F32,
         classify: Classifier,
         weak: npt.NDArray[np.bool_],
-        iq: U8 | Callable[[], U8] | None = None,
+        iq: U8 | IqPairs | None = None,
     ) -> tuple[Candidates, npt.NDArray[np.int8]]:
         """Sequence detection of every row at its fitted phase, in one batch.
 
@@ -901,7 +905,7 @@ class Demodulator:
         fit: _DataFit,
         bits: U8,
         noise_mean: F32,
-        iq: U8 | Callable[[], U8] | None = None,
+        iq: U8 | IqPairs | None = None,
     ) -> tuple[Candidates, U8, F32, _Coherent | None]:
         """Sequence detection again at the phase and amplitude of `fit`
         (`_data_fit`): coherently when `iq` is given (the in-phase part about the
@@ -917,8 +921,7 @@ class Demodulator:
             seq = model.sequence_slice(fit.windows, step, amp, noise_mean, bits)
         else:
             at = (origin - model.lookback)[:, None] + np.arange(model.window_len)
-            iq_u8 = iq() if callable(iq) else iq
-            pairs = np.take(np.ascontiguousarray(iq_u8).view("<u2"), at)
+            pairs = iq(at) if callable(iq) else np.take(np.ascontiguousarray(iq).view("<u2"), at)
             z = np.empty(pairs.shape, np.complex64)
             z.real = (pairs & 0xFF).astype(np.float32) - np.float32(127.5)
             z.imag = (pairs >> 8).astype(np.float32) - np.float32(127.5)

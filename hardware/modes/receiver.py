@@ -235,10 +235,7 @@ class Receiver:
             self._block_addresses = set()
             preambles = self._find(buf, base, start, stop)
             noise = self._noise.floors(preambles + base)
-            size = buf.size
-            rows = demod.slice(
-                buf, preambles, self._classify, noise, lambda: self._iq_span(0, size)
-            )
+            rows = demod.slice(buf, preambles, self._classify, noise, self._iq_pairs)
             messages = self._accept(rows, base)
             self._next_search = base + stop
             self._noise.forget_before(base + stop)
@@ -268,6 +265,15 @@ class Receiver:
         if hi <= at:
             return self._iq[2 * lo : 2 * hi]
         return np.concatenate([self._iq[2 * lo : 2 * at], block[: 2 * (hi - at)]])
+
+    def _iq_pairs(self, at: I64) -> npt.NDArray[np.uint16]:
+        """IQ of buffer samples `at` as little-endian u16 pairs (demod.IqPairs)."""
+        pairs: npt.NDArray[np.uint16] = np.take(self._iq.view("<u2"), at)
+        if self._iq_block is not None:
+            split, block = self._iq_block
+            late = at >= split
+            pairs[late] = np.take(np.ascontiguousarray(block).view("<u2"), at[late] - split)
+        return pairs
 
     def _find(self, buf: npt.NDArray[np.float32], base: int, start: int, stop: int) -> I64:
         """Preamble candidates in buf[start:stop], each noise segment with its floor."""
