@@ -24,11 +24,13 @@ neighbours. Every stage below is whole-array numpy over a block's candidates
          ──► not CLEAN and not settled (every bit clear): sequence detection
              (max-log-MAP on a 2-state trellis, slicer.PulseModel.sequence_slice);
              weak candidates first get a data-aided timing search; those still
-             not clean a second pass at a data-aided phase and amplitude, coherent
-             when the IQ is at hand (in-phase part about the frame's own tracked
-             carrier, exact likelihood of the OSD candidates); then soft repair
-             (order-2 ordered-statistics decoding over the CRC code,
-             soft_decode.py), each repair trusted only by its cost margins
+             not clean and whose bits the pulse model explains (data-aided fit)
+             a second pass at a data-aided phase and amplitude, coherent when
+             the IQ is at hand (in-phase part about the frame's own tracked
+             carrier, exact likelihood of the OSD candidates, DF17/18 and DF11);
+             then soft repair (order-2 ordered-statistics decoding over the CRC
+             code, soft_decode.py, one call per batch), each repair trusted only
+             by its cost margins
 
 `classify` (the receiver's, or `crc_classifier`) decides what counts as CLEAN
 (done), REPAIRABLE (usable, keep looking) or REJECT, so the address policy of

@@ -15,9 +15,15 @@ Order-2 ordered-statistics decoding (OSD), per row, all rows at once::
                       XOR to t) ends up in the identity's place
                   ──► candidates: flip none, one or two of the `flip_positions`
                       least reliable other bits, and the LRB bits that clear
-                      what is left of the residual (byte tables: 3 lookups)
-                  ──► cost = summed reliability of every flipped bit; the
-                      cheapest candidate per row wins
+                      what is left of the residual (the map is linear: the LRB
+                      flips of the residual XOR those of the one or two others)
+                  ──► cost = summed reliability of every flipped bit (LRB part:
+                      per-byte subset sums, one matmul, 3 lookups); the
+                      cheapest candidates per row win
+
+A call costs a fixed number of numpy calls whatever the rows (24 elimination
+steps and a few dozen array operations), so callers batch: one call for every
+row and frame length (56 or 112 bits, per row) of a receiver batch.
 
 Every error pattern confined to the LRB set plus at most two other low-reliability
 bits is among the candidates, whatever the number of flips inside the LRB set (a
