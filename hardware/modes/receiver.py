@@ -103,6 +103,11 @@ def _address(msg: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
     return aa.astype(np.uint32)
 
 
+DEFAULT_BATCH_SAMPLES = 1_048_576
+"""Samples gathered before a preamble search (see `Receiver`): the latency bound of
+a message, traded for CPU."""
+
+
 class Receiver:
     """Stateful block demodulator: feed u8 IQ blocks of any size, get messages.
 
@@ -110,11 +115,12 @@ class Receiver:
     with another decoder. Not thread-safe; one receiver per sample stream.
 
     Blocks are demodulated in batches of at least `batch_samples` new samples
-    (524 288: 262 ms at 2 MS/s, 218 ms at 2.4 MS/s): the demodulator pays 1-2 ms
+    (1 048 576: 524 ms at 2 MS/s, 437 ms at 2.4 MS/s): the demodulator pays 1-2 ms
     per batch whatever its size (a few hundred numpy calls), which at the 65 ms
     blocks the ADS-B source delivers would be 2-3 % of real time (measured on
     modes1.bin fed in those blocks: batches of 2^19 samples take 0.64 of the CPU
-    time of demodulating every block, batches of 2^18 samples 0.79). Smaller
+    time of demodulating every block, batches of 2^18 samples 0.79; 2^20 samples
+    ran at 52x real time where 2^19 ran at 48x, bench/modes_demod.py). Smaller
     blocks are magnitude-converted at once and kept; their messages come out with
     the batch (at most `batch_samples` late). 0 demodulates every block as it
     comes. The messages do not depend on the batching (see the module docstring).
@@ -127,7 +133,7 @@ class Receiver:
         *,
         book: AddressBook | None = None,
         demodulator: Demodulator | None = None,
-        batch_samples: int = 524_288,
+        batch_samples: int = DEFAULT_BATCH_SAMPLES,
     ) -> None:
         if batch_samples < 0:
             raise ValueError(f"batch_samples must be >= 0, got {batch_samples}")

@@ -36,6 +36,8 @@ Config of `type = "adsb"` (every key, with its default)::
     max_fix_bits = 1          # CRC repair: 0 off, 1 (default), 2 (risky)
     queue_blocks = 8          # IQ blocks buffered between reader and demodulator
     block_samples = 131072    # complex samples per block (65.5 ms at 2 MS/s)
+    batch_samples = 1048576   # samples gathered before demodulating (0.52 s at 2 MS/s): the
+                              # most a message waits; smaller costs more CPU (0: every block)
     timeout_s = 10.0          # rtl_tcp: connect timeout and longest silence
     backoff_max_s = 30.0      # cap of the reconnect/retry backoff
 """
@@ -48,6 +50,7 @@ from daemon.config import Field, between
 from daemon.sources.adsb.source import AdsbSource, start_time_check
 from daemon.sources.base import SourceContext
 from daemon.sources.iq_input import gain_check, input_check
+from hardware.modes.receiver import DEFAULT_BATCH_SAMPLES
 
 __all__ = ["FIELDS", "AdsbSource", "build", "common_fields"]
 
@@ -89,6 +92,7 @@ FIELDS: dict[str, Field] = {
     "max_fix_bits": Field((int,), default=1, check=between(0, 2)),
     "queue_blocks": Field((int,), default=8, check=between(1, 1024)),
     "block_samples": Field((int,), default=131_072, check=between(4096, 4_194_304)),
+    "batch_samples": Field((int,), default=DEFAULT_BATCH_SAMPLES, check=between(0, 8_388_608)),
     "timeout_s": Field((float,), default=10.0, check=between(0.1, 600)),
     **common_fields(),
 }

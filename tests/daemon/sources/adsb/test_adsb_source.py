@@ -309,3 +309,23 @@ def test_metrics_count_messages_by_df_and_repairs(tmp_path: Path, modes1_path: P
     assert m.get("adsb_samples_total", source="air") == modes1_path.stat().st_size // 2
     assert 0 < m.get("adsb_max_range_m", source="air") < 20_000
     assert m.get("adsb_aircraft", source="air") == 1
+
+
+def test_batch_samples_trades_latency_only_the_events_are_the_same(
+        tmp_path: Path, modes1_path: Path) -> None:
+    def events(**cfg: object) -> list[tuple[str, int, float | None, float | None]]:
+        emit = Collect()
+        source = build_source("air", make_cfg(FIELDS, "adsb", input=str(modes1_path),
+                                              start_time="2024-05-01T00:00:00Z",
+                                              min_interval_s=0, **cfg),
+                              make_ctx(tmp_path))
+        source.run(emit, threading.Event(), once=True)
+        assert source.receiver.batch_samples == cfg.get("batch_samples", 1_048_576)
+        return [(e.id, e.t, e.lat, e.lon) for e in emit.events]
+
+    batched = events()
+    assert len([e for e in batched if e[0].startswith("adsb:")]) > 20
+    # Every block demodulated as it comes, and tiny blocks gathered into big batches
+    # (more blocks per batch than the source's minimum table of recent blocks).
+    assert events(batch_samples=0) == batched
+    assert events(block_samples=4096, batch_samples=262_144) == batched
