@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pytest
-from signal_gen import random_df17, synthesize
+from signal_gen import Burst, random_df17, synthesize
 
 from hardware.modes.demod import Demodulator, estimate_noise_floor
 from hardware.modes.magnitude import magnitude
@@ -25,6 +27,20 @@ def test_pulse_model_matches_the_receiver_calibration() -> None:
     assert straddle[3] == pytest.approx(straddle[4])
 
 
+def windows_at_bursts(
+    model: PulseModel, samples: npt.NDArray[Any], bursts: list[Burst]
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
+    """Slicing windows of `samples` (magnitudes or complex) at each burst's exact
+    generator position, and the phase step of each."""
+    start = np.array([b.start_sample for b in bursts])
+    origin = np.floor(start).astype(np.int64)
+    step = np.rint((start - origin) * model.steps).astype(np.intp)
+    origin += step // model.steps
+    step %= model.steps
+    view = np.lib.stride_tricks.sliding_window_view(samples, model.window_len)
+    return np.ascontiguousarray(view[origin - model.lookback]), step
+
+
 def sliced_at_true_phase(
     rate_hz: int, snr_db: float, count: int = 120
 ) -> tuple[PulseModel, npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
@@ -35,13 +51,7 @@ def sliced_at_true_phase(
     iq, bursts = synthesize(frames, rate_hz, snr_db, rng, spacing_us=300)
     mag = magnitude(iq)
     model = PulseModel(rate_hz)
-    start = np.array([b.start_sample for b in bursts])
-    origin = np.floor(start).astype(np.int64)
-    step = np.rint((start - origin) * model.steps).astype(np.intp)
-    origin += step // model.steps
-    step %= model.steps
-    view = np.lib.stride_tricks.sliding_window_view(mag, model.window_len)
-    windows = np.ascontiguousarray(view[origin - model.lookback])
+    windows, step = windows_at_bursts(model, mag, bursts)
     fast = model.slice(windows, step)
     noise = np.full(count, estimate_noise_floor(mag), np.float32)
     seq = model.sequence_slice(windows, step, fast.amplitude, noise, fast.bits)
@@ -146,13 +156,8 @@ def test_carrier_projection_recovers_the_envelope_under_a_frequency_offset() -> 
     )
     z = (iq[0::2].astype(np.float32) - 127.5) + 1j * (iq[1::2].astype(np.float32) - 127.5)
     model = PulseModel(2_000_000)
-    start = np.array([b.start_sample for b in bursts])
-    origin = np.floor(start).astype(np.int64)
-    step = np.rint((start - origin) * model.steps).astype(np.intp)
-    origin += step // model.steps
-    step %= model.steps
-    view = np.lib.stride_tricks.sliding_window_view(z, model.window_len)
-    windows = np.ascontiguousarray(view[origin - model.lookback]).astype(np.complex64)
+    windows, step = windows_at_bursts(model, z, bursts)
+    windows = windows.astype(np.complex64)
     truth = np.unpackbits(np.frombuffer(b"".join(frames), np.uint8)).reshape(20, 112)
     inphase, amp = model.carrier_projection(windows, step, truth)
     assert np.allclose(amp, 50.0, rtol=0.05)
@@ -171,13 +176,7 @@ def test_data_aided_amplitude_is_unbiased_where_pulses_straddle_samples() -> Non
     iq, bursts = synthesize(frames, 2_000_000, 12.0, rng, spacing_us=300)
     mag = magnitude(iq)
     model = PulseModel(2_000_000)
-    start = np.array([b.start_sample for b in bursts])
-    origin = np.floor(start).astype(np.int64)
-    step = np.rint((start - origin) * model.steps).astype(np.intp)
-    origin += step // model.steps
-    step %= model.steps
-    view = np.lib.stride_tricks.sliding_window_view(mag, model.window_len)
-    windows = np.ascontiguousarray(view[origin - model.lookback])
+    windows, step = windows_at_bursts(model, mag, bursts)
     truth = np.unpackbits(np.frombuffer(b"".join(frames), np.uint8)).reshape(200, 112)
     noise = np.full(200, estimate_noise_floor(mag), np.float32)
     amp, misfit = model.data_amplitude(windows, step, truth, noise)
