@@ -26,6 +26,9 @@ from __future__ import annotations
 from functools import cache
 from itertools import combinations
 
+import numpy as np
+import numpy.typing as npt
+
 POLY = 0xFFF409
 
 #: Bits 0..4 carry the downlink format; repairs never touch them, so a correction can
@@ -114,3 +117,16 @@ def syndrome_table(n_bits: int, max_bits: int) -> dict[int, tuple[int, int]]:
     for syndrome in ambiguous:
         del table[syndrome]
     return table
+
+
+@cache
+def single_bit_syndromes(nbits: int) -> npt.NDArray[np.uint32]:
+    """Residual (CRC of data XOR parity) that a lone error at each bit of an
+    `nbits`-bit frame produces, as a read-only array; entry i is for bit i (bit 0 =
+    MSB of byte 0). The CRC is linear: a pattern's residual is the XOR of its bits'."""
+    out = np.array(
+        [residual(bit_mask(nbits, bit).to_bytes(nbits // 8, "big")) for bit in range(nbits)],
+        dtype=np.uint32,
+    )
+    out.flags.writeable = False
+    return out

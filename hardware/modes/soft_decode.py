@@ -40,7 +40,7 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-from hardware.modes.crc import crc24
+from hardware.modes.crc import single_bit_syndromes
 
 __all__ = ["OsdResult", "osd_decode"]
 
@@ -69,19 +69,6 @@ class OsdResult:
     flips: npt.NDArray[np.intp]
     cost: F32
     runner_up: F32
-
-
-@cache
-def _bit_syndromes(nbits: int) -> U32:
-    """Residual that a lone error at each bit of an `nbits` frame produces (bit 0 = MSB)."""
-    nbytes = nbits // 8
-    out = np.zeros(nbits, np.uint32)
-    for bit in range(nbits):
-        frame = bytearray(nbytes)
-        frame[bit // 8] = 0x80 >> (bit % 8)
-        out[bit] = crc24(bytes(frame[:-3])) ^ int.from_bytes(frame[-3:], "big")
-    out.flags.writeable = False
-    return out
 
 
 @cache
@@ -115,9 +102,9 @@ _SUBSETS = np.array([[(v >> j) & 1 for j in range(8)] for v in range(256)], np.f
 
 @cache
 def _padded_syndromes(nbits: int, width: int) -> U32:
-    """`_bit_syndromes(nbits)` padded with zeros to `width` positions."""
+    """`single_bit_syndromes(nbits)` padded with zeros to `width` positions."""
     out = np.zeros(width, np.uint32)
-    out[:nbits] = _bit_syndromes(nbits)
+    out[:nbits] = single_bit_syndromes(nbits)
     out.flags.writeable = False
     return out
 

@@ -9,6 +9,7 @@ from hardware.modes.crc import (
     crc24,
     flip_bits,
     residual,
+    single_bit_syndromes,
     syndrome_table,
     with_parity,
 )
@@ -102,3 +103,15 @@ def test_syndrome_table_rejects_unsupported_sizes() -> None:
         syndrome_table(64, 1)
     with pytest.raises(ValueError):
         syndrome_table(112, 3)
+
+
+@pytest.mark.parametrize("nbits", [56, 112])
+def test_single_bit_syndromes_are_the_residuals_of_lone_errors_and_add_up(nbits: int) -> None:
+    syn = single_bit_syndromes(nbits)
+    assert syn.shape == (nbits,) and not syn.flags.writeable
+    zero = bytes(nbits // 8)
+    for bit in (0, 5, 31, nbits - 25, nbits - 1):
+        assert int(syn[bit]) == residual(flip_bits(zero, bit))
+    # Linear: a pattern's residual is the XOR of its bits' syndromes.
+    clean = with_parity(bytes.fromhex("8D4840D6202CC371C32CE0"[: nbits // 4 - 6]))
+    assert residual(flip_bits(clean, 7, 40, nbits - 3)) == int(syn[7] ^ syn[40] ^ syn[nbits - 3])
