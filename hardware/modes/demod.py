@@ -557,6 +557,14 @@ class Demodulator:
         `quiet_to_pulse` x the mean pulse window; the weakest pulse window is above
         `weakest_to_pulse` x the mean pulse window. Each is folded into one linear
         comparison of the raw sums.
+
+        Every test is a whole-array pass. Evaluating the later tests only at the
+        survivors of the earlier ones (np.take from the window sums) measured 25-90 %
+        slower on modes1.bin and at best as fast on 12 dB synthetic signals: the pulse
+        energy threshold passes 72 % of modes1.bin's samples (29 % of the synthetic
+        ones), local maxima above it 16 % (8 %), and listing the survivors of a
+        chunk (nonzero) already costs 3-4 passes. The order of the passes does not
+        matter measurably either.
         """
         length = stop - start
         ext = length + 2  # pulse energy also at start - 1 and stop, for local maxima
@@ -634,7 +642,8 @@ class Demodulator:
         centre += np.float32(nquiet * mu_w - slope * npulse * mu_w)
         np.less(quiet, centre, out=tmp)
         passed &= tmp
-        return np.flatnonzero(passed)
+        found: I64 = passed.nonzero()[0]  # np.flatnonzero without its ravel call
+        return found
 
     # --- stages 2-4 --------------------------------------------------------------------
 
