@@ -47,7 +47,7 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-from hardware.modes.crc import crc24
+from hardware.modes.crc import single_bit_syndromes
 from hardware.modes.slicer import PulseModel, SliceResult, pulse_model
 from hardware.modes.soft_decode import OsdResult, osd_candidates
 
@@ -83,20 +83,6 @@ IDX = npt.NDArray[np.intp]
 
 
 # --- vectorized CRC -----------------------------------------------------------------
-
-
-@cache
-def single_bit_syndromes(nbits: int) -> U32:
-    """Residual (CRC of data XOR parity) that a lone error at each bit of an
-    `nbits`-bit frame produces; entry i is for bit i (bit 0 = MSB of byte 0)."""
-    nbytes = nbits // 8
-    out = np.zeros(nbits, dtype=np.uint32)
-    for bit in range(nbits):
-        frame = bytearray(nbytes)
-        frame[bit // 8] = 0x80 >> (bit % 8)
-        out[bit] = crc24(bytes(frame[:-3])) ^ int.from_bytes(frame[-3:], "big")
-    out.flags.writeable = False
-    return out
 
 
 @cache
