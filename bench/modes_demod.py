@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hardware.modes.receiver import Receiver
 
-MODES1 = Path("/work/shared/data/adsb/modes1.bin")
+MODES1 = Path(__file__).resolve().parents[1] / "recordings" / "adsb" / "modes1.bin"
 TARGET_X_REALTIME = 50.0
 
 # (label, function name as cProfile reports it), in pipeline order.

@@ -42,38 +42,30 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
-from hardware.modes.crc import single_bit_syndromes
+from hardware.modes.candidates import Candidates
+from hardware.modes.crc_rows import (
+    LONG_BITS,
+    SHORT_BITS,
+    frame_residuals,
+    mixed_residuals,
+    one_bit_away,
+)
+from hardware.modes.noise import estimate_noise_floor
 from hardware.modes.slicer import PulseModel, SliceResult, pulse_model
 from hardware.modes.soft_decode import OsdResult, osd_candidates
 
-__all__ = [
-    "LONG_BITS",
-    "SHORT_BITS",
-    "Candidates",
-    "Demodulator",
-    "demodulate",
-    "estimate_noise_floor",
-    "frame_residuals",
-    "mixed_residuals",
-    "one_bit_away",
-    "quartile_noise_floor",
-    "single_bit_syndromes",
-]
+__all__ = ["Demodulator", "demodulate"]
 
 PREAMBLE_PULSES_US = (0.0, 1.0, 3.5, 4.5)
 PULSE_US = 0.5
 DATA_START_US = 8.0
 BIT_US = 1.0
-SHORT_BITS = 56
-LONG_BITS = 112
 SUPPORTED_RATES_HZ = (2_000_000, 2_400_000)
 
-_RAYLEIGH_MEAN_TO_QUARTILE = 1.6524  # mean / lower quartile of a Rayleigh magnitude
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -82,171 +74,10 @@ U32 = npt.NDArray[np.uint32]
 IDX = npt.NDArray[np.intp]
 
 
-# --- vectorized CRC -----------------------------------------------------------------
+# --- helpers ---------------------------------------------------------------------------
 
 
-@cache
-def _sorted_syndromes(nbits: int) -> U32:
-    return np.sort(single_bit_syndromes(nbits))
 
-
-def one_bit_away(residual: U32, nbits: int) -> npt.NDArray[np.bool_]:
-    """Whether each residual is the syndrome of a single-bit error in an
-    `nbits`-bit frame (so the frame is one flipped bit from a clean CRC)."""
-    table = _sorted_syndromes(nbits)
-    at = np.minimum(np.searchsorted(table, residual), table.size - 1)
-    return np.asarray(table[at] == residual)
-
-
-@cache
-def _byte_tables(nbits: int) -> U32:
-    """(nbytes, 256) table: the residual contribution of each byte value at each
-    position. CRC-24 with zero init is linear, so a frame's residual is the XOR of
-    its bytes' contributions."""
-    syn = single_bit_syndromes(nbits).reshape(-1, 8)
-    values = np.arange(256, dtype=np.uint32)
-    table = np.zeros((nbits // 8, 256), dtype=np.uint32)
-    for bit in range(8):
-        has_bit = ((values >> (7 - bit)) & 1).astype(bool)
-        table[:, has_bit] ^= syn[:, bit : bit + 1]
-    table.flags.writeable = False
-    return table
-
-
-def frame_residuals(msgs: U8, nbits: int) -> U32:
-    """CRC-24 residual of each row of `msgs` (bytes, at least nbits/8 columns)
-    read as an `nbits`-bit frame: 0 for a clean DF17, the address for AP formats."""
-    nbytes = nbits // 8
-    table = _byte_tables(nbits).reshape(-1)
-    # One gather of every byte's contribution (byte pos, value v at pos * 256 + v),
-    # byte positions first so that the XOR runs along contiguous rows.
-    flat = msgs.reshape(-1, msgs.shape[-1])
-    index = flat.T[:nbytes] + _BYTE_OFFSETS[:nbytes]
-    out: U32 = np.bitwise_xor.reduce(np.take(table, index), axis=0)
-    return out.reshape(msgs.shape[:-1])
-
-
-_BYTE_OFFSETS = (np.arange(14, dtype=np.intp) * 256)[:, None]
-
-
-@cache
-def _long_short_tables() -> U32:
-    """(2, 14, 256): `_byte_tables` of 112-bit frames, then of 56-bit frames with
-    bytes 7-13 contributing nothing, flattened for one gather over mixed rows."""
-    table = np.zeros((2, 14, 256), np.uint32)
-    table[0] = _byte_tables(LONG_BITS)
-    table[1, : SHORT_BITS // 8] = _byte_tables(SHORT_BITS)
-    out = table.reshape(-1)
-    out.flags.writeable = False
-    return out
-
-
-def mixed_residuals(msgs: U8, long_rows: npt.NDArray[np.bool_]) -> U32:
-    """`frame_residuals` of each row of `msgs` (rows, 14) as a 112-bit frame where
-    `long_rows`, as a 56-bit frame elsewhere, in one gather."""
-    index = msgs.T + _BYTE_OFFSETS
-    index += np.where(long_rows, 0, 14 * 256)
-    out: U32 = np.bitwise_xor.reduce(np.take(_long_short_tables(), index), axis=0)
-    return out
-
-
-def quartile_noise_floor(values: F32) -> float:
-    """Mean noise magnitude from a sample of magnitudes, via their lower quartile:
-    for Rayleigh noise of scale s the quartile is 0.759 s and the mean 1.253 s.
-
-    The lower quartile, unlike the median, hardly moves when replies fill a third of
-    the air time (the pulses sit in the upper half of the distribution).
-    """
-    if values.size == 0:
-        return 0.0
-    k = values.size // 4
-    return float(np.partition(values, k)[k]) * _RAYLEIGH_MEAN_TO_QUARTILE
-
-
-def estimate_noise_floor(mag: F32) -> float:
-    """Mean noise magnitude of a block (magnitude units): `quartile_noise_floor` of
-    a 1-in-16 subsample."""
-    return quartile_noise_floor(mag[::16])
-
-
-# --- candidates -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Candidates:
-    """Demodulated frames, one row per preamble (and phase) tried.
-
-    Attributes (arrays of one length N unless said):
-        preamble: index into the magnitude array of the detected preamble start.
-        phase: sub-sample offset of that row's bit grid, in samples; the first
-            preamble pulse starts at ``preamble + phase``.
-        msg: (N, 14) uint8, the sliced bits packed MSB first; a short frame uses
-            the first 7 bytes.
-        df: downlink format (first 5 bits).
-        nbits: 56 or 112, from the DF.
-        residual: CRC-24 of the data bits XOR the parity field (see crc.residual).
-        margin: mean decision confidence over the frame's bits (about 0.5 for clean
-            bits, 0 for coin tosses).
-        signal: mean sampled pulse height (magnitude units, see magnitude.py), from
-            the fitted amplitude and the pulse model at the row's phase.
-        flipped: how many low-confidence bits the soft repair inverted (0 when the
-            frame is as sliced); `msg` and `residual` are after the flips.
-    """
-
-    preamble: I64
-    phase: F32
-    msg: U8
-    df: U8
-    nbits: npt.NDArray[np.int16]
-    residual: U32
-    margin: F32
-    signal: F32
-    flipped: U8
-
-    def __len__(self) -> int:
-        return int(self.preamble.size)
-
-    def frame(self, row: int) -> bytes:
-        """Row `row` as a 7- or 14-byte Mode S frame."""
-        return self.msg[row, : int(self.nbits[row]) // 8].tobytes()
-
-    def take(self, rows: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> Candidates:
-        """The subset of rows selected by an index or mask array."""
-        return Candidates(
-            self.preamble[rows],
-            self.phase[rows],
-            self.msg[rows],
-            self.df[rows],
-            self.nbits[rows],
-            self.residual[rows],
-            self.margin[rows],
-            self.signal[rows],
-            self.flipped[rows],
-        )
-
-    def shifted(self, offset: int) -> Candidates:
-        """The same rows with `offset` added to every preamble index."""
-        return Candidates(
-            self.preamble + offset,
-            self.phase,
-            self.msg,
-            self.df,
-            self.nbits,
-            self.residual,
-            self.margin,
-            self.signal,
-            self.flipped,
-        )
-
-    @staticmethod
-    def concat(parts: list[Candidates]) -> Candidates:
-        """Rows of all `parts`, in order."""
-        if not parts:
-            return _empty_candidates()
-        return Candidates(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
-
-
-_FIELDS = ("preamble", "phase", "msg", "df", "nbits", "residual", "margin", "signal", "flipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,20 +157,6 @@ def _windows_view(mag: F32, length: int) -> npt.NDArray[np.void]:
     )
     view.flags.writeable = False
     return view
-
-
-def _empty_candidates() -> Candidates:
-    return Candidates(
-        np.zeros(0, np.int64),
-        np.zeros(0, np.float32),
-        np.zeros((0, 14), np.uint8),
-        np.zeros(0, np.uint8),
-        np.zeros(0, np.int16),
-        np.zeros(0, np.uint32),
-        np.zeros(0, np.float32),
-        np.zeros(0, np.float32),
-        np.zeros(0, np.uint8),
-    )
 
 
 # --- the demodulator -----------------------------------------------------------------
@@ -703,14 +520,14 @@ class Demodulator:
         detected coherently.
         """
         if preambles.size == 0:
-            return _empty_candidates()
+            return Candidates.empty()
         model = self.model
         noise = np.broadcast_to(np.asarray(noise_floor, np.float32), preambles.shape)
         best, pre_amp, keep = self.fit_preambles(mag, preambles, noise)
         kept = np.flatnonzero(keep)  # one nonzero for the four selections
         preambles, best, noise, pre_amp = preambles[kept], best[kept], noise[kept], pre_amp[kept]
         if preambles.size == 0:
-            return _empty_candidates()
+            return Candidates.empty()
         # Stage 3: only pulse trains with a pulse in (nearly) every bit period are
         # worth slicing; most stray candidates (Mode A/C replies, echoes) are not.
         origin, step, phase = self._hypothesis(preambles, best)
@@ -721,7 +538,7 @@ class Demodulator:
             preambles, best, noise = preambles[kept], best[kept], noise[kept]
             origin, step, phase, windows = origin[kept], step[kept], phase[kept], windows[kept]
             if preambles.size == 0:
-                return _empty_candidates()
+                return Candidates.empty()
         # Stage 4: fast slice at the fitted phase.
         fast = model.slice(windows, step)
         level = fast.amplitude * model.peak[step]
@@ -1035,7 +852,7 @@ class Demodulator:
             )
         sel = np.concatenate([p[0] for p in picks]) if picks else np.zeros(0, np.intp)
         if sel.size == 0:
-            return _empty_candidates()
+            return Candidates.empty()
         return self._rows(
             rows.preamble[sel],
             rows.phase[sel],

@@ -46,14 +46,9 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from hardware.modes.demod import (
-    CLEAN,
-    LONG_BITS,
-    REPAIRABLE,
-    Candidates,
-    Demodulator,
-    one_bit_away,
-)
+from hardware.modes.candidates import Candidates
+from hardware.modes.crc_rows import LONG_BITS, one_bit_away
+from hardware.modes.demod import CLEAN, REPAIRABLE, Demodulator
 from hardware.modes.frame_check import AddressBook, check_frame
 from hardware.modes.magnitude import FULL_SCALE, magnitude
 from hardware.modes.noise import NoiseTracker

@@ -13,7 +13,7 @@ import pytest
 
 from daemon.commands import decode_adsb
 
-MODES1 = Path("/work/shared/data/adsb/modes1.bin")
+MODES1 = Path(__file__).resolve().parents[2] / "recordings" / "adsb" / "modes1.bin"
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(not MODES1.exists(), reason="modes1.bin not available")

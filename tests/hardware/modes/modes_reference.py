@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-REFERENCE_PATH = Path("/work/shared/data/adsb/modes1.reference.txt")
+REFERENCE_PATH = Path(__file__).resolve().parents[3] / "recordings/adsb/modes1.reference.txt"
 SAMPLE_RATE_HZ = 2_000_000.0
 
 

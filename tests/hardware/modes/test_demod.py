@@ -9,19 +9,18 @@ import pytest
 from signal_gen import random_df17, synthesize
 
 from hardware.modes.crc import residual
-from hardware.modes.demod import (
+from hardware.modes.crc_rows import (
     LONG_BITS,
     SHORT_BITS,
-    Demodulator,
-    demodulate,
-    estimate_noise_floor,
     frame_residuals,
     mixed_residuals,
     one_bit_away,
 )
+from hardware.modes.demod import Demodulator, demodulate
 from hardware.modes.magnitude import magnitude
+from hardware.modes.noise import estimate_noise_floor
 
-MODES1 = Path("/work/shared/data/adsb/modes1.bin")
+MODES1 = Path(__file__).resolve().parents[3] / "recordings" / "adsb" / "modes1.bin"
 
 
 def test_magnitude_table_gives_the_distance_from_the_iq_midpoint() -> None:

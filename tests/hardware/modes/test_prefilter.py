@@ -16,10 +16,11 @@ import numpy.typing as npt
 import pytest
 from signal_gen import random_df17, synthesize
 
-from hardware.modes.demod import Demodulator, estimate_noise_floor
+from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude
+from hardware.modes.noise import estimate_noise_floor
 
-MODES1 = Path("/work/shared/data/adsb/modes1.bin")
+MODES1 = Path(__file__).resolve().parents[3] / "recordings" / "adsb" / "modes1.bin"
 RATES_HZ = (2_000_000, 2_400_000)
 
 F32 = npt.NDArray[np.float32]

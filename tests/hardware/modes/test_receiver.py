@@ -13,7 +13,7 @@ from signal_gen import df11, random_df17, synthesize, with_crc
 from hardware.modes.demod import Demodulator
 from hardware.modes.receiver import ModeSMessage, Receiver
 
-DATA = Path("/work/shared/data/adsb")
+DATA = Path(__file__).resolve().parents[3] / "recordings" / "adsb"
 MODES1 = DATA / "modes1.bin"
 REFERENCE = DATA / "modes1.reference.txt"
 AIRCRAFT = 0x4D2023
@@ -400,7 +400,8 @@ def verdict_frames() -> list[bytes]:
 
 
 def test_receiver_verdicts_agree_with_check_frame() -> None:
-    from hardware.modes.demod import Candidates, frame_residuals
+    from hardware.modes.candidates import Candidates
+    from hardware.modes.crc_rows import frame_residuals
     from hardware.modes.frame_check import AddressBook, check_frame
 
     frames = verdict_frames()
@@ -438,7 +439,8 @@ def test_receiver_verdicts_agree_with_check_frame() -> None:
 
 
 def test_soft_repaired_rows_need_a_known_address_and_never_confirm() -> None:
-    from hardware.modes.demod import Candidates, frame_residuals
+    from hardware.modes.candidates import Candidates
+    from hardware.modes.crc_rows import frame_residuals
 
     rng = np.random.default_rng(9)
     frames = [random_df17(rng, AIRCRAFT), random_df17(rng, 0x123456), df11(0x222222)]

@@ -9,9 +9,9 @@ import numpy.typing as npt
 import pytest
 from signal_gen import Burst, random_df17, synthesize
 
-from hardware.modes.demod import Demodulator, estimate_noise_floor
+from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude
-from hardware.modes.noise import NoiseTracker
+from hardware.modes.noise import NoiseTracker, estimate_noise_floor
 from hardware.modes.slicer import PulseModel, pulse_samples
 
 

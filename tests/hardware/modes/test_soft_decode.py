@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from signal_gen import random_df17
 
-from hardware.modes.demod import frame_residuals
+from hardware.modes.crc_rows import frame_residuals
 from hardware.modes.soft_decode import osd_candidates, osd_decode
 
 
