@@ -15,7 +15,7 @@ after the first one), encodes them and, when the primary sink is a
 `sinks.base.PreparingSink`, has it pack the batch's request (`prepare`); the writer
 thread then only sends each batch to the primary sink (Redis) in one round trip,
 then to any mirror sinks (e.g. jsonl). Packing in the writer would leave Redis idle
-while it runs (issue 8: the Pipeline went from ~0.50 to ~0.65 of the raw XADD rate).
+while it runs (issue 8: the Pipeline went from ~0.50 to ~0.60 of the raw XADD rate).
 Both are FIFO and there is one of each, so batches reach the sinks in queue order.
 When the primary sink fails, the batch goes to the spool when one is configured
 (and everything after it, so order per producer is kept until the spool is
