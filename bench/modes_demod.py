@@ -12,21 +12,33 @@ when other jobs start). --stages adds one run under cProfile and prints the CPU
 per demodulator stage (cumulative, so the profiler's own cost is in it too).
 modes1.bin has its quiet stretches cut out (see its README), so it is far denser in
 replies than live air, which makes it a pessimistic benchmark for the demodulator.
-The default 1 MiB blocks are 2^19 samples, one receiver batch; the ADS-B source
+The default 1 MiB blocks are 2^19 samples, half a receiver batch; the ADS-B source
 reads 2^17-sample blocks (--block-bytes 262144), which the receiver batches.
---batch-samples overrides the receiver's batch (default: the Receiver's own):
-each batch costs ~1.4 ms of fixed work on this machine (a few hundred numpy calls,
-half of them in the sequence stage), so larger batches trade latency for CPU
-(2^20 samples, 0.52 s at 2 MS/s: ~10 % less CPU than 2^19).
+--batch-samples overrides the receiver's batch (default: the Receiver's own, 2^20
+samples): each batch costs ~1-1.4 ms of fixed work on this machine (a few hundred
+numpy calls), so larger batches trade latency for CPU (2^20 samples, 0.52 s at
+2 MS/s: ~10 % less CPU than 2^19).
+
+A C reference in the same shell: when `dump1090-mutability` is installed (Debian's
+package; its demodulator is dump1090-fa's, for 2.4 MS/s) and scipy is there, each run
+also feeds it the recording resampled to 2.4 MS/s (repeated alike; it decodes ~319
+messages per copy, the issue's 2.4 MS/s decoders 321-345) and times its CPU (the
+child's user + system time). The host's speed drifts by ~20 % within minutes, so
+the ratio of the two, run by run, is the steadier figure. --no-reference skips it.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +51,8 @@ from hardware.modes.receiver import Receiver
 
 MODES1 = Path(__file__).resolve().parents[1] / "recordings" / "adsb" / "modes1.bin"
 TARGET_X_REALTIME = 50.0
+REFERENCE_BINARY = "dump1090-mutability"
+REFERENCE_RATE_HZ = 2_400_000
 
 # (label, function name as cProfile reports it), in pipeline order.
 STAGES = (
@@ -95,6 +109,35 @@ def print_stages(data: npt.NDArray[np.uint8], args: argparse.Namespace, copies: 
         print(f"  {label:22s} {by_name.get(name, 0.0) / copies * 1e3:6.3f} ms")
 
 
+def resampled_to_2p4(iq_u8: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    """u8 IQ at 2.0 MS/s resampled to 2.4 MS/s (polyphase 6/5), or None without scipy."""
+    try:
+        from scipy import signal  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    x = (iq_u8[0::2].astype(np.float64) - 127.5) + 1j * (iq_u8[1::2].astype(np.float64) - 127.5)
+    y = signal.resample_poly(x, 6, 5)
+    iq = np.empty(y.size * 2, np.float64)
+    iq[0::2], iq[1::2] = y.real, y.imag
+    return np.clip(np.round(iq + 127.5), 0, 255).astype(np.uint8)
+
+
+def run_reference(binary: str, path: Path) -> tuple[float, int]:
+    """CPU seconds (user + system) the C decoder takes over the u8 IQ file `path`, and
+    the messages it accepted with a correct CRC (from its --stats)."""
+    before = os.times()
+    done = subprocess.run(
+        [binary, "--ifile", str(path), "--quiet", "--stats"],
+        capture_output=True, text=True, check=True,
+    )
+    after = os.times()
+    cpu_s = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    found = re.search(r"(\d+) accepted with correct CRC", done.stdout + done.stderr)
+    return cpu_s, int(found.group(1)) if found else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=100)
@@ -104,18 +147,36 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stages", action="store_true", help="print CPU per stage")
     parser.add_argument("--batch-samples", type=int, default=None, help="receiver batch")
+    parser.add_argument("--no-reference", action="store_true", help="skip the C reference")
     args = parser.parse_args()
 
     one = np.fromfile(args.file, np.uint8)
     data = np.tile(one, args.repeat)
     samples = data.size // 2
     audio_s = samples / args.rate
+    binary = None if args.no_reference else shutil.which(REFERENCE_BINARY)
+    reference_file: Path | None = None
+    if binary is not None and args.rate == 2_000_000:
+        resampled = resampled_to_2p4(one)
+        if resampled is not None:
+            handle, name = tempfile.mkstemp(suffix=".u8")
+            os.close(handle)
+            reference_file = Path(name)
+            np.tile(resampled, args.repeat).tofile(reference_file)
     cpu: list[float] = []
-    messages = 0
-    for _ in range(args.runs):
-        t0 = time.process_time()
-        messages = run_once(data, args.rate, args.block_bytes, args.batch_samples)
-        cpu.append(time.process_time() - t0)
+    reference_cpu: list[float] = []
+    messages = reference_messages = 0
+    try:
+        for _ in range(args.runs):  # ours and the reference alternately: both meet the drift
+            t0 = time.process_time()
+            messages = run_once(data, args.rate, args.block_bytes, args.batch_samples)
+            cpu.append(time.process_time() - t0)
+            if reference_file is not None and binary is not None:
+                cpu_s, reference_messages = run_reference(binary, reference_file)
+                reference_cpu.append(cpu_s)
+    finally:
+        if reference_file is not None:
+            reference_file.unlink()
     best_s, median_s = min(cpu), statistics.median(cpu)
     x_realtime = audio_s / best_s
     print(
@@ -129,6 +190,20 @@ def main() -> int:
     )
     print(f"messages: {messages} ({messages / args.repeat:.1f} per copy)")
     print(f"vs target {TARGET_X_REALTIME:.0f}x real time: {x_realtime / TARGET_X_REALTIME:.2f}")
+    if reference_cpu:
+        ref_best = audio_s / min(reference_cpu)
+        ratios = [r / c for c, r in zip(cpu, reference_cpu, strict=True)]
+        print(
+            f"C reference, same shell: {REFERENCE_BINARY} on the copy resampled to 2.4 MS/s: "
+            f"{ref_best:.1f}x real time (best), {reference_messages / args.repeat:.1f} "
+            f"messages per copy"
+        )
+        print(
+            f"ours / C reference, speed per second of signal: best {x_realtime / ref_best:.2f}, "
+            f"median of runs {statistics.median(ratios):.2f}"
+        )
+    elif not args.no_reference:
+        print(f"(no C reference: {REFERENCE_BINARY} or scipy not installed, or not 2.0 MS/s)")
     if args.stages:
         print_stages(data, args, args.repeat)
     return 0
