@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,24 @@ def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
     """A fresh redis-server for one test (skipped with a reason if none is installed)."""
     with started_redis(tmp_path / "redis") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One redis-server for the tests of a module that leave its configuration alone
+    (use `server`, which empties it first)."""
+    with started_redis(tmp_path_factory.mktemp("redis")) as proc:
+        yield proc
+
+
+@pytest.fixture
+def server(module_server: RedisProcess) -> RedisProcess:
+    """The module's redis-server, emptied (and its script cache too) for this test."""
+    client: Any = module_server.client()
+    client.flushall()
+    client.script_flush()
+    client.close()
+    return module_server
 
 
 @pytest.fixture

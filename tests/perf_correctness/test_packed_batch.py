@@ -10,11 +10,10 @@ memos on some entries only, and one id per event across its streams.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from redis_proc import RedisProcess, started_redis
+from redis_proc import RedisProcess
 
 from daemon.encode import EntryEncoder
 from daemon.event import Event, Sequenced
@@ -25,20 +24,6 @@ from sinks.redis_connection import RedisOptions
 from sinks.redis_streams import RedisStreamsSink
 
 ENCODER = EntryEncoder(S2Indexer((6, 10, 14), 8))
-
-
-@pytest.fixture(scope="module")
-def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    with started_redis(tmp_path_factory.mktemp("redis")) as proc:
-        yield proc
-
-
-@pytest.fixture
-def server(module_server: RedisProcess) -> RedisProcess:
-    client: Any = module_server.client()
-    client.flushall()
-    client.close()
-    return module_server
 
 
 def sink_for(server: RedisProcess, **kwargs: Any) -> RedisStreamsSink:

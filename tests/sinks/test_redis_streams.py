@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import s2sphere
-from redis_proc import RedisProcess, started_redis
+from redis_proc import RedisProcess
 
 from daemon.encode import EntryEncoder, field_names
 from daemon.event import Event, Sequenced
@@ -69,23 +69,6 @@ def encode(events: list[Event], producer: str = "st-1:alpha", first_seq: int = 1
         Sequenced(producer, first_seq + i, ev, (ev.id, str(ev.t)) if memo else None)
         for i, ev in enumerate(events)
     ])
-
-
-@pytest.fixture(scope="module")
-def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    """One redis-server for the tests that leave its configuration alone."""
-    with started_redis(tmp_path_factory.mktemp("redis")) as proc:
-        yield proc
-
-
-@pytest.fixture
-def server(module_server: RedisProcess) -> RedisProcess:
-    """The module's redis-server, emptied (and its script cache too) for this test."""
-    client: Any = module_server.client()
-    client.flushall()
-    client.script_flush()
-    client.close()
-    return module_server
 
 
 @pytest.fixture
