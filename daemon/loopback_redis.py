@@ -19,6 +19,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_cluster_ports(n: int) -> list[int]:
+    """`n` distinct free loopback ports whose cluster bus ports (port + 10000) are free
+    too, a moment ago."""
+    ports: list[int] = []
+    held: list[socket.socket] = []
+    try:
+        while len(ports) < n:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+            held.append(s)
+            if port + 10000 > 65535 or port in ports:
+                continue
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            ports.append(port)
+    finally:
+        for s in held:
+            s.close()
+    return ports
+
+
 class LoopbackRedis:
     """Starts, stops and restarts one redis-server on 127.0.0.1; `url` points at it."""
 

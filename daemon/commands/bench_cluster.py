@@ -34,7 +34,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from daemon.loopback_redis import free_cluster_ports
 
 __all__ = ["ClusterBenchResult", "add_arguments", "bench_cluster", "run", "station_events"]
 
@@ -318,30 +319,6 @@ def _delete(node: Any, prefix: str) -> None:
 # -- a local cluster -------------------------------------------------------------------
 
 
-def _free_ports(n: int) -> list[int]:
-    """`n` free loopback ports whose cluster bus ports (+10000) are free too."""
-    ports: list[int] = []
-    held = []
-    try:
-        while len(ports) < n:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            held.append(s)
-            port = int(s.getsockname()[1])
-            if port + 10000 > 65535:
-                continue
-            with socket.socket() as bus:
-                try:
-                    bus.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-            ports.append(port)
-    finally:
-        for s in held:
-            s.close()
-    return ports
-
-
 @contextmanager
 def _cluster(url: str | None) -> Iterator[str]:
     """`url`, or a local 3+3 cluster started for the bench (stopped on exit)."""
@@ -352,7 +329,7 @@ def _cluster(url: str | None) -> Iterator[str]:
     cli = CLI if Path(CLI).exists() else shutil.which("redis-cli")
     if server is None or cli is None:
         raise SystemExit("bench cluster: redis-server/redis-cli 7 not found; pass --url")
-    ports = _free_ports(6)
+    ports = free_cluster_ports(6)
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="geosensord-bench-cluster.") as tmp:
         try:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+from daemon.loopback_redis import free_cluster_ports
 
 SERVER = "/usr/bin/redis-server"
 CLI = "/usr/bin/redis-cli"
@@ -25,30 +26,6 @@ def binaries_missing() -> str | None:
         if not Path(path).exists():
             return f"{path} is missing (apt-get install redis-server redis-tools, Redis >= 7)"
     return None
-
-
-def free_cluster_ports(n: int) -> list[int]:
-    """`n` free loopback ports whose cluster bus ports (port + 10000) are free too."""
-    ports: list[int] = []
-    held: list[socket.socket] = []
-    try:
-        while len(ports) < n:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-            held.append(s)
-            if port + 10000 > 65535 or port in ports:
-                continue
-            with socket.socket() as bus:
-                try:
-                    bus.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-            ports.append(port)
-    finally:
-        for s in held:
-            s.close()
-    return ports
 
 
 class LocalCluster:
