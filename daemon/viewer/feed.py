@@ -23,6 +23,7 @@ An event for the browser (JSON)::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,18 +110,8 @@ class StreamFeed:
         for key in sub.keys:
             pipe.xrevrange(key, max="+", min=f"({since_ms}-0", count=limit)
         replies: list[Any] = await pipe.execute()
-        cursor = f"{since_ms}-0"
-        rows: list[tuple[tuple[int, int], ViewEvent]] = []
-        for key, entries in zip(sub.keys, replies, strict=True):
-            for raw_id, fields in entries:
-                entry_id = _s(raw_id)
-                if entry_id_key(entry_id) > entry_id_key(cursor):
-                    cursor = entry_id
-                event = self._accept(sub, key, entry_id, fields)
-                if event is not None:
-                    rows.append((entry_id_key(entry_id), event))
-        rows.sort(key=lambda r: r[0])
-        return [e for _, e in rows[-limit:]] if limit else [], cursor
+        events, cursor = self._merge(sub, zip(sub.keys, replies, strict=True), f"{since_ms}-0")
+        return events[-limit:] if limit else [], cursor
 
     async def read_new(
         self, sub: Subscription, cursor: str, block_ms: int, count: int = 1000
@@ -129,10 +120,16 @@ class StreamFeed:
         reply: Any = await self.client.xread(
             dict.fromkeys(sub.keys, cursor), count=count, block=block_ms
         )
+        return self._merge(sub, ((_s(key), entries) for key, entries in reply or []), cursor)
+
+    def _merge(
+        self, sub: Subscription, replies: Iterable[tuple[str, list[Any]]], cursor: str
+    ) -> tuple[list[ViewEvent], str]:
+        """The accepted events of per-key stream replies ((key, [(id, fields)…])…), in
+        id order, and the newest id read (`cursor` when none is newer)."""
         rows: list[tuple[tuple[int, int], ViewEvent]] = []
         newest = cursor
-        for raw_key, entries in reply or []:
-            key = _s(raw_key)
+        for key, entries in replies:
             for raw_id, fields in entries:
                 entry_id = _s(raw_id)
                 if entry_id_key(entry_id) > entry_id_key(newest):
