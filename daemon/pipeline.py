@@ -261,6 +261,9 @@ class Pipeline:
     ) -> None:
         self.encoder = encoder
         self.primary = primary
+        # The primary again when it can pack batches apart from sending them (checked
+        # once: a runtime Protocol check walks the attributes).
+        self._preparing = primary if isinstance(primary, PreparingSink) else None
         self.mirrors = list(mirrors)
         self.spool = spool
         self.seqs = seqs
@@ -504,10 +507,10 @@ class Pipeline:
         """The primary sink's client-side work on a batch (packing), done in the
         encoder thread so the writer thread only sends it (issue 8); None when the
         sink does not prepare or failed to (the writer then writes the entries)."""
-        if not entries or not isinstance(self.primary, PreparingSink):
+        if not entries or self._preparing is None:
             return None
         try:
-            return self.primary.prepare(entries)
+            return self._preparing.prepare(entries)
         except (ValueError, TypeError, OverflowError) as exc:
             name = self.primary.name
             self._bad.warning("prepare", "sink %s: cannot prepare a batch: %s", name, exc)
@@ -520,8 +523,8 @@ class Pipeline:
         if not self._primary_ok and self.last_error:
             self.metrics.inc("sink_retries_total", sink=self.primary.name)
         started_s = time.monotonic()
-        if prepared is not None and isinstance(self.primary, PreparingSink):
-            written = self.primary.write_prepared(prepared)
+        if prepared is not None and self._preparing is not None:
+            written = self._preparing.write_prepared(prepared)
         else:
             written = self.primary.write(entries)
         self.metrics.observe(

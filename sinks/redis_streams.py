@@ -233,7 +233,8 @@ class RedisStreamsSink:
 
     # -- lifecycle -------------------------------------------------------
     def open(self) -> None:
-        """Connect and load the write script; raises SinkUnavailable when unreachable."""
+        """Connect (the write script is loaded on its first NOSCRIPT); raises
+        SinkUnavailable when unreachable."""
         self._call(lambda c: c.ping())
 
     def flush(self) -> None:
