@@ -51,7 +51,7 @@ from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.errors import IqSourceError
 from hardware.iq.file import IqFileSource
 from hardware.modes.beast import BEAST_CLOCK_HZ
-from hardware.modes.receiver import DEFAULT_BATCH_SAMPLES, ModeSMessage, Receiver
+from hardware.modes.receiver import ModeSMessage, Receiver
 
 __all__ = ["AdsbSource", "parse_start_time"]
 
@@ -101,11 +101,11 @@ class AdsbSource(Source):
         self.publisher = source_publisher(name, cfg, ctx.station)
         self.tracker = ModeSTracker(name, self.publisher, ctx.metrics,
                                     max_range_m=float(cfg["max_range_km"]) * 1000.0)
-        batch = int(cfg.get("batch_samples", DEFAULT_BATCH_SAMPLES))
+        batch = int(cfg["batch_samples"])
         self.receiver = Receiver(self.rate_hz, int(cfg["max_fix_bits"]), batch_samples=batch)
         # (fed index of the block's first sample, absolute index, time of that sample):
         # enough blocks to cover what the receiver may hold back in one batch.
-        blocks = batch // int(cfg.get("block_samples", 131_072)) + 4
+        blocks = batch // int(cfg["block_samples"]) + 4
         self._segments: deque[tuple[int, int, float]] = deque(maxlen=max(16, blocks))
         self._anchor: tuple[int, float] | None = None  # (absolute sample, epoch s)
         self._deterministic = False
