@@ -218,7 +218,7 @@ def osd_candidates(
     # Flip candidates: the least reliable positions outside the LRB set.
     in_lrb = np.zeros((n, span), bool)
     in_lrb[all_rows[:, None], lrb] = True
-    outside = in_lrb[by_row, order]
+    outside = ~in_lrb[by_row, order]  # in reliability order; argsort puts the LRB set first
     rank = outside.argsort(axis=1, kind="stable")[:, PARITY_BITS:][:, :flip_positions]
     flip_pos = order[by_row, rank]  # (n, m)
     m = flip_pos.shape[1]
