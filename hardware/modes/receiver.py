@@ -236,7 +236,9 @@ class Receiver:
             self._block_addresses = set()
             preambles = self._find(buf, base, start, stop)
             noise = self._noise.floors(preambles + base)
-            rows = demod.slice(buf, preambles, self._classify, noise, self._iq_pairs)
+            rows = demod.slice(
+                buf, preambles, self._classify, noise, self._iq_pairs, self._known_addresses
+            )
             messages = self._accept(rows, base)
             self._next_search = base + stop
             self._noise.forget_before(base + stop)
@@ -255,6 +257,10 @@ class Receiver:
             self._tail_len = kept
             self._tail_start = base + keep_from
         return messages
+
+    def _known_addresses(self) -> npt.NDArray[np.uint32]:
+        """Addresses confirmed so far, those clean rows of this block included."""
+        return self._known_now
 
     def _iq_span(self, lo: int, hi: int) -> npt.NDArray[np.uint8]:
         """Interleaved IQ of buffer samples lo..hi-1 (a view where it is in one piece)."""

@@ -667,6 +667,7 @@ class PulseModel:
         guess: npt.NDArray[np.uint8] | None = None,
         *,
         coherent: bool = False,
+        fixed: npt.NDArray[np.int8] | None = None,
     ) -> SliceResult:
         """Max-log-MAP decision of all 112 bits on a 2-state trellis (state = bit).
 
@@ -677,7 +678,8 @@ class PulseModel:
         bits i+1 and i-2 whose small leak is not part of the state; zeros when None.
         `coherent`: `windows` hold the in-phase part of carrier-aligned complex
         samples instead of magnitudes, whose expected value is ``A s`` itself, with
-        Gaussian noise (`noise_mean` is then unused).
+        Gaussian noise (`noise_mean` is then unused). `fixed` (rows, 112): bits
+        known beforehand (0 or 1; -1 where free), which every path must take.
         """
         rows = windows.shape[0]
         nb = FRAME_BITS + 1
@@ -719,6 +721,11 @@ class PulseModel:
             metric -= x[j]
         if short.size:
             metric[:, :, SHORT_BITS + 1 :, short] = 0.0
+        if fixed is not None:
+            known = fixed.T  # (112, rows)
+            for c in (0, 1):
+                data = metric[:, c, :FRAME_BITS]  # [p, bit, row], a view
+                data[:, known == 1 - c] = np.float32(-_FORBIDDEN)
         # Forward: alpha_i(c) = best path metric over branches 0..i ending in bit
         # i = c. Backward, as a forward sweep over the reversed branches with
         # transposed matrices: beta_i(p) over branches i+1..112 from bit i = p.
@@ -732,6 +739,7 @@ class PulseModel:
         return SliceResult(bits, confidence, amplitude, np.zeros(rows, np.float32))
 
 
+_FORBIDDEN = 1e8  # branch metric of a path against a fixed bit (squared-error units)
 _SWEEP_CHUNK = 8  # branches per chunk of `_max_plus_sweep` (112 = 14 x 8)
 
 

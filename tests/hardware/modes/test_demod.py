@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from signal_gen import random_df17, synthesize
+from signal_gen import df11, random_df17, synthesize
 
 from hardware.modes.crc import residual
 from hardware.modes.crc_rows import (
@@ -16,7 +16,7 @@ from hardware.modes.crc_rows import (
     mixed_residuals,
     one_bit_away,
 )
-from hardware.modes.demod import Demodulator, demodulate
+from hardware.modes.demod import Demodulator, address_hypotheses, demodulate
 from hardware.modes.magnitude import magnitude
 from hardware.modes.noise import estimate_noise_floor
 
@@ -147,3 +147,26 @@ def test_data_aided_fit_tells_frames_from_frames_under_a_stronger_collision() ->
         misfit.append(demod._data_fit(mag, preambles, best, bits, noise).misfit)
     assert misfit[0].max() < demod.frame_misfit / 3
     assert np.median(misfit[1]) > demod.frame_misfit
+
+
+def frame_bits(frame: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(frame, np.uint8))
+
+
+def test_address_hypotheses_pick_long_rows_near_a_known_address() -> None:
+    rng = np.random.default_rng(3)
+    known = np.array(sorted([0x3C6586, 0x4D2023]), np.uint32)
+    near = frame_bits(random_df17(rng, 0x4D2023))
+    near[[9, 20, 30]] ^= 1  # three address bits off
+    far = frame_bits(random_df17(rng, 0x123456))  # 8+ bits from both
+    df_doubt = frame_bits(random_df17(rng, 0x3C6586))
+    df_doubt[3] ^= 1  # DF 10011: one bit from 17 and from 18
+    short = np.zeros(112, np.uint8)
+    short[:56] = frame_bits(df11(0x3C6586))
+    rows, fixed = address_hypotheses(np.array([near, far, df_doubt, short]), known, 6)
+    assert rows.tolist() == [0, 2]
+    address = (fixed[:, 8:32].astype(np.int64) << np.arange(23, -1, -1)).sum(axis=1)
+    assert address.tolist() == [0x4D2023, 0x3C6586]
+    assert fixed[0, :5].tolist() == [1, 0, 0, 0, 1]  # DF17
+    assert fixed[1, :5].tolist() == [1, -1, -1, -1, -1]  # only "long"
+    assert (fixed[:, 5:8] == -1).all() and (fixed[:, 32:] == -1).all()

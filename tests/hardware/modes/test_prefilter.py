@@ -56,7 +56,9 @@ def reference_preambles(demod: Demodulator, mag: F32, noise_mean: float) -> npt.
         low = np.minimum.reduce([at(o) for o in po])
         weakest_ok = low > total * np.float32(slope) + np.float32(mu_w - slope * npulse * mu_w)
     else:
-        weakest_ok = np.logical_and.reduce([at(o) > np.float32(mu_w) for o in po])
+        weakest_ok = np.logical_and.reduce(
+            [at(o) > np.float32(demod.pulse_floor * mu_w) for o in po]
+        )
     if demod._quiet_pair:
         assert qo[2] - qo[1] == pair_step
         quiet = at(qo[0]) + (at(qo[1]) + at(qo[2]))

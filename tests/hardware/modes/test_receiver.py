@@ -226,16 +226,13 @@ def test_recovery_at_2msps_14db_snr() -> None:
     assert recovery(2_000_000, 14.0) >= 0.95
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 target not met at 2.0 MS/s: ~87 % at 12 dB (seed 1; 82-87 % over "
-    "seeds 1-4). Frames within ~0.15 sample of straddling two samples (a fifth of "
-    "them) still lose about half: every other sample then holds half a pulse "
-    "whatever the bits (partial response, ~6 dB less distance between bit "
-    "sequences), and even coherent detection leaves ~7 bit errors per such frame, "
-    "more than order-2 OSD over the CRC-24 recovers. 95 % is reached at 14 dB",
-)
 def test_recovery_at_2msps_12db_snr() -> None:
+    # Frames within ~0.15 sample of straddling two samples keep ~6 bit errors
+    # even under a genie-aided coherent sequence detector (partial response:
+    # every other sample holds half a pulse whatever the bits). What recovers
+    # them: the address of an aircraft already confirmed, fixed in a second
+    # coherent trellis pass (32 bits known, the CRC left for 80), order-2 OSD
+    # over the rest and the exact likelihood of its candidates.
     assert recovery(2_000_000, 12.0) >= 0.95
 
 

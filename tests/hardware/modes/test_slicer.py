@@ -185,3 +185,39 @@ def test_data_aided_amplitude_is_unbiased_where_pulses_straddle_samples() -> Non
     assert float(np.median(fast.amplitude)) < 57.0  # what it improves on
     shifted = model.data_amplitude(windows, (step + 3) % model.steps, truth, noise)[1]
     assert np.mean(misfit < shifted) > 0.9  # the misfit finds the phase
+
+
+def coherent_windows_at_bursts(
+    snr_db: float, count: int, seed: int
+) -> tuple[
+    PulseModel,
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.intp],
+    npt.NDArray[np.uint8],
+]:
+    """(model, in-phase windows, amplitudes, steps, true bits) of synthetic DF17
+    frames at 2.0 MS/s, projected on their carrier at their exact phase."""
+    rng = np.random.default_rng(seed)
+    frames = [random_df17(rng, 0x3C6586) for _ in range(count)]
+    iq, bursts = synthesize(frames, 2_000_000, snr_db, rng, spacing_us=300)
+    z = (iq[0::2].astype(np.float32) - 127.5) + 1j * (iq[1::2].astype(np.float32) - 127.5)
+    model = PulseModel(2_000_000)
+    windows, step = windows_at_bursts(model, z, bursts)
+    truth = np.unpackbits(np.frombuffer(b"".join(frames), np.uint8)).reshape(count, 112)
+    inphase, amp = model.carrier_projection(windows.astype(np.complex64), step, truth)
+    return model, inphase, amp, step, truth
+
+
+def test_fixed_bits_bind_every_path_of_the_sequence_detector() -> None:
+    # Clean frames, with the address field fixed to the inverse of what was sent:
+    # the decision must take the fixed bits, however the samples disagree.
+    model, inphase, amp, step, truth = coherent_windows_at_bursts(60.0, 20, seed=41)
+    fixed = np.full(truth.shape, -1, np.int8)
+    fixed[:, 8:32] = 1 - truth[:, 8:32]
+    noise = np.ones(20, np.float32)
+    seq = model.sequence_slice(inphase, step, amp, noise, truth, coherent=True, fixed=fixed)
+    assert (seq.bits[:, 8:32] == 1 - truth[:, 8:32]).all()
+    assert (seq.bits[:, 40:] == truth[:, 40:]).all()  # far from the forced bits: unchanged
+    assert (seq.confidence[:, 8:32] > 1e3 * seq.confidence[:, 40:].max()).all()
+
