@@ -756,7 +756,10 @@ class Demodulator:
             at = refined_from + np.arange(coherent.step.size)
             rescore = at[unresolved[at]]
         if sub.size or rescore.size:
-            repaired = self._chase(rows, bits, confidence, sub, rescore, coherent, refined_from)
+            aided_from = refined_from + again.size  # `_refine` appends the aided rows
+            repaired = self._chase(
+                rows, bits, confidence, sub, rescore, coherent, refined_from, aided_from
+            )
             if len(repaired):
                 rows = Candidates.concat([rows, repaired])
                 cls = np.concatenate([cls, np.minimum(classify(repaired), np.int8(REPAIRABLE))])
@@ -830,17 +833,16 @@ class Demodulator:
         if coherent is not None and known is not None:
             pick, fixed = address_hypotheses(seq.bits, known(), self.aid_distance)
             if pick.size:
-                # The rescoring compares the aided rows with the free decision.
-                coherent = coherent.extended(pick)
                 aided = model.sequence_slice(
-                    coherent.inphase[-pick.size :],
+                    coherent.inphase[pick],
                     step[pick],
-                    coherent.amp[-pick.size :],
+                    coherent.amp[pick],
                     noise_mean[pick],
                     seq.bits[pick],
                     coherent=True,
                     fixed=fixed,
                 )
+                coherent = coherent.extended(pick)  # the free decision, for `_rescore`
                 preambles, phase, level = (
                     np.concatenate([v, v[pick]]) for v in (preambles, phase, level)
                 )
@@ -858,16 +860,21 @@ class Demodulator:
         rescore: npt.NDArray[np.intp],
         coherent: _Coherent | None,
         refined_from: int,
+        aided_from: int,
     ) -> Candidates:
         """Soft repair of rows `sub` towards DF11/17/18 (`_trusted`) and of the
         coherently sliced rows `rescore` (`coherent` row k = row `refined_from`
-        + k) likewise but chosen by likelihood (`_rescore`), in one order-2 OSD
-        call: soft_decode's cost is mostly a fixed number of numpy calls, so
-        every row and frame length of a batch share it.
+        + k; the address-aided ones from row `aided_from`) likewise but chosen
+        by likelihood (`_rescore`), in one order-2 OSD call: soft_decode's cost
+        is mostly a fixed number of numpy calls, so every row and frame length of
+        a batch share it.
 
         Each row is read as a 112-bit frame where its first bit says long or is
         among its 24 least reliable bits, and as a 56-bit frame where it says
-        short or is that doubtful (rows `rescore` always as 112-bit frames too).
+        short or is that doubtful. Rows `rescore` are rescored as 112-bit frames
+        only where their address was fixed: on the free coherent rows the
+        112-bit likelihood winners added ~0.1 % recovery at 2.0 MS/s and 12 dB
+        but were wrong 3 times in 14 400 frames.
         Returns the repaired rows (their `flipped` > 0), the rescored ones first.
 
         Unlike frame_check's hard repair the DF bits may flip: the result must
@@ -891,7 +898,7 @@ class Demodulator:
         open_long = frame_residuals(rows.msg[rescore], LONG_BITS) != 0
         open_short = frame_residuals(rows.msg[rescore], SHORT_BITS) != 0
         again = {
-            LONG_BITS: rescore[open_long],
+            LONG_BITS: rescore[open_long & (rescore >= aided_from)],
             SHORT_BITS: rescore[short_at[sub.size :] & open_short],
         }
         parts = {}
