@@ -32,6 +32,7 @@ def magnitude_table() -> npt.NDArray[np.float32]:
 
 _TABLE = magnitude_table()
 _TABLE.flags.writeable = False
+_PIECE_SAMPLES = 65_536  # samples per table lookup (see `magnitude`)
 
 
 def magnitude(
@@ -48,8 +49,13 @@ def magnitude(
     if iq_u8.size % 2:
         raise ValueError("interleaved IQ needs an even number of bytes")
     pairs = np.ascontiguousarray(iq_u8).view("<u2")
-    # take(mode="clip") skips the bounds check: every uint16 is a valid index.
     if out is None:
-        return np.take(_TABLE, pairs, mode="clip")
-    np.take(_TABLE, pairs, out=out, mode="clip")
+        out = np.empty(pairs.size, np.float32)
+    # take(mode="clip") skips the bounds check: every uint16 is a valid index.
+    # In pieces: take converts its indices to a temporary intp array, 8 bytes a
+    # sample, which stays in cache this way (65 536 samples: ~10 % less CPU than
+    # 32 768, as fast as 131 072).
+    for lo in range(0, pairs.size, _PIECE_SAMPLES):
+        hi = lo + _PIECE_SAMPLES
+        np.take(_TABLE, pairs[lo:hi], out=out[lo:hi], mode="clip")
     return out

@@ -90,14 +90,20 @@ class NoiseTracker:
             take_to = min(end, seg_end)
             chunk = mag[pos - self._seen : take_to - self._seen]
             first = (self.origin - pos) % _SUBSAMPLE
-            self._pending.append(chunk[first::_SUBSAMPLE].copy())
+            subsample = chunk[first::_SUBSAMPLE]
             pos = take_to
+            if pos == seg_end and not self._pending:
+                # A whole segment in this call: its estimate straight from the
+                # strided view (np.partition copies it anyway).
+                self._close(subsample)
+                continue
+            self._pending.append(subsample.copy())
             if pos == seg_end:
-                self._close()
+                self._close(np.concatenate(self._pending))
         self._seen = end
 
-    def _close(self) -> None:
-        values = np.concatenate(self._pending) if self._pending else np.zeros(0, np.float32)
+    def _close(self, values: npt.NDArray[np.float32]) -> None:
+        """End the open segment, whose subsample is `values`."""
         self._pending = []
         estimate = quartile_noise_floor(values)
         length = segment_start(self._open + 1) - segment_start(self._open)

@@ -55,7 +55,6 @@ from hardware.modes.noise import NoiseTracker
 
 __all__ = ["ModeSMessage", "Receiver"]
 
-_MAGNITUDE_PIECE = 32_768  # samples per table lookup in feed
 _AP_DF = np.isin(np.arange(32), (0, 4, 5, 16, 20, 21, 24))
 _ADSB_DF = np.isin(np.arange(32), (11, 17, 18))
 I64 = npt.NDArray[np.int64]
@@ -169,11 +168,7 @@ class Receiver:
         count = usable // 2
         mag = self._reserve(count)
         used = self._tail_len + self._pending
-        # In cache-sized pieces: the table lookup converts its indices to a
-        # temporary intp array, 8 bytes per sample.
-        for lo in range(0, count, _MAGNITUDE_PIECE):
-            hi = min(lo + _MAGNITUDE_PIECE, count)
-            magnitude(iq[2 * lo : 2 * hi], out=mag[lo:hi])
+        magnitude(iq[:usable], out=mag)
         self.samples_fed += count
         self._pending += count
         if self._pending < self.batch_samples:
@@ -234,8 +229,7 @@ class Receiver:
             self._known = np.array(sorted(self.book.known(t_block_s)), dtype=np.uint32)
             self._known_now = self._known
             self._block_addresses = set()
-            preambles = self._find(buf, base, start, stop)
-            noise = self._noise.floors(preambles + base)
+            preambles, noise = self._find(buf, base, start, stop)
             rows = demod.slice(
                 buf, preambles, self._classify, noise, self._iq_pairs, self._known_addresses
             )
@@ -282,14 +276,21 @@ class Receiver:
             pairs[late] = np.take(np.ascontiguousarray(block).view("<u2"), at[late] - split)
         return pairs
 
-    def _find(self, buf: npt.NDArray[np.float32], base: int, start: int, stop: int) -> I64:
-        """Preamble candidates in buf[start:stop], each noise segment with its floor."""
+    def _find(
+        self, buf: npt.NDArray[np.float32], base: int, start: int, stop: int
+    ) -> tuple[I64, npt.NDArray[np.float32]]:
+        """Preamble candidates in buf[start:stop], each noise segment searched with
+        its floor, and that floor per candidate (`NoiseTracker.floors` of them,
+        without its per-candidate segment arithmetic)."""
         parts = []
+        floors = []
         seg_starts = self._noise.boundaries(base + start, base + stop)
         for lo, hi in itertools.pairwise([base + start, *seg_starts, base + stop]):
             floor = self._noise.floor_at(lo)
-            parts.append(self.demod.find_preambles(buf, lo - base, hi - base, floor))
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            found = self.demod.find_preambles(buf, lo - base, hi - base, floor)
+            parts.append(found)
+            floors.append(np.full(found.size, floor, np.float32))
+        return np.concatenate(parts), np.concatenate(floors)
 
     def _classify(self, rows: Candidates) -> npt.NDArray[np.int8]:
         """Rate rows for the slicer: CLEAN when check_frame will accept them as they

@@ -61,6 +61,7 @@ SHORT_BITS = 56
 F32 = npt.NDArray[np.float32]
 IDX = npt.NDArray[np.intp]
 _BLAS_ROWS = 512  # OpenBLAS runs GEMMs with m * n * k < 262144 single-threaded
+_TRANSPOSE_ROWS = 256  # rows of windows per block of `PulseModel._filter`'s transpose
 
 
 def _phi_integral(u: npt.NDArray[np.float64], blur: float) -> npt.NDArray[np.float64]:
@@ -400,7 +401,12 @@ class PulseModel:
         counts = [len(range(r, nbits, pb)) for r in range(min(pb, nbits))]
         lo = int(self._tap_origin.min())
         hi = max(int(self._tap_origin[r]) + ps * (n - 1) + ntaps for r, n in enumerate(counts))
-        samples = np.ascontiguousarray(windows[:, lo:hi].T, np.float32)  # (hi - lo, rows)
+        samples = np.empty((hi - lo, rows), np.float32)
+        # Transposed _TRANSPOSE_ROWS rows at a time: the rows being read then stay
+        # in L1, where one whole-array transpose reads every row once per sample
+        # (1455 rows of modes1.bin's batch: 130 instead of 240 us).
+        for r0 in range(0, rows, _TRANSPOSE_ROWS):
+            samples[:, r0 : r0 + _TRANSPOSE_ROWS] = windows[r0 : r0 + _TRANSPOSE_ROWS, lo:hi].T
         item = samples.itemsize
         out = np.empty((nbits, rows), np.float32)
         for r, count in enumerate(counts):
