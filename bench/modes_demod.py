@@ -1,7 +1,7 @@
 """Mode S receiver throughput: modes1.bin repeated N times through `Receiver`.
 
     python bench/modes_demod.py [--repeat 100] [--rate 2000000] [--block-bytes 1048576]
-                                [--runs 5] [--stages] [--batch-samples 524288]
+                                [--runs 5] [--stages] [--batch-samples 524288] [--plain]
 
 Prints the samples processed per CPU second (time.process_time, so one core's work)
 as a multiple of real time at the sample rate, the messages decoded, and the ratio
@@ -25,6 +25,15 @@ also feeds it the recording resampled to 2.4 MS/s (repeated alike; it decodes ~3
 messages per copy, the issue's 2.4 MS/s decoders 321-345) and times its CPU (the
 child's user + system time). The host's speed drifts by ~20 % within minutes, so
 the ratio of the two, run by run, is the steadier figure. --no-reference skips it.
+
+Process settings: by default the process is set up as the daemon sets up its own
+(daemon/service.py): `settle_after_startup()` (startup's objects frozen, GC
+thresholds 20000,20,20) and `tune_malloc()` (glibc mmap/trim thresholds), applied
+once before the timed runs; --plain keeps CPython's and glibc's defaults. The CPU
+figure is user + system time (process_time includes both; the user and system
+split and the minor page faults per copy of the recording are printed from
+getrusage). The receiver runs here in the main thread, in the daemon in a source
+thread (another malloc arena; see daemon/malloc_settings.py for both).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import cProfile
 import os
 import pstats
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,6 +57,8 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from daemon.gc_settings import GC_THRESHOLDS, settle_after_startup
+from daemon.malloc_settings import MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES, tune_malloc
 from hardware.modes.receiver import Receiver
 
 MODES1 = Path(__file__).resolve().parents[1] / "recordings" / "adsb" / "modes1.bin"
@@ -138,6 +150,20 @@ def run_reference(binary: str, path: Path) -> tuple[float, int]:
     return cpu_s, int(found.group(1)) if found else 0
 
 
+def apply_daemon_settings(plain: bool) -> str:
+    """Set the process up as the daemon does (unless `plain`); returns what was used."""
+    if plain:
+        return "plain (CPython GC and glibc malloc defaults)"
+    settle_after_startup()
+    malloc = (
+        f"malloc mmap threshold {MMAP_THRESHOLD_BYTES >> 20} MiB, "
+        f"trim threshold {TRIM_THRESHOLD_BYTES >> 20} MiB"
+        if tune_malloc()
+        else "malloc defaults (no glibc mallopt)"
+    )
+    return f"daemon's: GC frozen after startup, thresholds {GC_THRESHOLDS}; {malloc}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=100)
@@ -148,6 +174,9 @@ def main() -> int:
     parser.add_argument("--stages", action="store_true", help="print CPU per stage")
     parser.add_argument("--batch-samples", type=int, default=None, help="receiver batch")
     parser.add_argument("--no-reference", action="store_true", help="skip the C reference")
+    parser.add_argument(
+        "--plain", action="store_true", help="without the daemon's GC and malloc settings"
+    )
     args = parser.parse_args()
 
     one = np.fromfile(args.file, np.uint8)
@@ -163,14 +192,23 @@ def main() -> int:
             os.close(handle)
             reference_file = Path(name)
             np.tile(resampled, args.repeat).tofile(reference_file)
+    settings = apply_daemon_settings(args.plain)
     cpu: list[float] = []
+    user_s: list[float] = []
+    system_s: list[float] = []
+    faults: list[int] = []
     reference_cpu: list[float] = []
     messages = reference_messages = 0
     try:
         for _ in range(args.runs):  # ours and the reference alternately: both meet the drift
+            usage = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.process_time()
             messages = run_once(data, args.rate, args.block_bytes, args.batch_samples)
             cpu.append(time.process_time() - t0)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            user_s.append(after.ru_utime - usage.ru_utime)
+            system_s.append(after.ru_stime - usage.ru_stime)
+            faults.append(after.ru_minflt - usage.ru_minflt)
             if reference_file is not None and binary is not None:
                 cpu_s, reference_messages = run_reference(binary, reference_file)
                 reference_cpu.append(cpu_s)
@@ -179,6 +217,7 @@ def main() -> int:
             reference_file.unlink()
     best_s, median_s = min(cpu), statistics.median(cpu)
     x_realtime = audio_s / best_s
+    print(f"process settings: {settings}")
     print(
         f"{args.file.name} x{args.repeat}: {samples} samples = {audio_s:.2f} s at "
         f"{args.rate / 1e6} MS/s, CPU best {best_s:.3f} s, median {median_s:.3f} s "
@@ -189,6 +228,13 @@ def main() -> int:
         f"time (median run {audio_s / median_s:.1f}x)"
     )
     print(f"messages: {messages} ({messages / args.repeat:.1f} per copy)")
+    print(
+        f"per copy, median of runs: user {statistics.median(user_s) / args.repeat * 1e3:.3f} ms, "
+        f"system {statistics.median(system_s) / args.repeat * 1e3:.3f} ms, "
+        f"minor page faults {statistics.median(faults) / args.repeat:.1f} "
+        f"(getrusage; process_time includes both: "
+        f"{sum(cpu):.3f} s vs user + system {sum(user_s) + sum(system_s):.3f} s)"
+    )
     print(f"vs target {TARGET_X_REALTIME:.0f}x real time: {x_realtime / TARGET_X_REALTIME:.2f}")
     if reference_cpu:
         ref_best = audio_s / min(reference_cpu)

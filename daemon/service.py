@@ -35,6 +35,7 @@ from typing import Any
 from daemon.config import Config, ConfigErrors, load_config
 from daemon.gc_settings import settle_after_startup
 from daemon.health import HealthServer
+from daemon.malloc_settings import tune_malloc
 from daemon.runtime import Runtime, StateDirLocked, open_runtime
 from daemon.sources import build_source
 from daemon.sources.base import Source
@@ -214,6 +215,7 @@ def run_service(config: Config, once: bool = False, stop_timeout_s: float = 25.0
         if display is not None:
             display.start()
         settle_after_startup()  # GC: startup's objects frozen, higher thresholds
+        tune_malloc()  # glibc: batch temporaries reuse the heap (no-op elsewhere)
         notifier.ready()
         log.info(
             "geosensord running: %d sources, redis %s", len(sup.states), rt.sink.options.display_url
