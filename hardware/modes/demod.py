@@ -312,7 +312,7 @@ class Demodulator:
         rescore_candidates: int = 8,
         repair_llr_gap: float = 5.0,
         straddle_llr_gap: float = 8.0,
-        repair_llr_cost: float = 10.0,
+        repair_llr_cost: float = 12.0,
         repair_misfit: float = 3.0,
         frame_misfit: float = 3.0,
         timing_steps: int = 2,
