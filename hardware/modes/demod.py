@@ -1086,15 +1086,10 @@ class Demodulator:
         # a misfit far above its chi-square expectation (N/2 nats over N samples).
         dof = ((hi - lo) / 2.0).astype(np.float32)
         fit = (nats[at, best] - dof) / np.sqrt(dof)
+        straddles = self._straddles[coherent.step[local]]
+        needed = np.where(straddles, self.straddle_llr_gap, self.repair_llr_gap)
         trusted = (
-            (
-                gap
-                >= np.where(
-                    self._straddles[coherent.step[local]],
-                    self.straddle_llr_gap,
-                    self.repair_llr_gap,
-                )
-            )
+            (gap >= needed)
             & (excess <= self.repair_llr_cost)
             & (fit <= self.repair_misfit)
         )
