@@ -1088,11 +1088,7 @@ class Demodulator:
         fit = (nats[at, best] - dof) / np.sqrt(dof)
         straddles = self._straddles[coherent.step[local]]
         needed = np.where(straddles, self.straddle_llr_gap, self.repair_llr_gap)
-        trusted = (
-            (gap >= needed)
-            & (excess <= self.repair_llr_cost)
-            & (fit <= self.repair_misfit)
-        )
+        trusted = (gap >= needed) & (excess <= self.repair_llr_cost) & (fit <= self.repair_misfit)
         return best, np.asarray(trusted)
 
     def _data_samples(self, nbits: int) -> tuple[int, int]:
