@@ -259,6 +259,17 @@ class PulseModel:
         positive), its fitted pulse height (magnitude units) and the energy of the
         window about the noise mean, ``|m - mu|^2``.
         """
+        corr, energy = self.preamble_correlations(windows, noise_mean)
+        best, top = self.preamble_pick(corr)
+        amp = top * self._pre_inv_norm[best]
+        explained = top * top
+        explained[amp <= 0] = 0.0
+        return best, explained, amp, energy
+
+    def preamble_correlations(self, windows: F32, noise_mean: F32) -> tuple[F32, F32]:
+        """The parts of `preamble_fit` every row needs: (hypotheses, rows) the
+        correlations ``<m - mu, P> / |P|`` with each unit template, and per row
+        the window's energy about the noise mean ``|m - mu|^2``."""
         win = windows[:, : self.preamble_len]
         rows, length = win.shape
         # Correlations with the unit templates and the window sums in one product,
@@ -274,18 +285,26 @@ class PulseModel:
         for start in range(0, rows, chunk):
             block = win[start : start + chunk]
             np.matmul(unit, block.T, out=prod[:, start : start + block.shape[0]])
-        corr = prod[:-1]  # <m - mu, P> / |P| once the noise term is off
+        corr: F32 = prod[:-1]  # <m - mu, P> / |P| once the noise term is off
         corr -= self._pre_unit_sum * noise_mean
         # |m - mu|^2 = sum m^2 - mu (2 sum m - n mu)
         squares = win * win
         energy: F32 = np.einsum("ij->i", squares)  # ndarray.sum per row: 5x slower
         energy -= noise_mean * (np.float32(2.0) * prod[-1] - np.float32(length) * noise_mean)
-        # Signed score corr |corr|: the explained energy where the fit is positive,
-        # negative where it is not. argmax over the hypotheses as one max-reduction
-        # of the scores' bit patterns as int32 (non-negative floats order like
-        # them, and every negative float is a negative int32): the low 5 mantissa
-        # bits (a relative 4e-6) carry the hypothesis, the first one winning
-        # near-ties.
+        return corr, energy
+
+    def preamble_pick(self, corr: F32) -> tuple[IDX, F32]:
+        """Best hypothesis of each column of `preamble_correlations`' `corr` and
+        its correlation (the fitted pulse height is that x `_pre_inv_norm`).
+
+        Signed score corr |corr|: the explained energy where the fit is positive,
+        negative where it is not. argmax over the hypotheses as one max-reduction
+        of the scores' bit patterns as int32 (non-negative floats order like
+        them, and every negative float is a negative int32): the low 5 mantissa
+        bits (a relative 4e-6) carry the hypothesis, the first one winning
+        near-ties.
+        """
+        rows = corr.shape[1]
         score = np.abs(corr)
         score *= corr
         key = score.view(np.int32)
@@ -294,11 +313,8 @@ class PulseModel:
         top = np.maximum.reduce(key, axis=0)
         best = (np.int32(0x1F) - (top & np.int32(0x1F))).astype(np.intp)
         at = best * rows + np.arange(rows)  # flat index of each row's best entry
-        explained = np.take(corr.reshape(-1), at)
-        amp = explained * self._pre_inv_norm[best]
-        explained *= explained
-        explained[amp <= 0] = 0.0
-        return best, explained, amp, energy
+        picked: F32 = np.take(np.ascontiguousarray(corr).reshape(-1), at)
+        return best, picked
 
     def slice(
         self,
