@@ -436,9 +436,9 @@ class Demodulator:
         ~1 % of windows, which lost 4.5 % of the frames at 2.0 MS/s (1.3 % at
         0.7); `pulse_to_noise` 1.3, not 1.5: another 0.6 % of them. On
         modes1.bin the two pass 55 % more candidates (12 000 per copy), decode
-        1 % more messages (345 per copy) and cost ~22 % more CPU in all (in
-        one process, alternating; 0.7 alone ~15 %), almost all in the preamble
-        fit of the extra candidates (~80 ns each).
+        1 % more messages (343.6 instead of 340.4 per copy) and cost 12-15 %
+        more CPU in all (in one process, alternating), mostly in the preamble
+        fit of the extra candidates (~70 ns each).
 
         Every test is a whole-array pass. Evaluating the later tests only at the
         survivors of the earlier ones (np.take from the window sums) measured 25-90 %
