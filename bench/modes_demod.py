@@ -2,6 +2,7 @@
 
     python bench/modes_demod.py [--repeat 100] [--rate 2000000] [--block-bytes 1048576]
                                 [--runs 5] [--stages] [--batch-samples 524288] [--plain]
+                                [--noise SIGMA]
 
 Prints the samples processed per CPU second (time.process_time, so one core's work)
 as a multiple of real time at the sample rate, the messages decoded, and the ratio
@@ -10,6 +11,10 @@ Each run uses a fresh Receiver; with --runs > 1 the best and the median run are
 shown (the CPU time of a shared machine varies by +-30 % between runs, by more
 when other jobs start). --stages adds one run under cProfile and prints the CPU
 per demodulator stage (cumulative, so the profiler's own cost is in it too).
+--noise SIGMA replaces the recording by as many samples of Gaussian noise (SIGMA ADC
+units per I and Q, seeded): sparse air is mostly noise, and the preamble search's
+thresholds set what noise alone costs (it decodes nothing; modes1.bin's floor is
+about sigma 1, a dongle at high gain sits at 3-10).
 modes1.bin has its quiet stretches cut out (see its README), so it is far denser in
 replies than live air, which makes it a pessimistic benchmark for the demodulator.
 The default 1 MiB blocks are 2^19 samples, half a receiver batch; the ADS-B source
@@ -170,6 +175,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=2_000_000, choices=(2_000_000, 2_400_000))
     parser.add_argument("--block-bytes", type=int, default=1 << 20)
     parser.add_argument("--file", type=Path, default=MODES1)
+    parser.add_argument("--noise", type=float, default=None, help="noise instead, sigma")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stages", action="store_true", help="print CPU per stage")
     parser.add_argument("--batch-samples", type=int, default=None, help="receiver batch")
@@ -180,6 +186,9 @@ def main() -> int:
     args = parser.parse_args()
 
     one = np.fromfile(args.file, np.uint8)
+    if args.noise is not None:
+        rng = np.random.default_rng(1090)
+        one = np.clip(np.round(rng.normal(127.5, args.noise, one.size)), 0, 255).astype(np.uint8)
     data = np.tile(one, args.repeat)
     samples = data.size // 2
     audio_s = samples / args.rate
@@ -192,6 +201,7 @@ def main() -> int:
             os.close(handle)
             reference_file = Path(name)
             np.tile(resampled, args.repeat).tofile(reference_file)
+    label = args.file.name if args.noise is None else f"noise (sigma {args.noise})"
     settings = apply_daemon_settings(args.plain)
     cpu: list[float] = []
     user_s: list[float] = []
@@ -219,7 +229,7 @@ def main() -> int:
     x_realtime = audio_s / best_s
     print(f"process settings: {settings}")
     print(
-        f"{args.file.name} x{args.repeat}: {samples} samples = {audio_s:.2f} s at "
+        f"{label} x{args.repeat}: {samples} samples = {audio_s:.2f} s at "
         f"{args.rate / 1e6} MS/s, CPU best {best_s:.3f} s, median {median_s:.3f} s "
         f"of {args.runs} runs"
     )

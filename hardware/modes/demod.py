@@ -299,7 +299,7 @@ class Demodulator:
         *,
         steps_per_sample: int = 8,
         blur_samples: float = 0.3,
-        pulse_to_noise: float = 1.3,
+        pulse_to_noise: float = 1.5,
         quiet_to_pulse: float = 0.4,
         weakest_to_pulse: float = 0.0,
         pulse_floor: float = 0.7,
@@ -434,11 +434,13 @@ class Demodulator:
         The defaults trade CPU for weak frames. `pulse_floor` 0.7, not 1: at 12 dB
         a pulse straddling two samples leaves a window below the noise mean in
         ~1 % of windows, which lost 4.5 % of the frames at 2.0 MS/s (1.3 % at
-        0.7); `pulse_to_noise` 1.3, not 1.5: another 0.6 % of them. On
-        modes1.bin the two pass 55 % more candidates (12 000 per copy), decode
-        1 % more messages (343.6 instead of 340.4 per copy) and cost 12-15 %
-        more CPU in all (in one process, alternating), mostly in the preamble
-        fit of the extra candidates (~70 ns each).
+        0.7). On noise alone it costs nothing (54x real time either way, 4 M
+        samples); on modes1.bin it passes 55 % more candidates, decodes 1 % more
+        messages (343.6 per copy, not 340.4) and costs ~7.5 % more CPU (in one
+        process, alternating), mostly in the preamble fit of the extra
+        candidates (~70 ns each). `pulse_to_noise` 1.3 instead of 1.5 would find
+        another 0.6 % of the 12 dB frames but halves the speed on noise alone
+        (34x instead of 54x): noise passes it five times as often.
 
         Every test is a whole-array pass. Evaluating the later tests only at the
         survivors of the earlier ones (np.take from the window sums) measured 25-90 %
@@ -1091,7 +1093,8 @@ class Demodulator:
         keeps 1 and 10 of them and drops 1.7 % and 6.6 % of the right ones.
         `repair_llr_cost` 12 rather than 10 then recovered 0.5 % more frames at
         12 dB with no more wrong repairs (3 in 14 400), at 10 dB 61.6 % instead
-        of 53.9 % with 17 wrong instead of 14 (in 9600).
+        of 53.9 % with 17 wrong instead of 14 (in 9600; both measured with
+        `pulse_to_noise` 1.3).
         """
         model = self.model
         count = self.rescore_candidates
