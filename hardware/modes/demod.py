@@ -791,13 +791,12 @@ class Demodulator:
             bits = np.concatenate([bits, refined_bits])
             confidence = np.concatenate([confidence, refined_conf])
             unresolved = ~_member(rows.preamble, rows.preamble[cls == CLEAN])
-            weak = np.concatenate([weak, np.ones(len(refined), bool)])
+        aided_from = refined_from + again.size  # `_refine` appends the aided rows
         later = np.ones(len(rows) - preambles.size, bool)  # weak rows' fast and refined rows
-        if again.size:
-            # Address-aided rows are judged by likelihood only: their fixed bits'
-            # reliabilities are not comparable with the costs `_trusted` expects.
-            later[refined_from - preambles.size + again.size :] = False
-        sub = np.flatnonzero(unresolved & np.concatenate([weak[: preambles.size], later]))
+        # Address-aided rows are judged by likelihood only: their fixed bits'
+        # reliabilities are not comparable with the costs `_trusted` expects.
+        later[aided_from - preambles.size :] = False
+        sub = np.flatnonzero(unresolved & np.concatenate([weak, later]))
         if hopeless.size:
             sub = sub[~_member(rows.preamble[sub], hopeless)]
         if self.chase_bits <= 0:
@@ -808,7 +807,6 @@ class Demodulator:
             at = refined_from + np.arange(coherent.step.size)
             rescore = at[unresolved[at]]
         if sub.size or rescore.size:
-            aided_from = refined_from + again.size  # `_refine` appends the aided rows
             repaired = self._chase(
                 rows, bits, confidence, sub, rescore, coherent, refined_from, aided_from
             )
@@ -944,7 +942,7 @@ class Demodulator:
         doubtful = conf[:, 0] <= np.partition(conf[:, :SHORT_BITS], 23, axis=1)[:, 23]
         first = bits[both, 0]
         short_at = doubtful | (first == 0)
-        long_at = (doubtful | (first == 1)) | (np.arange(both.size) >= sub.size)
+        long_at = doubtful | (first == 1)
         chase = {LONG_BITS: sub[long_at[: sub.size]], SHORT_BITS: sub[short_at[: sub.size]]}
         # Rescoring: the readings that are not codewords already.
         open_long = frame_residuals(rows.msg[rescore], LONG_BITS) != 0
