@@ -1,10 +1,13 @@
 """The preamble prefilter (`Demodulator.find_preambles`) against a plain reference.
 
 The demodulator's prefilter works in reused cache-sized scratch arrays, sums the
-pulses in pairs, folds tests into one another and scales arrays in place. The
-reference below evaluates the same tests on whole arrays in the most direct way,
-with the same float32 sums in the same order (so the same rounding): every
-candidate the two disagree on is a bug in the fast path.
+pulses in pairs, folds tests into one another and scales arrays in place; where
+few samples pass its energy threshold it evaluates the other tests at those
+samples only (`sparse_fraction`). The reference below evaluates the same tests on
+whole arrays in the most direct way, with the same float32 sums in the same order
+(so the same rounding): every candidate the two disagree on is a bug in a fast
+path. The tests run each path on its own (sparse_fraction 0: whole arrays
+always; 1: survivors always) and the default switch between them.
 """
 
 from __future__ import annotations
@@ -88,21 +91,27 @@ def assert_matches_reference(demod: Demodulator, mag: F32) -> None:
     np.testing.assert_array_equal(got, want)
 
 
+PATHS = (0.0, 1.0)  # sparse_fraction: whole-array tests only, survivors only
+
+
+@pytest.mark.parametrize("sparse_fraction", PATHS)
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
-def test_prefilter_on_modes1_equals_the_reference(rate_hz: int) -> None:
+def test_prefilter_on_modes1_equals_the_reference(rate_hz: int, sparse_fraction: float) -> None:
     if not MODES1.exists():
         pytest.skip("modes1.bin not available")
     mag = magnitude(np.fromfile(MODES1, np.uint8))
-    assert_matches_reference(Demodulator(rate_hz), mag)
+    assert_matches_reference(Demodulator(rate_hz, sparse_fraction=sparse_fraction), mag)
 
 
+@pytest.mark.parametrize("sparse_fraction", PATHS)
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
 @pytest.mark.parametrize("snr_db", [6.0, 12.0, 20.0])
 def test_prefilter_on_noisy_synthetic_signals_equals_the_reference(
-    rate_hz: int, snr_db: float
+    rate_hz: int, snr_db: float, sparse_fraction: float
 ) -> None:
     mag = synthetic_mag(rate_hz, snr_db, seed=int(snr_db))
-    assert_matches_reference(Demodulator(rate_hz, chunk_samples=4096), mag)
+    demod = Demodulator(rate_hz, chunk_samples=4096, sparse_fraction=sparse_fraction)
+    assert_matches_reference(demod, mag)
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
@@ -112,7 +121,37 @@ def test_prefilter_with_a_weakest_pulse_test_equals_the_reference(rate_hz: int) 
     assert_matches_reference(demod, mag)
 
 
-def test_prefilter_on_pure_noise_equals_the_reference() -> None:
+@pytest.mark.parametrize("sparse_fraction", PATHS)
+def test_prefilter_on_pure_noise_equals_the_reference(sparse_fraction: float) -> None:
     rng = np.random.default_rng(7)
     iq = np.clip(rng.normal(127.5, 12.0, 2 * 200_000), 0, 255).astype(np.uint8)
-    assert_matches_reference(Demodulator(2_000_000), magnitude(iq))
+    assert_matches_reference(Demodulator(2_000_000, sparse_fraction=sparse_fraction), magnitude(iq))
+
+
+@pytest.mark.parametrize("rate_hz", RATES_HZ)
+def test_prefilter_switches_path_per_chunk_by_density(
+    rate_hz: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Quiet air and a dense stretch in one search: the default takes the survivors'
+    # path on the quiet chunks and the whole-array one on the dense chunks, and
+    # the candidates are the reference's all the same.
+    rng = np.random.default_rng(11)
+    quiet = magnitude(np.clip(rng.normal(127.5, 3.0, 2 * 150_000), 0, 255).astype(np.uint8))
+    rng_dense = np.random.default_rng(12)
+    frames = [random_df17(rng_dense, 0xABCDEF) for _ in range(400)]
+    iq, _ = synthesize(frames, rate_hz, 20.0, rng_dense, spacing_us=130)
+    dense = magnitude(iq)
+    dense *= np.float32(estimate_noise_floor(quiet) / estimate_noise_floor(dense))
+    mag = np.concatenate([quiet, dense, quiet])
+    demod = Demodulator(rate_hz, chunk_samples=16_384)
+    sparse_chunks: list[int] = []
+    sparse = demod._prefilter_sparse
+    monkeypatch.setattr(
+        demod, "_prefilter_sparse", lambda at, *a: sparse_chunks.append(at.size) or sparse(at, *a)
+    )
+    floor = estimate_noise_floor(quiet)
+    want = reference_preambles(demod, mag, floor)
+    got = demod.find_preambles(mag, 0, mag.size, floor)
+    chunks = -(-(mag.size - demod.lookback - demod.span) // 16_384)
+    assert 2 * quiet.size // 16_384 - 2 <= len(sparse_chunks) < chunks
+    np.testing.assert_array_equal(got, want)
