@@ -45,9 +45,13 @@ def test_json_output_carries_timestamps_crc_and_decoded_fields(
     objs = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert len(objs) >= 320
     first = objs[0]
-    assert (first["sample"], first["df"], first["icao"], first["crc"]) == (794, 17, "4D2023", "ok")
+    # The reference (readsb, at 2.4 MS/s) puts this frame at sample 794; ours is the
+    # preamble start with its sub-sample phase, within a sample of that.
+    assert (first["df"], first["icao"], first["crc"]) == (17, "4D2023", "ok")
+    assert abs(first["sample"] - 794) <= 1
     assert first["altitude_ft"] == 24275
-    assert abs(first["t_s"] - 794 / 2e6) < 1e-6
+    assert abs(first["t_s"] * 2e6 - 794) < 1.0
+    assert abs(first["t_s"] * 2e6 - first["sample"]) <= 0.5
     assert {o["icao"] for o in objs} == {"4D2023"}
     assert any(o["corrected_bits"] == 1 and o["crc"] == "fixed" for o in objs)
     assert any(o.get("callsign", "").strip() == "AMC421" for o in objs)
