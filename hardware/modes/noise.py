@@ -12,8 +12,8 @@ block), started from the previous segment's estimate. The floor *used* in
 segment j is an exponential average (time constant `tau_samples`) of the
 estimates of segments 0..j-1; segment 0 uses its own estimate, so nothing in it
 is searched before its 1024 samples (0.5 ms at 2 MS/s) are in, or the stream
-ends. Every floor therefore depends only on samples,
-not on block sizes: decoding with 4 KiB or 1 MiB blocks gives the same messages.
+ends. Every floor therefore depends only on samples, not on block sizes: decoding
+with 4 KiB or 1 MiB blocks gives the same messages.
 """
 
 from __future__ import annotations
