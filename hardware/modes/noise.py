@@ -85,11 +85,16 @@ def clipped_noise_floor(values: npt.NDArray[np.float32], start: float | None = N
     power = values * values
     initial = start if start is not None and start > 0.0 else quartile_noise_floor(values)
     noise_power = 4.0 / math.pi * initial * initial
+    if noise_power <= 0.0:  # silence (padding)
+        return 0.0
     for _ in range(_MAX_ITERATIONS):
         below = power < np.float32(CLIP_TO_POWER * noise_power)
         count = int(np.count_nonzero(below))
-        if count == 0:
-            break
+        if 4 * count < power.size:
+            # Far too low a start (the previous segment was near-silent): most
+            # powers lie above the clip, whose mean would stay where it is.
+            noise_power *= 4.0
+            continue
         # A dot product with the mask sums the kept powers without gathering them.
         kept = float(np.dot(power, below.astype(np.float32)))
         updated = kept / count / _CLIPPED_SHARE
