@@ -117,6 +117,7 @@ class _DataFit:
         return _DataFit(self.hyp[which], self.amp[which], self.windows[which], self.misfit[which])
 
 
+_QUICK_BITS = 32  # bits `Demodulator._quick_occupancy` counts first
 _NEIGHBOURS = np.arange(3, dtype=np.int64)  # a sample's neighbours in `total` (see below)
 
 
@@ -354,7 +355,17 @@ class Demodulator:
         self.settled_confidence = settled_confidence
         self.preamble_to_data = preamble_to_data
         self.aid_distance = aid_distance
+        # The occupancy test passes `needed` of the first 56 bits or more; a row can
+        # still reach that with `_QUICK_BITS` counted if it holds needed - (56 -
+        # _QUICK_BITS) of them, less one for rounding (`_quick_occupancy`).
+        needed = next(
+            h
+            for h in range(SHORT_BITS + 1)
+            if np.float32(h) / np.float32(SHORT_BITS) >= np.float32(min_occupancy)
+        )
+        self._quick_need = needed - (SHORT_BITS - _QUICK_BITS) - 1
         self.model: PulseModel = pulse_model(sample_rate_hz, steps_per_sample, blur_samples)
+        self._quick_len = self.model.window_len_for(_QUICK_BITS)
         sps = sample_rate_hz / 1e6  # samples per microsecond
 
         # Prefilter geometry: a pulse starting at t*sps + phi (0 <= phi < 1) lies in
@@ -689,6 +700,14 @@ class Demodulator:
         # Stage 3: only pulse trains with a pulse in (nearly) every bit period are
         # worth slicing; most stray candidates (Mode A/C replies, echoes) are not.
         origin, step, phase = self._hypothesis(preambles, best)
+        hopeful = self._quick_occupancy(mag, origin, step, pre_amp, noise)
+        if hopeful is not None:
+            preambles, best, noise, pre_amp = (
+                preambles[hopeful], best[hopeful], noise[hopeful], pre_amp[hopeful]
+            )
+            origin, step, phase = origin[hopeful], step[hopeful], phase[hopeful]
+            if preambles.size == 0:
+                return Candidates.empty()
         windows = self._gather(mag, origin - model.lookback, model.window_len)
         full = model.occupancy(windows, step, pre_amp, noise) >= np.float32(self.min_occupancy)
         if not full.all():
@@ -745,6 +764,34 @@ class Demodulator:
             rows = Candidates.concat([rows, more])
             cls = np.concatenate([cls, more_cls])
         return rows.take(_best_per_preamble(rows.preamble, cls))
+
+    def _quick_occupancy(
+        self, mag: F32, origin: I64, step: IDX, amplitude: F32, noise: F32
+    ) -> IDX | None:
+        """Rows that may still pass the occupancy test, when some cannot (else None).
+
+        Weak rows (fitted preamble amplitude below `strong_to_noise` x the noise
+        mean) are counted first over the first `_QUICK_BITS` bit periods only,
+        from a short window: a row with fewer pulses there than the whole test
+        needs, less the bits left, cannot pass it. On quiet air nearly every
+        candidate is noise that the preamble fit finds plausible, and this
+        halves what the occupancy test costs them; strong rows (a busy
+        recording's aircraft) go straight to the whole test. One bit of margin:
+        the short count is the whole count's first bits (each bit is decided on
+        its own), but only as long as numpy sums the same way at both lengths.
+        """
+        weak = np.flatnonzero(amplitude < np.float32(self.strong_to_noise) * noise)
+        if weak.size == 0:
+            return None
+        model = self.model
+        short = self._gather(mag, origin[weak] - model.lookback, self._quick_len)
+        held = model.held_bits(short, step[weak], amplitude[weak], noise[weak], _QUICK_BITS)
+        hopeless = held < self._quick_need
+        if not hopeless.any():
+            return None
+        keep = np.ones(origin.size, bool)
+        keep[weak[hopeless]] = False
+        return np.flatnonzero(keep)
 
     def _sequence_stage(
         self,

@@ -454,6 +454,17 @@ class PulseModel:
         A bit's pulse energy is read with the slot-sum filter ``q1 + q0`` above the
         noise mean, scaled so that a pulse of amplitude A reads A.
         """
+        held = self.held_bits(windows, step, amplitude, noise_mean, nbits)
+        full: F32 = (held / np.float32(nbits)).astype(np.float32)
+        return full
+
+    def held_bits(
+        self, windows: F32, step: IDX, amplitude: F32, noise_mean: F32, nbits: int
+    ) -> npt.NDArray[np.uint8]:
+        """How many of the first `nbits` bit periods hold a pulse (`occupancy`, not
+        yet divided). Each bit is decided on its own, so the count over fewer bits
+        is that of the same first bits of a longer count; `windows` need only
+        `window_len_for(nbits)` samples."""
         level = self._filter(windows, step, self._sum_taps, nbits)  # (nbits, rows)
         # (level - mu offset) / norm > A / 2, as one comparison per bit against a
         # per-row threshold (per bit at 2.4 MS/s).
@@ -463,9 +474,19 @@ class PulseModel:
         threshold += (amplitude * np.float32(0.5)) * norm
         # Sums of the bytes per row (at most 112, so uint8 holds them):
         # count_nonzero along an axis takes three times longer.
-        held = np.einsum("ij->j", (level > threshold).view(np.uint8))
-        full: F32 = (held / np.float32(nbits)).astype(np.float32)
-        return full
+        held: npt.NDArray[np.uint8] = np.einsum("ij->j", (level > threshold).view(np.uint8))
+        return held
+
+    def window_len_for(self, nbits: int) -> int:
+        """Window samples `_filter` reads for the first `nbits` bits (`window_len`
+        for all 112)."""
+        ntaps = self._sum_taps.shape[2]
+        pb, ps = self.period_bits, self.period_samples
+        last = max(
+            int(self._tap_origin[r]) + int(ntaps) + ps * (len(range(r, nbits, pb)) - 1)
+            for r in range(min(pb, nbits))
+        )
+        return last + 1
 
     def _per_bit(self, table: F32, step: IDX) -> F32:
         """table[r, step] for each bit's residue r, bits along the first axis:

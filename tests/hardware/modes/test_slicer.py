@@ -101,6 +101,58 @@ def test_fast_slice_of_a_row_does_not_depend_on_the_other_rows(rate_hz: int) -> 
 
 
 @pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+def test_pulses_counted_over_the_first_bits_from_a_short_window_are_the_long_counts(
+    rate_hz: int,
+) -> None:
+    # The demodulator counts weak rows' pulses over 32 bits from short windows
+    # first and drops those that cannot reach the 56-bit test: that is sound
+    # only while the short count equals the same bits of the long one.
+    rng = np.random.default_rng(21)
+    model = PulseModel(rate_hz)
+    rows = 400
+    windows = rng.rayleigh(3.0, (rows, model.window_len)).astype(np.float32)
+    windows[::2, model.lookback :] += rng.uniform(0, 12, (rows // 2, 1)).astype(np.float32)
+    step = rng.integers(0, model.steps, rows).astype(np.intp)
+    amplitude = rng.uniform(1.0, 10.0, rows).astype(np.float32)
+    noise = np.full(rows, 3.76, np.float32)
+    whole_levels = model._filter(windows, step, model._sum_taps, 56)
+    for bits in (8, 32, 55):
+        short = np.ascontiguousarray(windows[:, : model.window_len_for(bits)])
+        levels = model._filter(short, step, model._sum_taps, bits)
+        np.testing.assert_array_equal(levels, whole_levels[:bits])
+        counted = model.held_bits(short, step, amplitude, noise, bits)
+        long_count = model.held_bits(windows, step, amplitude, noise, bits)
+        np.testing.assert_array_equal(counted, long_count)
+    whole = model.held_bits(windows, step, amplitude, noise, 56)
+    assert 0 < np.count_nonzero(whole >= 40) < rows
+
+
+def test_quick_occupancy_drops_only_rows_the_whole_test_rejects() -> None:
+    rng = np.random.default_rng(22)
+    frames = [random_df17(rng, 0xABCDEF) for _ in range(150)]
+    iq, _ = synthesize(frames, 2_000_000, 9.0, rng, spacing_us=300)
+    noise_iq = np.clip(np.rint(rng.normal(127.5, 10.6, iq.size)), 0, 255).astype(np.uint8)
+    mag = magnitude(np.concatenate([iq, noise_iq]))
+    demod = Demodulator(2_000_000)
+    floor = estimate_noise_floor(mag)
+    found = demod.find_preambles(mag, 0, mag.size, floor)
+    noise = np.full(found.size, floor, np.float32)
+    best, amp, plausible = demod.fit_preambles(mag, found, noise, plausible_only=True)
+    at = np.flatnonzero(plausible)
+    origin, step, _ = demod._hypothesis(found[at], best[at])
+    model = demod.model
+    windows = demod._gather(mag, origin - model.lookback, model.window_len)
+    passes = model.occupancy(windows, step, amp[at], noise[at]) >= np.float32(demod.min_occupancy)
+    hopeful = demod._quick_occupancy(mag, origin, step, amp[at], noise[at])
+    assert hopeful is not None  # noise candidates are plenty, and hopeless
+    kept = np.zeros(at.size, bool)
+    kept[hopeful] = True
+    assert passes.any()
+    assert not (passes & ~kept).any()
+    assert (~kept).sum() > 0.5 * (~passes).sum()
+
+
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
 def test_preamble_fit_finds_the_sub_sample_phase(rate_hz: int) -> None:
     rng = np.random.default_rng(5)
     frames = [random_df17(rng, 0x3C6586) for _ in range(60)]
