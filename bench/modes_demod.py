@@ -75,7 +75,6 @@ from hardware.modes.receiver import Receiver
 MODES1 = Path(__file__).resolve().parents[1] / "recordings" / "adsb" / "modes1.bin"
 TARGET_X_REALTIME = 50.0
 REFERENCE_BINARY = "dump1090-mutability"
-REFERENCE_RATE_HZ = 2_400_000
 
 # (label, function name as cProfile reports it), in pipeline order.
 STAGES = (
@@ -169,8 +168,13 @@ def with_quiet_air(
     `iq_u8` `fraction` of the result."""
     sigma = estimate_noise_floor(magnitude(iq_u8)) / np.sqrt(np.pi / 2)
     pairs = round(iq_u8.size / 2 * (1.0 / fraction - 1.0))
-    noise = np.clip(np.round(rng.normal(127.5, sigma, 2 * pairs)), 0, 255).astype(np.uint8)
-    return np.concatenate([iq_u8, noise])
+    return np.concatenate([iq_u8, noise_iq(sigma, 2 * pairs, rng)])
+
+
+def noise_iq(sigma: float, size: int, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+    """`size` bytes of interleaved u8 IQ: Gaussian noise of `sigma` ADC units per I
+    and Q about the midpoint, rounded and clipped as the dongle's ADC would."""
+    return np.clip(np.round(rng.normal(127.5, sigma, size)), 0, 255).astype(np.uint8)
 
 
 def apply_daemon_settings(plain: bool) -> str:
@@ -209,7 +213,7 @@ def main() -> int:
     one = np.fromfile(args.file, np.uint8)
     rng = np.random.default_rng(1090)
     if args.noise is not None:
-        one = np.clip(np.round(rng.normal(127.5, args.noise, one.size)), 0, 255).astype(np.uint8)
+        one = noise_iq(args.noise, one.size, rng)
     if not 0.0 < args.air_fraction <= 1.0:
         parser.error("--air-fraction must be in (0, 1]")
     if args.air_fraction < 1.0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -55,31 +55,11 @@ class Candidates:
 
     def take(self, rows: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> Candidates:
         """The subset of rows selected by an index or mask array."""
-        return Candidates(
-            self.preamble[rows],
-            self.phase[rows],
-            self.msg[rows],
-            self.df[rows],
-            self.nbits[rows],
-            self.residual[rows],
-            self.margin[rows],
-            self.signal[rows],
-            self.flipped[rows],
-        )
+        return Candidates(*(getattr(self, f)[rows] for f in _FIELDS))
 
     def shifted(self, offset: int) -> Candidates:
         """The same rows with `offset` added to every preamble index."""
-        return Candidates(
-            self.preamble + offset,
-            self.phase,
-            self.msg,
-            self.df,
-            self.nbits,
-            self.residual,
-            self.margin,
-            self.signal,
-            self.flipped,
-        )
+        return replace(self, preamble=self.preamble + offset)
 
     @staticmethod
     def concat(parts: list[Candidates]) -> Candidates:

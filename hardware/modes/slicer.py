@@ -214,11 +214,7 @@ class PulseModel:
         # Mean swing over the first 56 bits at each step (the amplitude estimate).
         per_bit_swing = self._swing[np.arange(SHORT_BITS) % nres]  # (56, steps)
         self._swing56 = per_bit_swing.mean(axis=0).astype(np.float32)
-        last = max(
-            int(self._tap_origin[r]) + ntaps + self.period_samples * (self._counts[r] - 1)
-            for r in range(nres)
-        )
-        self.window_len = last + 1
+        self.window_len = self.window_len_for(FRAME_BITS)
         self._preamble_templates(width, blur_samples)
         self._trellis_tables(width, blur_samples)
 
@@ -478,8 +474,8 @@ class PulseModel:
         return held
 
     def window_len_for(self, nbits: int) -> int:
-        """Window samples `_filter` reads for the first `nbits` bits (`window_len`
-        for all 112)."""
+        """Window samples `_filter` reads for the first `nbits` bits, plus one
+        (`window_len` for all 112)."""
         ntaps = self._sum_taps.shape[2]
         pb, ps = self.period_bits, self.period_samples
         last = max(
