@@ -61,6 +61,12 @@ def df11(icao: int) -> bytes:
     return with_crc(bytes([0x5D]) + icao.to_bytes(3, "big"))
 
 
+def noise_iq(rng: np.random.Generator, sigma: float, pairs: int) -> npt.NDArray[np.uint8]:
+    """`pairs` samples of u8 interleaved IQ holding complex Gaussian noise alone,
+    `sigma` ADC units per I and Q, rounded and clipped as the dongle's ADC does."""
+    return np.clip(np.rint(rng.normal(127.5, sigma, 2 * pairs)), 0, 255).astype(np.uint8)
+
+
 def envelope(frame: bytes) -> npt.NDArray[np.float64]:
     """Unit-amplitude pulse envelope of one burst at OVERSAMPLE_HZ (preamble + bits)."""
     per_us = OVERSAMPLE_HZ // 1_000_000

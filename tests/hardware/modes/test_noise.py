@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pytest
+from signal_gen import noise_iq
 
 from hardware.modes.magnitude import magnitude
 from hardware.modes.noise import (
@@ -17,17 +17,9 @@ from hardware.modes.noise import (
 )
 
 
-def noise_iq(sigma: float, pairs: int, seed: int) -> npt.NDArray[np.uint8]:
-    """Complex Gaussian noise of `sigma` ADC units per I and Q, rounded to u8 IQ."""
-    rng = np.random.default_rng(seed)
-    return np.clip(np.rint(127.5 + sigma * rng.standard_normal(2 * pairs)), 0, 255).astype(
-        np.uint8
-    )
-
-
 @pytest.mark.parametrize("sigma", [2.0, 3.0, 6.0, 10.0, 20.0])
 def test_clipped_floor_finds_the_mean_magnitude_of_noise(sigma: float) -> None:
-    mag = magnitude(noise_iq(sigma, 1 << 16, seed=int(sigma * 100)))
+    mag = magnitude(noise_iq(np.random.default_rng(int(sigma * 100)), sigma, 1 << 16))
     sample = mag[::16]
     assert clipped_noise_floor(sample) == pytest.approx(float(mag.mean()), rel=0.04)
     assert estimate_noise_floor(mag) == clipped_noise_floor(sample)
@@ -40,19 +32,19 @@ def test_clipped_floor_stays_near_the_mean_at_the_lowest_gains(sigma: float) -> 
     # 1.5). The clipped mean power moves in steps too where its clip passes a
     # level (down to 0.88 x near sigma 1.1), but no further.
     for seed in range(3):
-        mag = magnitude(noise_iq(sigma, 1 << 16, seed=seed))
+        mag = magnitude(noise_iq(np.random.default_rng(seed), sigma, 1 << 16))
         assert clipped_noise_floor(mag[::16]) == pytest.approx(float(mag.mean()), rel=0.12)
 
 
 def test_the_quartile_estimate_is_off_where_the_clipped_one_is_not() -> None:
     # The reason the receiver no longer uses it (its thresholds follow the floor).
-    mag = magnitude(noise_iq(1.5, 1 << 16, seed=15))
+    mag = magnitude(noise_iq(np.random.default_rng(15), 1.5, 1 << 16))
     assert abs(quartile_noise_floor(mag[::16]) / float(mag.mean()) - 1.0) > 0.25
 
 
 def test_strong_replies_in_a_third_of_the_samples_barely_move_the_floor() -> None:
     rng = np.random.default_rng(3)
-    iq = noise_iq(5.0, 1 << 16, seed=3).astype(np.float64)
+    iq = noise_iq(np.random.default_rng(3), 5.0, 1 << 16).astype(np.float64)
     true_mean = float(magnitude(iq.astype(np.uint8)).mean())
     # Pulses of 10x the noise amplitude over a third of the samples, in bursts.
     starts = rng.choice((1 << 16) - 64, 340, replace=False)
@@ -70,7 +62,7 @@ def test_strong_replies_in_a_third_of_the_samples_barely_move_the_floor() -> Non
 def test_the_estimate_does_not_depend_on_where_the_iteration_starts() -> None:
     # The tracker starts each segment from the last one's estimate: after a
     # near-silent stretch or a gain change that start is far off either way.
-    mag = magnitude(noise_iq(4.0, 1 << 16, seed=4))[::16]
+    mag = magnitude(noise_iq(np.random.default_rng(4), 4.0, 1 << 16))[::16]
     cold = clipped_noise_floor(mag)
     for start in (1e-3, 0.05, 0.5, 0.9, 1.1, 2.0, 50.0):
         assert clipped_noise_floor(mag, start * cold) == pytest.approx(cold, rel=0.02)
@@ -79,7 +71,7 @@ def test_the_estimate_does_not_depend_on_where_the_iteration_starts() -> None:
 def test_noise_after_a_silent_segment_gets_its_own_floor() -> None:
     tracker = NoiseTracker()
     silent = np.full(FIRST_SEGMENT_SAMPLES + SEGMENT_SAMPLES, 0.70710677, np.float32)
-    loud = magnitude(noise_iq(10.0, 3 * SEGMENT_SAMPLES, seed=10))
+    loud = magnitude(noise_iq(np.random.default_rng(10), 10.0, 3 * SEGMENT_SAMPLES))
     tracker.add(silent)
     tracker.add(loud)
     last = FIRST_SEGMENT_SAMPLES + 4 * SEGMENT_SAMPLES - 1

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from signal_gen import random_df17, synthesize
+from signal_gen import noise_iq, random_df17, synthesize
 
 from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude
@@ -136,7 +136,7 @@ def test_prefilter_switches_path_per_chunk_by_density(
     # path on the quiet chunks and the whole-array one on the dense chunks, and
     # the candidates are the reference's all the same.
     rng = np.random.default_rng(11)
-    quiet = magnitude(np.clip(rng.normal(127.5, 3.0, 2 * 150_000), 0, 255).astype(np.uint8))
+    quiet = magnitude(noise_iq(rng, 3.0, 150_000))
     rng_dense = np.random.default_rng(12)
     frames = [random_df17(rng_dense, 0xABCDEF) for _ in range(400)]
     iq, _ = synthesize(frames, rate_hz, 20.0, rng_dense, spacing_us=130)

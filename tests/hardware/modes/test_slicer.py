@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from signal_gen import Burst, random_df17, synthesize
+from signal_gen import Burst, noise_iq, random_df17, synthesize
 
 from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude
@@ -131,8 +131,7 @@ def test_quick_occupancy_drops_only_rows_the_whole_test_rejects() -> None:
     rng = np.random.default_rng(22)
     frames = [random_df17(rng, 0xABCDEF) for _ in range(150)]
     iq, _ = synthesize(frames, 2_000_000, 9.0, rng, spacing_us=300)
-    noise_iq = np.clip(np.rint(rng.normal(127.5, 10.6, iq.size)), 0, 255).astype(np.uint8)
-    mag = magnitude(np.concatenate([iq, noise_iq]))
+    mag = magnitude(np.concatenate([iq, noise_iq(rng, 10.6, iq.size // 2)]))
     demod = Demodulator(2_000_000)
     floor = estimate_noise_floor(mag)
     found = demod.find_preambles(mag, 0, mag.size, floor)
