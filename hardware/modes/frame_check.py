@@ -6,7 +6,8 @@ bits) is checked with the rule of the frame's downlink format::
     DF   bits  parity field holds             accepted when                     crc
     ---  ----  -----------------------------  --------------------------------  -------
     11   56    CRC ^ IID (II/SI, 7 bits)       residual == 0                     "ok"
-                                              0 < residual < 0x80               "iid"
+                                              0 < residual < 0x80,
+                                                address known                   "iid"
                                               1-bit repair -> residual 0,
                                                 address known                   "fixed"
     17   112   CRC                            residual == 0                     "ok"
@@ -25,8 +26,10 @@ Address policy (what keeps phantom aircraft out; modelled on readsb):
   address in clear with a full 24-bit CRC: DF11 with IID 0, DF17, and DF18 with CF 0
   (an ADS-B device using its own ICAO address). Each confirmation lasts `ttl_s`
   seconds of sample time.
-- DF11 with a non-zero IID is accepted (a random frame passes with p = 2^-17) but does
-  not confirm: the IID eats 7 bits of parity.
+- DF11 with a non-zero IID is accepted only when its address is already known, and it
+  does not confirm: the IID eats 7 bits of parity, so a random frame passes with
+  p = 2^-17, and a busy receiver slices thousands of stray candidates an hour
+  (readsb and dump1090-fa score such a frame -1 unless its address is known).
 - DF18 with CF != 0 (non-ICAO, TIS-B, ADS-R) is accepted when clean but does not
   confirm: those addresses do not belong to transponders we can hear.
 - A *repaired* DF11/17/18 is accepted only when its address (after repair) is already
@@ -185,7 +188,10 @@ def check_frame(
             book.confirm(icao, t_s)
             return CheckedFrame(msg, 11, icao, 0, "ok")
         if r < 0x80:
-            return CheckedFrame(msg, 11, int.from_bytes(msg[1:4], "big"), 0, "iid")
+            icao = int.from_bytes(msg[1:4], "big")
+            if book.is_known(icao, t_s):
+                return CheckedFrame(msg, 11, icao, 0, "iid")
+            return None
         # Two-bit repair of 56-bit frames is not offered: with the IID overlay and only
         # 32 data bits the chance of a wrong but plausible repair is too high.
         if max_fix_bits < 1:

@@ -97,6 +97,14 @@ def _address(msg: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
     return aa.astype(np.uint32)
 
 
+def _among(known: npt.NDArray[np.uint32], values: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+    """Whether each of `values` is in `known` (sorted, as `Receiver._known_now` is)."""
+    if known.size == 0 or values.size == 0:
+        return np.zeros(values.size, bool)
+    at = np.minimum(np.searchsorted(known, values), known.size - 1)
+    return np.asarray(known[at] == values)
+
+
 DEFAULT_BATCH_SAMPLES = 1_048_576
 """Samples gathered before a preamble search (see `Receiver`): the latency bound of
 a message, traded for CPU."""
@@ -300,8 +308,9 @@ class Receiver:
         df, residual = rows.df, rows.residual
         soft = rows.flipped > 0
         adsb = _ADSB_DF[df] & ~soft
-        # DF11 with an IID (residual 1..0x7F) is usable, but one bit off a clean
-        # IID-0 reply just as well: let the slicer look for a clean reading first.
+        # DF11 with an IID (residual 1..0x7F) is usable from a known address, but one
+        # bit off a clean IID-0 reply just as well: the slicer looks for a clean
+        # reading first.
         iid = (df == 11) & (residual - np.uint32(1) < np.uint32(0x7F))
         clean = adsb & (residual == 0)
         if self.max_fix_bits > 0:
@@ -317,29 +326,23 @@ class Receiver:
         fresh = np.flatnonzero(clean & (df != 18))
         if fresh.size:
             found = _address(rows.msg[fresh])
-            known = self._known_now
-            if known.size:
-                at = np.minimum(np.searchsorted(known, found), known.size - 1)
-                found = found[known[at] != found]
+            found = found[~_among(self._known_now, found)]
             if found.size:
                 self._block_addresses.update(found.tolist())
                 everything = self._block_addresses.union(self._known.tolist())
                 self._known_now = np.array(sorted(everything), np.uint32)
         known = self._known_now
-        if known.size:
-            ap = np.flatnonzero(_AP_DF[df])
-            if ap.size:
-                at = np.minimum(np.searchsorted(known, residual[ap]), known.size - 1)
-                out[ap[known[at] == residual[ap]]] = CLEAN
+        ap = np.flatnonzero(_AP_DF[df])
+        out[ap[_among(known, residual[ap])]] = CLEAN
         out[clean] = CLEAN
-        out[adsb & iid] = REPAIRABLE
+        # An IID reply is usable only from a known address (see frame_check).
+        iid_rows = np.flatnonzero(adsb & iid)
+        out[iid_rows[_among(known, _address(rows.msg[iid_rows]))]] = REPAIRABLE
         # Soft-repaired frames are clean only after flips: like any repair they are
         # usable only from an address already confirmed (see frame_check).
-        if known.size and soft.any():
+        if soft.any():
             candidates = np.flatnonzero(soft & _ADSB_DF[df] & (residual == 0))
-            aa = _address(rows.msg[candidates])
-            at = np.minimum(np.searchsorted(known, aa), known.size - 1)
-            out[candidates[known[at] == aa]] = REPAIRABLE
+            out[candidates[_among(known, _address(rows.msg[candidates]))]] = REPAIRABLE
         return out
 
     def _accept(self, rows: Candidates, base: int) -> list[ModeSMessage]:
@@ -402,6 +405,8 @@ class Receiver:
             elif kind == _OK:
                 crc = "ok"
             elif kind == _IID:
+                if not is_known(icao, t_s):
+                    continue
                 crc = "iid"
             elif kind == _AP:
                 if not is_known(icao, t_s):
@@ -435,7 +440,8 @@ def _verdicts(
     """Per row, which rule of frame_check applies and the address it names.
 
     _CONFIRM: clean DF11 (IID 0), DF17, DF18 with CF 0 (accept, confirm the AA).
-    _OK: clean DF18 with CF != 0 (accept). _IID: DF11 with IID residual (accept).
+    _OK: clean DF18 with CF != 0 (accept). _IID: DF11 with IID residual (accept when
+    the AA is known).
     _AP: address/parity format (accept when the residual is a known address).
     _SOFT: soft-repaired DF11/17/18 (accept when the AA is known, never confirm).
     _CHECK: anything else (repairs, impossible formats): ask check_frame.

@@ -72,17 +72,19 @@ def test_two_bit_errors_are_repaired_only_when_enabled() -> None:
     assert (frame.msg, frame.corrected_bits, frame.crc) == (DF17, 2, "fixed")
 
 
-def test_clean_df11_confirms_and_iid_overlay_is_accepted_without_confirming() -> None:
+def test_iid_replies_need_a_known_address_and_never_confirm() -> None:
     book = AddressBook()
     with_iid = with_parity(DF11[:4], 0x15)
-    frame = check_frame(with_iid, book, 0.0)
-    assert frame is not None
-    assert (frame.df, frame.icao, frame.crc) == (11, ICAO, "iid")
+    assert check_frame(with_iid, book, 0.0) is None
     assert len(book) == 0
     frame = check_frame(DF11, book, 0.0)
     assert frame is not None
     assert frame.crc == "ok"
     assert book.is_known(ICAO, 0.0)
+    frame = check_frame(with_iid, book, 30.0)
+    assert frame is not None
+    assert (frame.df, frame.icao, frame.crc) == (11, ICAO, "iid")
+    assert not book.is_known(ICAO, 61.0)  # the IID reply did not renew the confirmation
 
 
 @pytest.mark.parametrize("bit", range(5, 49))
@@ -96,7 +98,8 @@ def test_df11_single_bit_errors_are_repaired_for_known_addresses(bit: int) -> No
 def test_df11_errors_in_the_iid_bits_read_as_an_iid_of_the_same_address(bit: int) -> None:
     # The low 7 parity bits carry the IID overlay: an error there is indistinguishable
     # from an interrogator id, and the address is untouched either way.
-    frame = check_frame(flip_bits(DF11, bit), AddressBook(), 0.0)
+    assert check_frame(flip_bits(DF11, bit), AddressBook(), 0.0) is None
+    frame = check_frame(flip_bits(DF11, bit), known_book(), 0.0)
     assert frame is not None
     assert (frame.icao, frame.crc, frame.corrected_bits) == (ICAO, "iid", 0)
 

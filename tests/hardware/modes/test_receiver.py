@@ -178,16 +178,25 @@ def test_flush_decodes_a_frame_at_the_very_end_of_the_data() -> None:
     assert abs(flushed[0].t_s * 2e6 - last.start_sample) < 0.75
 
 
-def test_address_parity_reply_needs_a_confirmed_address() -> None:
+@pytest.mark.parametrize(
+    ("data", "overlay", "df", "crc"),
+    [
+        ("20000F1F", AIRCRAFT, 4, "ap"),  # DF4 altitude reply: parity ^ address
+        ("5D4D2023", 0x15, 11, "iid"),  # DF11 all-call reply to interrogator 0x15
+    ],
+)
+def test_replies_without_a_full_crc_need_a_confirmed_address(
+    data: str, overlay: int, df: int, crc: str
+) -> None:
     rng = np.random.default_rng(8)
     from hardware.modes.crc import crc24
 
-    data = bytes.fromhex("20000F1F")  # DF4 altitude reply
-    df4 = data + (crc24(data) ^ AIRCRAFT).to_bytes(3, "big")
-    frames = [df4, df11(AIRCRAFT), df4]
+    body = bytes.fromhex(data)
+    reply = body + (crc24(body) ^ overlay).to_bytes(3, "big")
+    frames = [reply, df11(AIRCRAFT), reply]
     iq, _ = synthesize(frames, 2_000_000, 25.0, rng, spacing_us=400)
     msgs = run(Receiver(2_000_000), iq, 1 << 16)
-    assert [(m.df, m.crc) for m in msgs] == [(11, "ok"), (4, "ap")]
+    assert [(m.df, m.crc) for m in msgs] == [(11, "ok"), (df, crc)]
     assert msgs[1].icao == AIRCRAFT
 
 
@@ -384,8 +393,8 @@ def test_max_fix_bits_0_turns_off_soft_repair_too() -> None:
 
 
 def verdict_frames() -> list[bytes]:
-    """Frames covering every parity rule: clean, IID, AP known and unknown, one bit
-    off, DF18 with and without CF 0, impossible formats."""
+    """Frames covering every parity rule: clean, IID and AP from known and unknown
+    addresses, one bit off, DF18 with and without CF 0, impossible formats."""
     from hardware.modes.crc import crc24, flip_bits
 
     def ap(data: bytes, icao: int) -> bytes:
@@ -408,6 +417,7 @@ def verdict_frames() -> list[bytes]:
         df18_cf0,
         df18_cf2,
         df11_iid,
+        ap(bytes.fromhex("5D123456"), 0x15),  # IID reply from an unknown address
         flip_bits(df11(AIRCRAFT), 30),
         ap(bytes.fromhex("A0000F1F") + bytes(7), AIRCRAFT),  # DF20
         bytes.fromhex("08000000000000"),  # DF1: not a Mode S reply format
