@@ -26,7 +26,9 @@ Position policy (what turns CPR frames into trusted fixes):
    zone (about 660 km) off and passes every other check.
 
 Times are seconds on the caller's clock (sample time is fine); expiry removes aircraft
-not heard for `ttl_s`.
+not heard for `ttl_s`. Aircraft are keyed by `DecodedMessage.address`: a non-ICAO
+address (anonymous ADS-B, a TIS-B or ADS-R track) is a different aircraft from the
+ICAO address with the same 24 bits (address.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from hardware.modes.address import address_hex
 from hardware.modes.cpr import (
     AIRBORNE_HALF_ZONE_M,
     SURFACE_HALF_ZONE_M,
@@ -68,7 +71,7 @@ def distance_m(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: floa
 class Aircraft:
     """State of one aircraft. Owned and updated by AircraftTable; read it, do not write."""
 
-    icao: int
+    icao: int  # the table key: the ICAO address, or a non-ICAO one with NON_ICAO set
     first_seen_s: float
     last_seen_s: float
     messages: int = 0
@@ -101,7 +104,8 @@ class Aircraft:
 
     @property
     def icao_hex(self) -> str:
-        return f"{self.icao:06X}"
+        """Six hex digits, "~" first for a non-ICAO address."""
+        return address_hex(self.icao)
 
     @property
     def alt_m(self) -> float | None:
@@ -175,10 +179,11 @@ class AircraftTable:
         "squawk", "category", "emergency", so an adapter can emit events only on news.
         """
         changed: set[str] = set()
-        ac = self._aircraft.get(msg.icao)
+        key = msg.address
+        ac = self._aircraft.get(key)
         if ac is None:
-            ac = Aircraft(icao=msg.icao, first_seen_s=t_s, last_seen_s=t_s)
-            self._aircraft[msg.icao] = ac
+            ac = Aircraft(icao=key, first_seen_s=t_s, last_seen_s=t_s)
+            self._aircraft[key] = ac
             changed.add("new")
         ac.last_seen_s = max(ac.last_seen_s, t_s)
         ac.messages += 1

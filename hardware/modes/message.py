@@ -18,7 +18,9 @@ Downlink formats and the fields read here (bit 0 = first bit on air)::
 - ME by type code: 1..4 identification (ident.py), 5..8 surface position, 9..18 and
   20..22 airborne position (position.py), 19 velocity (velocity.py), 28/29/31 status
   (status.py). DF18 carries an ADS-B ME for CF 0, 1 (non-ICAO address), 2, 5 (TIS-B
-  fine, 5 non-ICAO) and 6 (ADS-R); CF 3, 4 and 7 are not decoded.
+  fine, 5 non-ICAO) and 6 (ADS-R); CF 3, 4 and 7 are not decoded. CF 2 and 6 say in
+  their IMF bit, where the type code has one, whether the AA is an ICAO address
+  (`non_icao`, `address`; see address.py).
 - MB of DF20/21 is returned raw (`mb`); BDS inference is out of scope.
 
 Units: each quantity comes in the unit of the wire (altitude_ft, speed_kt, vrate_fpm)
@@ -30,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hardware.modes.address import address_hex, track_address
 from hardware.modes.altitude import decode_ac13
 from hardware.modes.cpr import CprFrame
 from hardware.modes.crc import residual
@@ -99,6 +102,16 @@ class DecodedMessage:
         return f"{self.icao:06X}"
 
     @property
+    def address(self) -> int:
+        """The aircraft-table key: `icao`, with address.NON_ICAO set when `non_icao`."""
+        return track_address(self.icao, self.non_icao)
+
+    @property
+    def address_hex(self) -> str:
+        """`address` as hex, "~" first for a non-ICAO address."""
+        return address_hex(self.address)
+
+    @property
     def alt_m(self) -> float | None:
         """Barometric altitude in metres."""
         return ft_to_m(self.altitude_ft)
@@ -157,6 +170,27 @@ def _flight_status(fs: int) -> dict[str, Any]:
 
 def _ca_on_ground(ca: int) -> bool | None:
     return {4: True, 5: False}.get(ca)
+
+
+# ME bit (1 = the first ME bit, as DO-260B counts) of the IMF flag of fine TIS-B and
+# ADS-R messages, by type code; the flag's position depends on the format, and
+# identification messages have none.
+_IMF_BIT = {
+    **dict.fromkeys(range(5, 9), 21),  # surface position
+    **dict.fromkeys([*range(9, 19), *range(20, 23)], 8),  # airborne position
+    19: 9,  # airborne velocity
+    29: 51,  # target state and status
+    31: 56,  # operational status
+}
+
+
+def _imf(me: int) -> bool:
+    """Whether a CF 2 / CF 6 ME says its AA is not an ICAO address (IMF = 1)."""
+    tc = me >> 51
+    bit = _IMF_BIT.get(tc)
+    if tc == 28 and (me >> 48) & 0x7 == 1:  # emergency/priority status
+        bit = 56
+    return bit is not None and bool((me >> (56 - bit)) & 1)
 
 
 def _decode_me(me: int) -> dict[str, Any]:
@@ -249,11 +283,12 @@ def decode(msg: bytes, icao: int | None = None) -> DecodedMessage:
         if df in (20, 21):
             fields["mb"] = msg[4:11]
         if df == 17 or (df == 18 and bits(5, 3) in _DF18_ADSB_CF):
+            me = bits(32, 56)
             if df == 17:
                 fields["on_ground"] = _ca_on_ground(bits(5, 3))
             else:
-                fields["non_icao"] = bits(5, 3) in (1, 5)
-            me = bits(32, 56)
+                cf = bits(5, 3)
+                fields["non_icao"] = cf in (1, 5) or (cf in (2, 6) and _imf(me))
             fields["tc"] = me >> 51
             fields.update({k: v for k, v in _decode_me(me).items() if v is not None})
     except DecodeError as exc:

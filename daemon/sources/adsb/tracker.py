@@ -33,6 +33,7 @@ from daemon.event import Event, now_ms
 from daemon.metrics import Metrics
 from daemon.pipeline import Emit
 from daemon.sources.base import Station
+from hardware.modes.address import address_hex
 from hardware.modes.aircraft import AircraftTable, distance_m
 from hardware.modes.errors import DecodeError
 from hardware.modes.frame_check import AddressBook, check_frame, downlink_format
@@ -149,7 +150,7 @@ class AircraftPublisher:
         if st is None:
             st = self._state[ac.icao] = _Published()
         sent = 0
-        icao = f"{ac.icao:06x}"
+        icao = address_hex(ac.icao).lower()
         ident = (ac.callsign, ac.category, ac.squawk)
         if ident != st.identity and any(v is not None for v in ident):
             t_ms = _t_ms(ac.last_seen_s)
@@ -205,7 +206,7 @@ class AircraftPublisher:
         """Publish one accepted message as ``aircraft.raw`` (when `raw_stream` is on)."""
         if not self.raw_stream:
             return
-        icao = f"{ac.icao:06x}"
+        icao = address_hex(ac.icao).lower()
         t_us = math.floor(t_s * 1e6 + 0.5)
         lat, lon, alt, ref = self._where(ac)
         self._send(
@@ -307,7 +308,7 @@ class ModeSTracker:
             st.repaired += 1
             self.metrics.inc("adsb_repaired_total", source=self.name)
         changes = self.table.update(decoded, t_s, rssi_db)
-        ac = self.table[decoded.icao]
+        ac = self.table[decoded.address]
         if "position" in changes and ac.lat_deg is not None and ac.lon_deg is not None:
             st.positions += 1
             range_m = distance_m(*self.receiver, ac.lat_deg, ac.lon_deg)

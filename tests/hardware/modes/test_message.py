@@ -68,6 +68,49 @@ def test_df18_non_icao_address_is_flagged() -> None:
     assert (m.df, m.non_icao, m.callsign) == (18, True, "EZY85MH")
 
 
+AIRBORNE_ME = bytes.fromhex("587F345E35837E")  # TC 11, the ME of 8F4D2023587F...
+VELOCITY_ME = bytes.fromhex("994409940838175B")[:7]  # TC 19 subtype 1
+
+
+def df18(cf: int, me: bytes) -> bytes:
+    return with_parity(bytes([18 << 3 | cf]) + ICAO.to_bytes(3, "big") + me)
+
+
+def with_me_bit(me: bytes, bit: int) -> bytes:
+    """`me` with its bit `bit` set (1 = the first ME bit)."""
+    value = int.from_bytes(me, "big") | 1 << (56 - bit)
+    return value.to_bytes(7, "big")
+
+
+@pytest.mark.parametrize(
+    ("cf", "me", "non_icao"),
+    [
+        (0, AIRBORNE_ME, False),  # ADS-B from a non-transponder device, ICAO address
+        (1, AIRBORNE_ME, True),  # anonymous address
+        (5, AIRBORNE_ME, True),  # fine TIS-B of a non-ICAO target
+        (2, AIRBORNE_ME, False),  # fine TIS-B, IMF 0: the AA is an ICAO address
+        (2, with_me_bit(AIRBORNE_ME, 8), True),  # IMF 1 (airborne position: ME bit 8)
+        (6, VELOCITY_ME, False),  # ADS-R, IMF 0
+        (6, with_me_bit(VELOCITY_ME, 9), True),  # IMF 1 (velocity: ME bit 9)
+        (6, with_me_bit(VELOCITY_ME, 8), False),  # bit 8 is no IMF in a velocity ME
+    ],
+    ids=["cf0", "cf1", "cf5", "cf2", "cf2-imf", "cf6", "cf6-imf", "cf6-bit8"],
+)
+def test_df18_says_whether_its_address_is_an_icao_address(
+    cf: int, me: bytes, non_icao: bool
+) -> None:
+    m = decode(df18(cf, me))
+    assert (m.df, m.icao, m.non_icao) == (18, ICAO, non_icao)
+    assert m.address == (ICAO | 1 << 24 if non_icao else ICAO)
+    assert m.address_hex == ("~4D2023" if non_icao else "4D2023")
+
+
+def test_df18_imf_leaves_the_rest_of_the_frame_alone() -> None:
+    plain, flagged = decode(df18(2, AIRBORNE_ME)), decode(df18(2, with_me_bit(AIRBORNE_ME, 8)))
+    assert flagged.cpr == plain.cpr
+    assert flagged.altitude_ft == plain.altitude_ft == 24275
+
+
 def test_df20_keeps_the_raw_comm_b() -> None:
     msg = with_parity(bytes.fromhex("A0000F1F") + bytes.fromhex("10203040506070"), ICAO)
     m = decode(msg)

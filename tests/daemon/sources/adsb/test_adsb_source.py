@@ -238,6 +238,26 @@ def test_identity_is_published_on_change_at_the_station_before_any_fix() -> None
     assert idents[1].id == f"adsb:{ICAO}:101000:identity"
 
 
+def test_a_non_icao_track_is_a_different_aircraft_from_the_same_24_bits() -> None:
+    from daemon.sources.adsb.tracker import ModeSTracker
+    from hardware.modes.crc import with_parity
+    from hardware.modes.frame_check import AddressBook
+
+    emit = Collect()
+    pub = AircraftPublisher("air", "st", (37.0, 13.8), emit)
+    tracker = ModeSTracker("air", pub, Metrics(), max_range_m=500_000.0, book=AddressBook())
+    ident_me = bytes.fromhex("2015A678D4D220")  # identification EZY85MH
+    address = bytes.fromhex(ICAO)
+    df17 = with_parity(bytes([0x8D]) + address + ident_me)
+    anonymous = with_parity(bytes([0x91]) + address + ident_me)  # DF18 CF 1
+    tracker.handle_frame(df17, 100.0, None)
+    tracker.handle_frame(anonymous, 101.0, None)
+    assert len(tracker.table) == 2
+    idents = [e for e in emit.events if e.kind == "aircraft.identity"]
+    assert [(e.id, e.data["icao"]) for e in idents] == [
+        (f"adsb:{ICAO}:100000:identity", ICAO), (f"adsb:~{ICAO}:101000:identity", f"~{ICAO}")]
+
+
 def test_beast_timestamps_keep_the_receivers_spacing_until_they_drift() -> None:
     clock = TimestampClock(max_drift_s=2.0)
     assert clock.time_s(12_000_000, 1000.0) == 1000.0
