@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
+from hardware.modes.address import address_hex, track_address
 from hardware.modes.errors import DecodeError
 
 __all__ = ["SbsError", "SbsMessage", "format_sbs_line", "parse_sbs_line"]
@@ -50,7 +51,7 @@ class SbsMessage:
     """The aircraft fields of one MSG line (None where the line leaves them empty)."""
 
     transmission: int
-    icao: int
+    icao: int  # address.NON_ICAO set for a "~" (non-ICAO) hex ident
     t_ms: int | None  # date/time generated, epoch ms
     callsign: str | None = None
     altitude_ft: int | None = None
@@ -67,7 +68,8 @@ class SbsMessage:
 
     @property
     def icao_hex(self) -> str:
-        return f"{self.icao:06X}"
+        """Six hex digits, "~" first for a non-ICAO address."""
+        return address_hex(self.icao)
 
 
 def _num(fields: list[str], i: int, name: str, kind: type[int] | type[float]) -> float | None:
@@ -127,13 +129,16 @@ def parse_sbs_line(line: str, tz: tzinfo = UTC) -> SbsMessage | None:
         raise SbsError("transmission_type", fields[1]) from None
     if not 1 <= transmission <= 8:
         raise SbsError("transmission_type", fields[1])
-    hexident = fields[4].strip().lstrip("~")  # '~' marks non-ICAO (TIS-B) addresses
+    hexident = fields[4].strip()
+    non_icao = hexident.startswith("~")  # readsb's mark of a non-ICAO (TIS-B) address
+    hexident = hexident.removeprefix("~")
     try:
         icao = int(hexident, 16)
     except ValueError:
         raise SbsError("hex_ident", fields[4]) from None
     if len(hexident) != 6:
         raise SbsError("hex_ident", fields[4])
+    icao = track_address(icao, non_icao)
     lat = _num(fields, 14, "latitude", float)
     lon = _num(fields, 15, "longitude", float)
     if lat is not None and not -90 <= lat <= 90:

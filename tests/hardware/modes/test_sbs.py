@@ -25,6 +25,15 @@ def test_airborne_position_fields() -> None:
     assert msg.t_ms == 1714566896789  # 2024-05-01T12:34:56.789Z
 
 
+def test_a_non_icao_hex_ident_is_its_own_address_and_round_trips() -> None:
+    msg = parse_sbs_line(POSITION.replace(",4D2023,", ",~4D2023,"))
+    assert msg is not None
+    assert (msg.icao, msg.icao_hex) == (0x4D2023 | 1 << 24, "~4D2023")
+    assert ",~4D2023," in format_sbs_line(msg)
+    plain = parse_sbs_line(POSITION)
+    assert plain is not None and plain.icao == 0x4D2023
+
+
 def test_identification_and_velocity_fields() -> None:
     ident = parse_sbs_line(IDENT)
     vel = parse_sbs_line(VELOCITY)
