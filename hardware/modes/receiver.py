@@ -404,14 +404,10 @@ class Receiver:
                 crc = "ok"
             elif kind == _OK:
                 crc = "ok"
-            elif kind == _IID:
+            elif kind == _IID or kind == _AP:
                 if not is_known(icao, t_s):
                     continue
-                crc = "iid"
-            elif kind == _AP:
-                if not is_known(icao, t_s):
-                    continue
-                crc = "ap"
+                crc = "iid" if kind == _IID else "ap"
             elif kind == _SOFT:
                 if max_fix < 1 or not is_known(icao, t_s):
                     continue
