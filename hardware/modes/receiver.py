@@ -404,7 +404,7 @@ class Receiver:
                 crc = "ok"
             elif kind == _OK:
                 crc = "ok"
-            elif kind == _IID or kind == _AP:
+            elif kind in (_IID, _AP):
                 if not is_known(icao, t_s):
                     continue
                 crc = "iid" if kind == _IID else "ap"
