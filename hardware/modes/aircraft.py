@@ -25,6 +25,16 @@ Position policy (what turns CPR frames into trusted fixes):
    pair whose frames are further apart than their timestamps admit decodes a whole
    zone (about 660 km) off and passes every other check.
 
+6. Squawk and barometric altitude: one message alone never changes a value the
+   aircraft has already reported to something implausible. A new squawk is taken when
+   a second message repeats it at least `confirm_s` (0.25 s) later; an altitude that
+   would need more than `max_climb_fpm` (10 000 ft/min) from the last one, while that
+   is under `stale_s` (30 s) old, is taken when a second message agrees with it. The
+   first value, and any value after `stale_s`, is taken at once. An address/parity
+   reply (DF0/4/5/16/20/21) whose garbled parity happens to match a known aircraft
+   would otherwise set that aircraft's squawk or altitude at random (readsb
+   debounces squawks alike).
+
 Times are seconds on the caller's clock (sample time is fine); expiry removes aircraft
 not heard for `ttl_s`. Aircraft are keyed by `DecodedMessage.address`: a non-ICAO
 address (anonymous ADS-B, a TIS-B or ADS-R track) is a different aircraft from the
@@ -100,6 +110,9 @@ class Aircraft:
     _even: tuple[CprFrame, float] | None = field(default=None, repr=False)
     _odd: tuple[CprFrame, float] | None = field(default=None, repr=False)
     _global_rejects: int = field(default=0, repr=False)
+    # A changed value waiting for a second message: (value, time first seen).
+    _squawk_pending: tuple[str, float] | None = field(default=None, repr=False)
+    _altitude_pending: tuple[int, float] | None = field(default=None, repr=False)
     _candidate: tuple[tuple[float, float], float] | None = field(default=None, repr=False)
 
     @property
@@ -133,6 +146,9 @@ class AircraftTable:
         pair_max_age_s: float = 10.0,
         surface_pair_max_age_s: float = 50.0,
         ttl_s: float = 300.0,
+        confirm_s: float = 0.25,
+        max_climb_fpm: float = 10_000.0,
+        stale_s: float = 30.0,
     ) -> None:
         if (receiver_lat_deg is None) != (receiver_lon_deg is None):
             raise ValueError("give both receiver_lat_deg and receiver_lon_deg, or neither")
@@ -146,6 +162,9 @@ class AircraftTable:
         self.pair_max_age_s = pair_max_age_s
         self.surface_pair_max_age_s = surface_pair_max_age_s
         self.ttl_s = ttl_s
+        self.confirm_s = confirm_s
+        self.max_climb_fpm = max_climb_fpm
+        self.stale_s = stale_s
         self._aircraft: dict[int, Aircraft] = {}
 
     def __len__(self) -> int:
@@ -192,15 +211,15 @@ class AircraftTable:
         if msg.on_ground is not None:
             ac.on_ground = msg.on_ground
 
-        for name in ("callsign", "category", "squawk", "emergency"):
+        for name in ("callsign", "category", "emergency"):
             value = getattr(msg, name)
             if value is not None and value != getattr(ac, name):
                 setattr(ac, name, value)
                 changed.add(name)
+        if msg.squawk is not None:
+            self._update_squawk(ac, msg.squawk, t_s, changed)
         if msg.altitude_ft is not None:
-            ac.altitude_ft = msg.altitude_ft
-            ac.altitude_t_s = t_s
-            changed.add("altitude")
+            self._update_altitude(ac, msg.altitude_ft, t_s, changed)
         if msg.gnss_height_m is not None:
             ac.gnss_height_m = msg.gnss_height_m
             changed.add("altitude")
@@ -209,6 +228,45 @@ class AircraftTable:
         if msg.cpr is not None and self._update_position(ac, msg.cpr, t_s):
             changed.add("position")
         return frozenset(changed)
+
+    def _update_squawk(self, ac: Aircraft, squawk: str, t_s: float, changed: set[str]) -> None:
+        """Take `squawk` if it is the first, or repeats a pending change `confirm_s` on."""
+        if squawk == ac.squawk:
+            ac._squawk_pending = None
+            return
+        pending = ac._squawk_pending
+        if ac.squawk is not None and (pending is None or pending[0] != squawk):
+            ac._squawk_pending = (squawk, t_s)
+            return
+        if pending is not None and t_s - pending[1] < self.confirm_s:
+            return
+        ac.squawk, ac._squawk_pending = squawk, None
+        changed.add("squawk")
+
+    def _update_altitude(
+        self, ac: Aircraft, altitude_ft: int, t_s: float, changed: set[str]
+    ) -> None:
+        """Take `altitude_ft` unless it jumps from a fresh altitude faster than
+        `max_climb_fpm`; such a jump is taken when a second message agrees with it."""
+        last, last_t = ac.altitude_ft, ac.altitude_t_s
+        if (
+            last is not None
+            and last_t is not None
+            and t_s - last_t < self.stale_s
+            and not self._climb_ok(last, last_t, altitude_ft, t_s)
+        ):
+            pending = ac._altitude_pending
+            if pending is None or not self._climb_ok(*pending, altitude_ft, t_s):
+                ac._altitude_pending = (altitude_ft, t_s)
+                return
+        ac.altitude_ft, ac.altitude_t_s, ac._altitude_pending = altitude_ft, t_s, None
+        changed.add("altitude")
+
+    def _climb_ok(self, alt_ft: int, t_s: float, new_ft: int, new_t_s: float) -> bool:
+        """Whether going from `alt_ft` to `new_ft` in the time between needs at most
+        `max_climb_fpm` (with 100 ft for the altitude's quantisation)."""
+        allowed = self.max_climb_fpm * abs(new_t_s - t_s) / 60.0 + 100.0
+        return abs(new_ft - alt_ft) <= allowed
 
     def _update_velocity(
         self, ac: Aircraft, msg: DecodedMessage, t_s: float, changed: set[str]

@@ -130,6 +130,39 @@ def test_identity_velocity_and_expiry() -> None:
     assert len(table) == 0
 
 
+def squawk_msg(squawk: str) -> DecodedMessage:
+    return DecodedMessage(df=5, icao=ICAO, msg=b"", squawk=squawk)
+
+
+def altitude_msg(altitude_ft: int) -> DecodedMessage:
+    return DecodedMessage(df=4, icao=ICAO, msg=b"", altitude_ft=altitude_ft)
+
+
+def test_a_changed_squawk_needs_a_second_message() -> None:
+    table = AircraftTable()
+    assert "squawk" in table.update(squawk_msg("1000"), 0.0)  # the first is taken at once
+    assert "squawk" not in table.update(squawk_msg("7500"), 1.0)  # one stray reply
+    assert "squawk" not in table.update(squawk_msg("1000"), 1.5)
+    assert "squawk" not in table.update(squawk_msg("7500"), 2.0)  # not a repeat of a pending one
+    assert table[ICAO].squawk == "1000"
+    assert "squawk" not in table.update(squawk_msg("2000"), 3.0)
+    assert "squawk" not in table.update(squawk_msg("2000"), 3.1)  # too soon after
+    assert "squawk" in table.update(squawk_msg("2000"), 3.3)
+    assert table[ICAO].squawk == "2000"
+
+
+def test_an_altitude_jump_needs_a_second_message_that_agrees() -> None:
+    table = AircraftTable()
+    assert "altitude" in table.update(altitude_msg(30_000), 0.0)
+    assert "altitude" in table.update(altitude_msg(30_100), 1.0)  # 6000 ft/min: plausible
+    assert "altitude" not in table.update(altitude_msg(5_000), 2.0)  # stray
+    assert "altitude" in table.update(altitude_msg(30_100), 3.0)
+    assert "altitude" not in table.update(altitude_msg(12_000), 4.0)
+    assert "altitude" in table.update(altitude_msg(12_025), 4.5)  # agrees: taken
+    assert table[ICAO].altitude_ft == 12_025
+    assert "altitude" in table.update(altitude_msg(40_000), 40.0)  # the old one is stale
+
+
 # modes1.bin's time axis is compressed (dump1090 --snip): its 0.178 s hold a descent of
 # 4250 ft that the aircraft reports at about 2000 ft/min, i.e. roughly 128 s. Stretching
 # sample time by 720 restores plausible speeds for the speed check.
