@@ -28,7 +28,7 @@ Address policy (what keeps phantom aircraft out; modelled on readsb):
   seconds of sample time.
 - DF11 with a non-zero IID is accepted only when its address is already known, and it
   does not confirm: the IID eats 7 bits of parity, so a random frame passes with
-  p = 2^-17, and a busy receiver slices thousands of stray candidates an hour
+  p = 2^-17, and on busy air hundreds of stray rows a second reach this check
   (readsb and dump1090-fa score such a frame -1 unless its address is known).
 - DF18 with CF != 0 (non-ICAO, TIS-B, ADS-R) is accepted when clean but does not
   confirm: those addresses do not belong to transponders we can hear.
