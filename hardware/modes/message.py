@@ -29,6 +29,7 @@ and as an SI property (alt_m, speed_mps, vrate_mps); `as_dict` gives both.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from hardware.modes.address import address_hex, track_address
@@ -244,6 +245,12 @@ def _decode_me(me: int) -> dict[str, Any]:
     raise UnsupportedTypeCodeError(tc)
 
 
+_MEMO_FRAMES = 4096
+"""Frames `decode` remembers: a transponder repeats many replies bit for bit (all-call
+replies, identification, velocity while it holds course; on modes1.bin 171 distinct
+frames among 349), and a repeat is then a dictionary lookup instead of ~10 us."""
+
+
 def decode(msg: bytes, icao: int | None = None) -> DecodedMessage:
     """Decode a 7- or 14-byte Mode S frame that has passed `check_frame`.
 
@@ -251,8 +258,16 @@ def decode(msg: bytes, icao: int | None = None) -> DecodedMessage:
     field, or the CRC residual for address/parity formats. Raises FrameLengthError and
     UnsupportedFormatError for frames no decoder applies to; a field that cannot be
     read inside a supported frame is left None and the reason put in `error`.
+
+    A pure function of its arguments, memoized (`_MEMO_FRAMES`): the result is
+    immutable, so repeats share one.
     """
-    msg = bytes(msg)
+    return _decode(bytes(msg), icao)
+
+
+@lru_cache(maxsize=_MEMO_FRAMES)
+def _decode(msg: bytes, icao: int | None) -> DecodedMessage:
+    """`decode` of exactly `msg` (bytes)."""
     if len(msg) not in (7, 14):
         raise FrameLengthError(len(msg))
     df = downlink_format(msg[0])
@@ -296,7 +311,8 @@ def decode(msg: bytes, icao: int | None = None) -> DecodedMessage:
             fields["tc"] = me >> 51
             fields.update({k: v for k, v in _decode_me(me).items() if v is not None})
     except DecodeError as exc:
-        error = exc
+        # Without its traceback: a remembered result must not keep this frame alive.
+        error = exc.with_traceback(None)
     return DecodedMessage(df=df, icao=icao, msg=msg, error=error, **fields)
 
 

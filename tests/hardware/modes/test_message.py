@@ -111,6 +111,20 @@ def test_df18_imf_leaves_the_rest_of_the_frame_alone() -> None:
     assert flagged.altitude_ft == plain.altitude_ft == 24275
 
 
+def test_a_repeated_frame_decodes_to_the_same_record() -> None:
+    frame = bytes.fromhex("8D485020994409940838175B284F")
+    first = decode(frame)
+    assert decode(bytearray(frame)) is first
+    assert decode(frame, 0x123456) is not first  # the address is part of the question
+    assert decode(frame, 0x123456).icao == 0x123456
+
+
+def test_a_remembered_field_error_holds_no_traceback() -> None:
+    unknown_tc = with_parity(bytes([0x8D]) + ICAO.to_bytes(3, "big") + bytes([0xB8]) + bytes(6))
+    m = decode(unknown_tc)
+    assert m.error is not None and m.error.__traceback__ is None
+
+
 def test_df20_keeps_the_raw_comm_b() -> None:
     msg = with_parity(bytes.fromhex("A0000F1F") + bytes.fromhex("10203040506070"), ICAO)
     m = decode(msg)
