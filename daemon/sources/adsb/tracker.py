@@ -91,6 +91,11 @@ def _t_ms(t_s: float) -> int:
     return math.floor(t_s * 1000.0 + 0.5)
 
 
+def _icao_text(ac: AircraftView) -> str:
+    """The address as events carry it: lower-case hex, "~" first when not ICAO."""
+    return address_hex(ac.icao).lower()
+
+
 def _opt(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -150,11 +155,11 @@ class AircraftPublisher:
         if st is None:
             st = self._state[ac.icao] = _Published()
         sent = 0
-        icao = address_hex(ac.icao).lower()
         ident = (ac.callsign, ac.category, ac.squawk)
         if ident != st.identity and any(v is not None for v in ident):
             t_ms = _t_ms(ac.last_seen_s)
             if st.identity_t_ms is None or t_ms > st.identity_t_ms:
+                icao = _icao_text(ac)
                 lat, lon, alt, ref = self._where(ac)
                 self._send(
                     Event(
@@ -172,6 +177,7 @@ class AircraftPublisher:
             t_ms = _t_ms(ac.position_t_s)
             last = st.position_t_ms
             if last is None or (t_ms > last and t_ms - last >= self.min_interval_ms):
+                icao = _icao_text(ac)
                 alt, ref = self._alt(ac)
                 self._send(
                     Event(
@@ -206,7 +212,7 @@ class AircraftPublisher:
         """Publish one accepted message as ``aircraft.raw`` (when `raw_stream` is on)."""
         if not self.raw_stream:
             return
-        icao = address_hex(ac.icao).lower()
+        icao = _icao_text(ac)
         t_us = math.floor(t_s * 1e6 + 0.5)
         lat, lon, alt, ref = self._where(ac)
         self._send(
