@@ -248,7 +248,8 @@ def _decode_me(me: int) -> dict[str, Any]:
 _MEMO_FRAMES = 4096
 """Frames `decode` remembers: a transponder repeats many replies bit for bit (all-call
 replies, identification, velocity while it holds course; on modes1.bin 171 distinct
-frames among 349), and a repeat is then a dictionary lookup instead of ~10 us."""
+frames among 349), and a repeat is then a dictionary lookup instead of ~10 us. About
+500 bytes a frame: ~2 MB when full."""
 
 
 def decode(msg: bytes, icao: int | None = None) -> DecodedMessage:
