@@ -484,7 +484,7 @@ class Demodulator:
         ext = length + 2  # pulse energy also at start - 1 and stop, for local maxima
         width = self._win
         po, qo = self._pulse_offsets, self._quiet_offsets
-        npulse, nquiet = len(po), len(qo)
+        npulse = len(po)
         mu_w = noise_mean * width
         w0 = start - 1
         n_win = ext + max(po + qo)
@@ -554,11 +554,11 @@ class Demodulator:
             )
             for q in qo[2:]:
                 quiet += win[q + 1 : q + 1 + length]
-        slope = self.quiet_to_pulse * nquiet / npulse
+        quiet_slope, quiet_intercept = self._quiet_line(mu_w)
         # The tests that read the pulse energy itself are done: scale it in place
         # (one scratch array fewer in cache).
-        centre *= np.float32(slope)
-        centre += np.float32(nquiet * mu_w - slope * npulse * mu_w)
+        centre *= quiet_slope
+        centre += quiet_intercept
         np.less(quiet, centre, out=tmp)
         passed &= tmp
         found: I64 = passed.nonzero()[0]  # np.flatnonzero without its ravel call
@@ -572,7 +572,7 @@ class Demodulator:
         calls, not the arithmetic, are the cost."""
         if at.size == 0:
             return at
-        npulse, nquiet = len(self._pulse_offsets), len(self._quiet_offsets)
+        npulse = len(self._pulse_offsets)
         # One row per window or neighbour, one column per survivor.
         w = win.take(self._sparse_columns[:, None] + at)  # pulse windows, then quiet ones
         t = total.take(_NEIGHBOURS[:, None] + at)  # pulse energy at i - 1, i, i + 1
@@ -586,12 +586,21 @@ class Demodulator:
             quiet = w[npulse] + w[npulse + 1]
             for j in range(npulse + 2, w.shape[0]):
                 quiet += w[j]
-        slope = self.quiet_to_pulse * nquiet / npulse
-        centre = centre * np.float32(slope)
-        centre += np.float32(nquiet * mu_w - slope * npulse * mu_w)
+        quiet_slope, quiet_intercept = self._quiet_line(mu_w)
+        centre = centre * quiet_slope
+        centre += quiet_intercept
         keep &= quiet < centre
         found: I64 = at[keep]
         return found
+
+    def _quiet_line(self, mu_w: float) -> tuple[np.float32, np.float32]:
+        """Slope and intercept of the quiet test's bound on the summed quiet windows,
+        linear in the pulse energy: (quiet - m mu_w) / m < quiet_to_pulse (total -
+        n mu_w) / n. One computation for both prefilter paths, so that they compare
+        the same float32 numbers."""
+        npulse, nquiet = len(self._pulse_offsets), len(self._quiet_offsets)
+        slope = self.quiet_to_pulse * nquiet / npulse
+        return np.float32(slope), np.float32(nquiet * mu_w - slope * npulse * mu_w)
 
     # --- stages 2-4 --------------------------------------------------------------------
 
