@@ -32,7 +32,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from hardware.modes.address import address_hex, track_address
+from hardware.modes.address import track_address
 from hardware.modes.altitude import decode_ac13
 from hardware.modes.cpr import CprFrame
 from hardware.modes.crc import residual
@@ -110,11 +110,6 @@ class DecodedMessage(NamedTuple):
     def address(self) -> int:
         """The aircraft-table key: `icao`, with address.NON_ICAO set when `non_icao`."""
         return track_address(self.icao, self.non_icao)
-
-    @property
-    def address_hex(self) -> str:
-        """`address` as hex, "~" first for a non-ICAO address."""
-        return address_hex(self.address)
 
     @property
     def alt_m(self) -> float | None:

@@ -7,6 +7,7 @@ import json
 import pytest
 from modes_reference import ReferenceLine
 
+from hardware.modes.address import address_hex
 from hardware.modes.crc import with_parity
 from hardware.modes.errors import (
     FieldError,
@@ -102,7 +103,7 @@ def test_df18_says_whether_its_address_is_an_icao_address(
     m = decode(df18(cf, me))
     assert (m.df, m.icao, m.non_icao) == (18, ICAO, non_icao)
     assert m.address == (ICAO | 1 << 24 if non_icao else ICAO)
-    assert m.address_hex == ("~4D2023" if non_icao else "4D2023")
+    assert address_hex(m.address) == ("~4D2023" if non_icao else "4D2023")
 
 
 def test_df18_imf_leaves_the_rest_of_the_frame_alone() -> None:
