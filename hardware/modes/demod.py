@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from hardware.modes import native as native_kernels
 from hardware.modes.candidates import Candidates
 from hardware.modes.crc_rows import (
     LONG_BITS,
@@ -267,7 +268,8 @@ class Demodulator:
     levels in magnitude (ADC) units; `noise_floor` arguments are the mean noise
     magnitude (`estimate_noise_floor`).
 
-    Stages (each whole-array over the block's candidates):
+    Stages (each whole-array over the block's candidates; the per-sample parts of
+    1 and 2 run in compiled kernels where they are built, `native`):
 
     1. `find_preambles`: window sums over the four pulses against the quiet gaps
        (`quiet_to_pulse`, `weakest_to_pulse`) and the noise (`pulse_to_noise`,
@@ -328,9 +330,15 @@ class Demodulator:
         aid_distance: int = 6,
         chunk_samples: int = 65_536,
         sparse_fraction: float = 0.03,
+        native: bool | None = None,
     ) -> None:
         if sample_rate_hz not in SUPPORTED_RATES_HZ:
             raise ValueError(f"sample rate {sample_rate_hz} Hz not in {SUPPORTED_RATES_HZ}")
+        if native and not native_kernels.available():
+            raise RuntimeError(f"native kernels asked for: {native_kernels.UNAVAILABLE_REASON}")
+        self.native = native_kernels.available() if native is None else native
+        """Whether the per-sample stages run in the compiled kernels (`native`):
+        None uses them where they are built."""
         self.sample_rate_hz = sample_rate_hz
         self.pulse_to_noise = pulse_to_noise
         self.quiet_to_pulse = quiet_to_pulse
@@ -396,6 +404,10 @@ class Demodulator:
             else self._quiet_offsets
         )
         self._sparse_columns = np.array([*self._pulse_offsets, *quiet_windows], np.int64) + 1
+        self._found = np.empty(chunk_samples, np.int64)  # the compiled prefilter's output
+        # The compiled preamble screen's templates: (samples, hypotheses), and their sums.
+        self._screen_unit_t = np.ascontiguousarray(self.model._pre_unit[:-1].T)
+        self._screen_unit_sum = np.ascontiguousarray(self.model._pre_unit_sum[:, 0])
         self._scratch_bool = np.empty(size, bool)
         self._scratch_bool2 = np.empty(size, bool)
         self._scratch_bool3 = np.empty(size, bool)
@@ -486,6 +498,8 @@ class Demodulator:
         po, qo = self._pulse_offsets, self._quiet_offsets
         npulse = len(po)
         mu_w = noise_mean * width
+        if self.native and not self.weakest_to_pulse:
+            return self._prefilter_compiled(mag, start, stop, mu_w)
         w0 = start - 1
         n_win = ext + max(po + qo)
         win, pair, total, quiet = (a[:n_win] for a in self._scratch[:4])
@@ -593,6 +607,25 @@ class Demodulator:
         found: I64 = at[keep]
         return found
 
+    def _prefilter_compiled(self, mag: F32, start: int, stop: int, mu_w: float) -> I64:
+        """`_prefilter_chunk` in the compiled kernel (`native`): the same tests in the
+        same float32 arithmetic, per sample with early exits."""
+        found = self._found
+        count = native_kernels.KERNELS.prefilter(
+            mag,
+            start,
+            stop,
+            found,
+            self._win,
+            self._pulse_offsets,
+            self._quiet_offsets,
+            self._quiet_pair,
+            np.float32(len(self._pulse_offsets) * self.pulse_to_noise * mu_w),
+            np.float32(self.pulse_floor * mu_w),
+            *self._quiet_line(mu_w),
+        )
+        return found[:count] - start
+
     def _quiet_line(self, mu_w: float) -> tuple[np.float32, np.float32]:
         """Slope and intercept of the quiet test's bound on the summed quiet windows,
         linear in the pulse energy: (quiet - m mu_w) / m < quiet_to_pulse (total -
@@ -626,22 +659,52 @@ class Demodulator:
         plausible, and the argmax over their hypotheses was ~15 % of the fit.
         """
         model = self.model
-        win = self._gather(mag, preambles - model.lookback, model.preamble_len)
+        origins = preambles - model.lookback
         if not plausible_only:
+            win = self._gather(mag, origins, model.preamble_len)
             best, explained, amp, energy = model.preamble_fit(win, noise_floor)
             return best, amp, self._plausible(explained, energy, noise_floor)
-        corr, energy = model.preamble_correlations(win, noise_floor)
-        top = np.maximum.reduce(corr, axis=0)  # the best fit's correlation
+        if self.native:
+            top, energy = self._screen_compiled(mag, origins, noise_floor)
+        else:
+            win = self._gather(mag, origins, model.preamble_len)
+            corr, energy = model.preamble_correlations(win, noise_floor)
+            top = np.maximum.reduce(corr, axis=0)  # the best fit's correlation
         explained = top * top
         explained[top <= 0] = 0.0
         plausible = self._plausible(explained, energy, noise_floor)
         kept = np.flatnonzero(plausible)
+        if self.native:  # the few plausible rows' correlations, for the argmax
+            win = self._gather(mag, origins[kept], model.preamble_len)
+            corr, _ = model.preamble_correlations(win, noise_floor[kept])
+        else:
+            corr = corr[:, kept]
         best = np.zeros(preambles.size, np.intp)
         amp = np.zeros(preambles.size, np.float32)
-        kept_best, kept_top = model.preamble_pick(corr[:, kept])
+        kept_best, kept_top = model.preamble_pick(corr)
         best[kept] = kept_best
         amp[kept] = kept_top * model._pre_inv_norm[kept_best]
         return best, amp, plausible
+
+    def _screen_compiled(self, mag: F32, origins: I64, noise_floor: F32) -> tuple[F32, F32]:
+        """Per row the best template correlation and the window's energy about the
+        noise mean (what `fit_preambles`' plausibility test reads), in the compiled
+        kernel (`native`): one pass over each window, where numpy gathers the
+        windows and multiplies them by every template. The same sums to float32
+        rounding (BLAS adds in its own order)."""
+        top = np.empty(origins.size, np.float32)
+        energy = np.empty(origins.size, np.float32)
+        native_kernels.KERNELS.preamble_screen(
+            mag,
+            np.ascontiguousarray(origins, np.int64),
+            np.ascontiguousarray(noise_floor, np.float32),
+            self._screen_unit_t,
+            self._screen_unit_sum,
+            top,
+            energy,
+            self.model.preamble_len,
+        )
+        return top, energy
 
     def _plausible(self, explained: F32, energy: F32, noise_floor: F32) -> npt.NDArray[np.bool_]:
         """`fit_preambles`' plausibility test of each row."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from hardware.modes import native
+
 __all__ = ["FULL_SCALE", "magnitude", "magnitude_table"]
 
 FULL_SCALE = 127.5
@@ -36,21 +38,31 @@ _PIECE_SAMPLES = 65_536  # samples per table lookup (see `magnitude`)
 
 
 def magnitude(
-    iq_u8: npt.NDArray[np.uint8], out: npt.NDArray[np.float32] | None = None
+    iq_u8: npt.NDArray[np.uint8],
+    out: npt.NDArray[np.float32] | None = None,
+    *,
+    compiled: bool = True,
 ) -> npt.NDArray[np.float32]:
     """Magnitude per complex sample (ADC units) of interleaved u8 IQ of even length.
 
     Returns a new float32 array of ``len(iq_u8) // 2`` samples, or fills and returns
     `out` (a float32 array of that length; reusing one saves the page faults of a
-    fresh large array per block).
+    fresh large array per block). The lookup runs in the compiled kernel where it is
+    built (`native`; ~5x less CPU) unless `compiled` is False; the table is the same.
     """
     if iq_u8.dtype != np.uint8:
         raise TypeError(f"expected uint8 IQ, got {iq_u8.dtype}")
     if iq_u8.size % 2:
         raise ValueError("interleaved IQ needs an even number of bytes")
-    pairs = np.ascontiguousarray(iq_u8).view("<u2")
+    iq_u8 = np.ascontiguousarray(iq_u8)
+    pairs = iq_u8.view("<u2")
     if out is None:
         out = np.empty(pairs.size, np.float32)
+    elif out.dtype != np.float32 or out.shape != (pairs.size,) or not out.flags.c_contiguous:
+        raise ValueError(f"out must be {pairs.size} contiguous float32")
+    if compiled and native.KERNELS is not None:
+        native.KERNELS.magnitude(iq_u8, out)
+        return out
     # take(mode="clip") skips the bounds check: every uint16 is a valid index.
     # In pieces: take converts its indices to a temporary intp array, 8 bytes a
     # sample, which stays in cache this way (65 536 samples: ~10 % less CPU than

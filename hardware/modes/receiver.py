@@ -176,7 +176,7 @@ class Receiver:
         count = usable // 2
         mag = self._reserve(count)
         used = self._tail_len + self._pending
-        magnitude(iq[:usable], out=mag)
+        magnitude(iq[:usable], out=mag, compiled=self.demod.native)
         self.samples_fed += count
         self._pending += count
         if self._pending < self.batch_samples:

@@ -38,6 +38,7 @@ Config of `type = "adsb"` (every key, with its default)::
     block_samples = 131072    # complex samples per block (65.5 ms at 2 MS/s)
     batch_samples = 1048576   # samples gathered before demodulating (0.52 s at 2 MS/s): the
                               # most a message waits; smaller costs more CPU (0: every block)
+    native_kernels = "auto"   # compiled per-sample stages where built; false: numpy
     timeout_s = 10.0          # rtl_tcp: connect timeout and longest silence
     backoff_max_s = 30.0      # cap of the reconnect/retry backoff
 """
@@ -47,7 +48,7 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.config import Field, between
-from daemon.sources.adsb.source import AdsbSource, start_time_check
+from daemon.sources.adsb.source import AdsbSource, native_check, start_time_check
 from daemon.sources.base import SourceContext
 from daemon.sources.iq_input import gain_check, input_check
 from hardware.modes.receiver import DEFAULT_BATCH_SAMPLES
@@ -93,6 +94,8 @@ FIELDS: dict[str, Field] = {
     "queue_blocks": Field((int,), default=8, check=between(1, 1024)),
     "block_samples": Field((int,), default=131_072, check=between(4096, 4_194_304)),
     "batch_samples": Field((int,), default=DEFAULT_BATCH_SAMPLES, check=between(0, 8_388_608)),
+    "native_kernels": Field((str, bool), default="auto", check=native_check,
+                            doc="compiled per-sample stages: \"auto\" (where built), true, false"),
     "timeout_s": Field((float,), default=10.0, check=between(0.1, 600)),
     **common_fields(),
 }

@@ -50,7 +50,9 @@ from daemon.sources.iq_pump import decode_blocks, run_reconnecting
 from hardware.iq.base import IqBlock, IqSource
 from hardware.iq.errors import IqSourceError
 from hardware.iq.file import IqFileSource
+from hardware.modes import native
 from hardware.modes.beast import BEAST_CLOCK_HZ
+from hardware.modes.demod import Demodulator
 from hardware.modes.receiver import ModeSMessage, Receiver
 
 __all__ = ["AdsbSource", "parse_start_time"]
@@ -90,6 +92,21 @@ def start_time_check(value: Any) -> str | None:
     return None
 
 
+def native_setting(value: Any) -> bool | None:
+    """`native_kernels` as `Demodulator(native=...)` takes it: "auto" is None."""
+    return None if value == "auto" else bool(value)
+
+
+def native_check(value: Any) -> str | None:
+    """Config check for `native_kernels`: "auto", true or false; true only where the
+    compiled kernels are built."""
+    if value not in ("auto", True, False):
+        return f"{value!r}: expected \"auto\", true or false"
+    if value is True and not native.available():
+        return f"true, but {native.UNAVAILABLE_REASON}; use \"auto\" to fall back to numpy"
+    return None
+
+
 class AdsbSource(Source):
     """Demodulates IQ from the configured `input` and publishes aircraft events."""
 
@@ -102,7 +119,14 @@ class AdsbSource(Source):
         self.tracker = ModeSTracker(name, self.publisher, ctx.metrics,
                                     max_range_m=float(cfg["max_range_km"]) * 1000.0)
         batch = int(cfg["batch_samples"])
-        self.receiver = Receiver(self.rate_hz, int(cfg["max_fix_bits"]), batch_samples=batch)
+        demod = Demodulator(self.rate_hz, native=native_setting(cfg["native_kernels"]))
+        self.receiver = Receiver(self.rate_hz, int(cfg["max_fix_bits"]), batch_samples=batch,
+                                 demodulator=demod)
+        if demod.native:
+            self.log.info("Mode S per-sample stages: compiled kernels")
+        else:
+            self.log.info("Mode S per-sample stages: numpy (%s)",
+                          native.UNAVAILABLE_REASON or "native_kernels = false")
         # (fed index of the block's first sample, absolute index, time of that sample):
         # enough blocks to cover what the receiver may hold back in one batch.
         blocks = batch // int(cfg["block_samples"]) + 4

@@ -6,17 +6,20 @@ few samples pass its energy threshold it evaluates the other tests at those
 samples only (`sparse_fraction`). The reference below evaluates the same tests on
 whole arrays in the most direct way, with the same float32 sums in the same order
 (so the same rounding): every candidate the two disagree on is a bug in a fast
-path. The tests run each path on its own (sparse_fraction 0: whole arrays
-always; 1: survivors always) and the default switch between them.
+path. The tests run each path on its own (numpy with sparse_fraction 0: whole
+arrays always; 1: survivors always; the compiled kernel, `native`, which must give
+the same float32 numbers) and the default switch between them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from native_kernels import require_native
 from signal_gen import noise_iq, random_df17, synthesize
 
 from hardware.modes.demod import Demodulator
@@ -91,27 +94,35 @@ def assert_matches_reference(demod: Demodulator, mag: F32) -> None:
     np.testing.assert_array_equal(got, want)
 
 
-PATHS = (0.0, 1.0)  # sparse_fraction: whole-array tests only, survivors only
+PATHS = ("whole arrays", "survivors", "compiled")
 
 
-@pytest.mark.parametrize("sparse_fraction", PATHS)
+def path_demod(path: str, rate_hz: int, **settings: Any) -> Demodulator:
+    """A demodulator whose prefilter takes `path` (see `PATHS`)."""
+    if path == "compiled":
+        require_native()
+        return Demodulator(rate_hz, native=True, **settings)
+    sparse = {"whole arrays": 0.0, "survivors": 1.0}[path]
+    return Demodulator(rate_hz, native=False, sparse_fraction=sparse, **settings)
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
-def test_prefilter_on_modes1_equals_the_reference(rate_hz: int, sparse_fraction: float) -> None:
+def test_prefilter_on_modes1_equals_the_reference(rate_hz: int, path: str) -> None:
     if not MODES1.exists():
         pytest.skip("modes1.bin not available")
     mag = magnitude(np.fromfile(MODES1, np.uint8))
-    assert_matches_reference(Demodulator(rate_hz, sparse_fraction=sparse_fraction), mag)
+    assert_matches_reference(path_demod(path, rate_hz), mag)
 
 
-@pytest.mark.parametrize("sparse_fraction", PATHS)
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
 @pytest.mark.parametrize("snr_db", [6.0, 12.0, 20.0])
 def test_prefilter_on_noisy_synthetic_signals_equals_the_reference(
-    rate_hz: int, snr_db: float, sparse_fraction: float
+    rate_hz: int, snr_db: float, path: str
 ) -> None:
     mag = synthetic_mag(rate_hz, snr_db, seed=int(snr_db))
-    demod = Demodulator(rate_hz, chunk_samples=4096, sparse_fraction=sparse_fraction)
-    assert_matches_reference(demod, mag)
+    assert_matches_reference(path_demod(path, rate_hz, chunk_samples=4096), mag)
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
@@ -121,11 +132,11 @@ def test_prefilter_with_a_weakest_pulse_test_equals_the_reference(rate_hz: int) 
     assert_matches_reference(demod, mag)
 
 
-@pytest.mark.parametrize("sparse_fraction", PATHS)
-def test_prefilter_on_pure_noise_equals_the_reference(sparse_fraction: float) -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_prefilter_on_pure_noise_equals_the_reference(path: str) -> None:
     rng = np.random.default_rng(7)
     iq = np.clip(rng.normal(127.5, 12.0, 2 * 200_000), 0, 255).astype(np.uint8)
-    assert_matches_reference(Demodulator(2_000_000, sparse_fraction=sparse_fraction), magnitude(iq))
+    assert_matches_reference(path_demod(path, 2_000_000), magnitude(iq))
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
@@ -143,7 +154,7 @@ def test_prefilter_switches_path_per_chunk_by_density(
     dense = magnitude(iq)
     dense *= np.float32(estimate_noise_floor(quiet) / estimate_noise_floor(dense))
     mag = np.concatenate([quiet, dense, quiet])
-    demod = Demodulator(rate_hz, chunk_samples=16_384)
+    demod = Demodulator(rate_hz, chunk_samples=16_384, native=False)
     sparse_chunks: list[int] = []
     sparse = demod._prefilter_sparse
     monkeypatch.setattr(

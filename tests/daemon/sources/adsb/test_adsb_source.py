@@ -20,6 +20,7 @@ from adsb_fixtures import (
     make_ctx,
     matches_a_fix,
 )
+from native_kernels import require_native
 from source_kit import make_cfg
 
 from daemon.config import ConfigErrors, parse_config
@@ -307,6 +308,7 @@ def test_sample_config_blocks_validate_with_their_defaults() -> None:
         ("rate = 3200000", "sources.tcp.rate", "2400000"),
         ('gain = "loud"', "sources.tcp.gain", "auto"),
         ("min_intervall_s = 2", "sources.tcp.min_intervall_s", 'did you mean "min_interval_s"'),
+        ('native_kernels = "fast"', "sources.tcp.native_kernels", '"auto", true or false'),
     ],
 )
 def test_bad_keys_are_reported_with_the_key(line: str, key: str, words: str) -> None:
@@ -349,3 +351,22 @@ def test_batch_samples_trades_latency_only_the_events_are_the_same(
     # (more blocks per batch than the source's minimum table of recent blocks).
     assert events(batch_samples=0) == batched
     assert events(block_samples=4096, batch_samples=262_144) == batched
+
+
+def test_native_kernels_change_the_cpu_not_the_events(tmp_path: Path, modes1_path: Path) -> None:
+    require_native()
+
+    def events(setting: object) -> list[tuple[str, int, float | None, float | None]]:
+        emit = Collect()
+        source = build_source("air", make_cfg(FIELDS, "adsb", input=str(modes1_path),
+                                              start_time="2024-05-01T00:00:00Z",
+                                              min_interval_s=0, native_kernels=setting),
+                              make_ctx(tmp_path))
+        assert source.receiver.demod.native is (setting is not False)
+        source.run(emit, threading.Event(), once=True)
+        return [(e.id, e.t, e.lat, e.lon) for e in emit.events]
+
+    compiled = events("auto")
+    assert len(compiled) > 20
+    assert events(False) == compiled
+    assert events(True) == compiled

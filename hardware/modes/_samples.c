@@ -1,0 +1,429 @@
+/*
+ * Per-sample kernels of the Mode S receiver, compiled: the IQ magnitude, the
+ * preamble prefilter and the preamble fit's plausibility screen.
+ * hardware/modes/native.py loads this module and describes when it is used; the
+ * numpy code it replaces (magnitude.py, Demodulator._prefilter_chunk,
+ * PulseModel.preamble_correlations) stays as its test oracle
+ * (tests/hardware/modes/test_native_kernels.py, test_prefilter.py).
+ *
+ * Why compiled: numpy runs every step of these stages as a pass over whole arrays;
+ * here the sums stay in L1 and the tests run in one pass. They were 40 % of the
+ * receiver's CPU on dense air (bench/modes_demod.py --stages).
+ *
+ * Same numbers: float32 arithmetic, each operation rounded on its own, in numpy's
+ * order where numpy's order is defined (magnitude, prefilter: bit for bit). The
+ * build passes -ffp-contract=off so that no compiler fuses a multiply and an add
+ * (gcc does on aarch64 by default), and nothing here uses -ffast-math. Buffers
+ * arrive through the buffer protocol (numpy arrays, C-contiguous), so the module
+ * needs no numpy headers to build. The GIL is released while the loops run: the
+ * daemon's other sources keep going.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* On x86-64, the loops are compiled twice, for the baseline (SSE2) and for AVX2,
+ * and the loader picks the one the CPU runs (gcc's function multiversioning).
+ * Both give the same numbers: the vector width changes how many samples one
+ * instruction takes, not the arithmetic. aarch64's baseline has NEON. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define KERNEL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define KERNEL_CLONES
+#endif
+
+#define MAX_OFFSETS 8
+#define BLOCK 4096 /* samples per pass of the prefilter: its sums stay in L1 */
+
+/* |IQ| of n interleaved u8 samples: sqrt((I - 127.5)^2 + (Q - 127.5)^2) in float32.
+ * The squares and their sum are exact in float32 (at most 19 significant bits)
+ * and sqrtf rounds correctly, so this is the numpy table's every entry
+ * (magnitude.magnitude_table; tests/test_native_kernels.py checks all 65 536):
+ * arithmetic in vector registers, where a table lookup is a scalar load a sample. */
+KERNEL_CLONES
+static void magnitude_run(const uint8_t *restrict iq, Py_ssize_t n, float *restrict out) {
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const float i = (float)iq[2 * k] - 127.5f;
+        const float q = (float)iq[2 * k + 1] - 127.5f;
+        out[k] = sqrtf(i * i + q * q);
+    }
+}
+
+/* magnitude(iq, out): the magnitude of each u8 IQ pair into out (float32). */
+static PyObject *magnitude(PyObject *self, PyObject *args) {
+    Py_buffer iq, out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*", &iq, &out)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n = iq.len / 2;
+    if (iq.len % 2) {
+        PyErr_SetString(PyExc_ValueError, "interleaved IQ needs an even number of bytes");
+    } else if (out.len < n * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "out is shorter than the IQ samples");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        magnitude_run((const uint8_t *)iq.buf, n, (float *)out.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&iq);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* The prefilter's geometry and thresholds (see Demodulator._prefilter_chunk). */
+typedef struct {
+    int width;            /* samples per window sum */
+    int pulse[4];         /* pulse window offsets from the preamble start */
+    int quiet[MAX_OFFSETS];
+    int nquiet;
+    int quiet_pair;       /* quiet[2] - quiet[1] == pulse[1] - pulse[0]: summed as a pair */
+    float energy_min;     /* the pulse energy must exceed this */
+    float floor_min;      /* every pulse window must exceed this */
+    float quiet_slope;    /* quiet sum < energy * slope + intercept */
+    float quiet_intercept;
+} Prefilter;
+
+/* Window sums w[j] = mag[x + j] + mag[x + j + 1] + ..., added left to right (as
+ * numpy does: one pass a term). */
+static void window_sums(const float *restrict mag, Py_ssize_t count, int width,
+                        float *restrict w) {
+    for (Py_ssize_t j = 0; j < count; j++) {
+        w[j] = mag[j] + mag[j + 1];
+    }
+    for (int m = 2; m < width; m++) {
+        for (Py_ssize_t j = 0; j < count; j++) {
+            w[j] += mag[j + m];
+        }
+    }
+}
+
+/* Whether the sample with pulse energy *t (t[-1], t[1] its neighbours'), pulse
+ * windows at w + pulse[i] and quiet sum `quiet` passes every test. */
+static inline uint8_t passes(const Prefilter *p, const float *t, const float *w, float quiet) {
+    const float centre = t[0];
+    float bound = centre * p->quiet_slope;
+    bound += p->quiet_intercept;
+    return (uint8_t)((centre > p->energy_min) & (centre >= t[-1]) & (centre > t[1]) &
+                     (w[p->pulse[0]] > p->floor_min) & (w[p->pulse[1]] > p->floor_min) &
+                     (w[p->pulse[2]] > p->floor_min) & (w[p->pulse[3]] > p->floor_min) &
+                     (quiet < bound));
+}
+
+/* Candidates in [start, stop) into out; returns how many. The scratch arrays w, t
+ * and q hold BLOCK + span + 2 floats, pass BLOCK bytes.
+ *
+ * Each test is a loop over the block that the compiler vectorizes, as numpy's
+ * passes are; but the sums stay in L1, and the tests are one pass. A scalar loop
+ * with early exits was 2x slower than numpy on dense air: ~50 instructions a
+ * sample, and its branches mispredicted. */
+KERNEL_CLONES
+static Py_ssize_t prefilter_run(const Prefilter *params, const float *restrict mag, Py_ssize_t start,
+                                Py_ssize_t stop, int span, float *restrict w, float *restrict t,
+                                float *restrict q, uint8_t *restrict pass,
+                                int64_t *restrict out) {
+    /* A local copy: the byte stores to pass[] could alias *params. */
+    const Prefilter copy = *params, *p = &copy;
+    const int p0 = p->pulse[0], p1 = p->pulse[1], p2 = p->pulse[2], p3 = p->pulse[3];
+    const int q0 = p->quiet[0], q1 = p->quiet[1];
+    Py_ssize_t found = 0;
+    for (Py_ssize_t b0 = start; b0 < stop; b0 += BLOCK) {
+        const Py_ssize_t b1 = b0 + BLOCK < stop ? b0 + BLOCK : stop;
+        const Py_ssize_t n = b1 - b0;
+        /* w[j] is the window at sample b0 - 1 + j, t[j] the pulse energy there. */
+        window_sums(mag + b0 - 1, n + 2 + span, p->width, w);
+        for (Py_ssize_t j = 0; j < n + 2; j++) {
+            t[j] = (w[j + p0] + w[j + p1]) + (w[j + p2] + w[j + p3]);
+        }
+        /* The tests at samples b0 ..: ws[j] is the window at b0 + j, tc[j] the
+         * pulse energy there. */
+        const float *restrict ws = w + 1;
+        const float *restrict tc = t + 1;
+        if (p->quiet_pair) {
+            for (Py_ssize_t j = 0; j < n; j++) {
+                const float quiet = ws[j + q0] + (ws[j + q1 + p0] + ws[j + q1 + p1]);
+                pass[j] = passes(p, tc + j, ws + j, quiet);
+            }
+        } else {
+            for (Py_ssize_t j = 0; j < n; j++) {
+                q[j] = ws[j + q0] + ws[j + q1];
+            }
+            for (int k = 2; k < p->nquiet; k++) {
+                const int qk = p->quiet[k];
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    q[j] += ws[j + qk];
+                }
+            }
+            for (Py_ssize_t j = 0; j < n; j++) {
+                pass[j] = passes(p, tc + j, ws + j, q[j]);
+            }
+        }
+        /* Few samples pass (4 % on modes1.bin): skip eight at a time. */
+        Py_ssize_t j = 0;
+        for (; j + 8 <= n; j += 8) {
+            uint64_t eight;
+            memcpy(&eight, pass + j, 8);
+            if (eight == 0) {
+                continue;
+            }
+            for (int k = 0; k < 8; k++) {
+                out[found] = (int64_t)(b0 + j + k);
+                found += pass[j + k];
+            }
+        }
+        for (; j < n; j++) {
+            out[found] = (int64_t)(b0 + j);
+            found += pass[j];
+        }
+    }
+    return found;
+}
+
+/* prefilter(mag, start, stop, out, width, pulse, quiet, quiet_pair, energy_min,
+ * floor_min, quiet_slope, quiet_intercept) -> count: the preamble starts in
+ * [start, stop) that pass, written to out (int64, at least stop - start long). */
+static PyObject *prefilter(PyObject *self, PyObject *args) {
+    Py_buffer mag, out;
+    Py_ssize_t start, stop;
+    PyObject *pulse_seq, *quiet_seq;
+    Prefilter p;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnw*iOOpffff", &mag, &start, &stop, &out, &p.width,
+                          &pulse_seq, &quiet_seq, &p.quiet_pair, &p.energy_min, &p.floor_min,
+                          &p.quiet_slope, &p.quiet_intercept)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PyObject *pulse_fast = PySequence_Fast(pulse_seq, "pulse offsets must be a sequence");
+    PyObject *quiet_fast = pulse_fast ? PySequence_Fast(quiet_seq, "quiet offsets must be a sequence") : NULL;
+    if (quiet_fast == NULL) {
+        goto done;
+    }
+    Py_ssize_t npulse = PySequence_Fast_GET_SIZE(pulse_fast);
+    p.nquiet = (int)PySequence_Fast_GET_SIZE(quiet_fast);
+    if (npulse != 4 || p.nquiet < 2 || p.nquiet > MAX_OFFSETS || (p.quiet_pair && p.nquiet != 3)) {
+        PyErr_SetString(PyExc_ValueError, "need 4 pulse offsets and 2-8 quiet offsets (3 in pairs)");
+        goto done;
+    }
+    int span = 0;
+    for (int i = 0; i < 4 + p.nquiet; i++) {
+        PyObject *item = i < 4 ? PySequence_Fast_GET_ITEM(pulse_fast, i)
+                               : PySequence_Fast_GET_ITEM(quiet_fast, i - 4);
+        long v = PyLong_AsLong(item);
+        if (v == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (v < 0 || v > 64) {
+            PyErr_SetString(PyExc_ValueError, "window offsets must be within 0..64");
+            goto done;
+        }
+        if (i < 4) {
+            p.pulse[i] = (int)v;
+        } else {
+            p.quiet[i - 4] = (int)v;
+        }
+        span = v > span ? (int)v : span;
+    }
+    if (p.pulse[3] - p.pulse[2] != p.pulse[1] - p.pulse[0]) {
+        PyErr_SetString(PyExc_ValueError, "the pulses must come in two pairs of one shape");
+        goto done;
+    }
+    if (p.quiet_pair) {
+        int second = p.quiet[1] + p.pulse[1];
+        span = second > span ? second : span;
+    }
+    if (p.width < 2 || p.width > 16) {
+        PyErr_SetString(PyExc_ValueError, "window width must be within 2..16");
+        goto done;
+    }
+    Py_ssize_t nmag = mag.len / (Py_ssize_t)sizeof(float);
+    if (stop <= start) {
+        result = PyLong_FromSsize_t(0);
+        goto done;
+    }
+    /* Reads samples start - 1 up to stop + span + width - 1. */
+    if (start < 1 || stop + 1 + span + p.width > nmag) {
+        PyErr_SetString(PyExc_ValueError, "prefilter range reads outside mag");
+        goto done;
+    }
+    if (out.len < (stop - start) * (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "out is shorter than stop - start");
+        goto done;
+    }
+    float *w = malloc(sizeof(float) * 3 * (BLOCK + span + 2));
+    uint8_t *pass = malloc(BLOCK);
+    if (w == NULL || pass == NULL) {
+        free(w);
+        free(pass);
+        PyErr_NoMemory();
+        goto done;
+    }
+    float *t = w + (BLOCK + span + 2), *q = t + (BLOCK + span + 2);
+    Py_ssize_t found;
+    Py_BEGIN_ALLOW_THREADS
+    found = prefilter_run(&p, (const float *)mag.buf, start, stop, span, w, t, q, pass,
+                          (int64_t *)out.buf);
+    Py_END_ALLOW_THREADS
+    free(w);
+    free(pass);
+    result = PyLong_FromSsize_t(found);
+done:
+    Py_XDECREF(pulse_fast);
+    Py_XDECREF(quiet_fast);
+    PyBuffer_Release(&mag);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* The preamble fit's screen (Demodulator.fit_preambles): for each candidate, the
+ * window of `len` samples at mag[origin], its best correlation with the unit
+ * templates about the noise mean mu, max_h <m, U_h> - mu sum(U_h), and its energy
+ * about mu, sum m^2 - mu (2 sum m - len mu). `unit_t` is (len, hyps), the templates
+ * transposed, so that one sample updates every hypothesis in vector registers.
+ * Sums run left to right: numpy's matmul and einsum add in other orders, so the
+ * two agree to float32 rounding, not bit for bit (tests/test_native_kernels.py). */
+#define MAX_HYPS 32
+#define MAX_SCREEN_LEN 64
+
+/* Eight float32 lanes (gcc's and clang's vector extension: one AVX register, or
+ * two SSE2 or NEON ones). */
+typedef float v8f __attribute__((vector_size(32)));
+
+/* screen_run for `nvec` x 8 hypothesis columns, the templates zero-padded from
+ * `hyps` to that: the accumulators stay in vector registers, each sample
+ * broadcast against a row of the padded templates. */
+static inline void screen_rows(const float *restrict mag, const int64_t *restrict origin,
+                               const float *restrict noise, Py_ssize_t rows,
+                               const v8f *restrict padded, const float *restrict unit_sum,
+                               int len, int hyps, const int nvec, float *restrict top,
+                               float *restrict energy) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float *restrict x = mag + origin[r];
+        v8f acc[MAX_HYPS / 8];
+        for (int k = 0; k < nvec; k++) {
+            acc[k] = (v8f){0};
+        }
+        float sum = 0.0f, squares = 0.0f;
+        for (int l = 0; l < len; l++) {
+            const float v = x[l];
+            sum += v;
+            squares += v * v;
+            const v8f *restrict u = padded + l * nvec;
+            for (int k = 0; k < nvec; k++) {
+                acc[k] += u[k] * v;
+            }
+        }
+        float corr[MAX_HYPS];
+        memcpy(corr, acc, sizeof(v8f) * (size_t)nvec);
+        const float mu = noise[r];
+        float best = corr[0] - unit_sum[0] * mu;
+        for (int h = 1; h < hyps; h++) {
+            const float c = corr[h] - unit_sum[h] * mu;
+            best = c > best ? c : best;
+        }
+        top[r] = best;
+        energy[r] = squares - mu * (2.0f * sum - (float)len * mu);
+    }
+}
+
+KERNEL_CLONES
+static void screen_run(const float *restrict mag, const int64_t *restrict origin,
+                       const float *restrict noise, Py_ssize_t rows, const float *restrict unit_t,
+                       const float *restrict unit_sum, int len, int hyps, float *restrict top,
+                       float *restrict energy) {
+    v8f padded[MAX_SCREEN_LEN * MAX_HYPS / 8];
+    const int nvec = (hyps + 7) / 8;
+    float *cells = (float *)padded;
+    for (int l = 0; l < len; l++) {
+        for (int h = 0; h < 8 * nvec; h++) {
+            cells[l * 8 * nvec + h] = h < hyps ? unit_t[l * hyps + h] : 0.0f;
+        }
+    }
+    switch (nvec) { /* a constant per call, for the unrolling */
+    case 1:
+        screen_rows(mag, origin, noise, rows, padded, unit_sum, len, hyps, 1, top, energy);
+        break;
+    case 2:
+        screen_rows(mag, origin, noise, rows, padded, unit_sum, len, hyps, 2, top, energy);
+        break;
+    case 3:
+        screen_rows(mag, origin, noise, rows, padded, unit_sum, len, hyps, 3, top, energy);
+        break;
+    default:
+        screen_rows(mag, origin, noise, rows, padded, unit_sum, len, hyps, 4, top, energy);
+        break;
+    }
+}
+
+/* preamble_screen(mag, origin, noise, unit_t, unit_sum, top, energy): see screen_run;
+ * origin int64, the rest float32, unit_t C-contiguous (len, hyps). */
+static PyObject *preamble_screen(PyObject *self, PyObject *args) {
+    Py_buffer mag, origin, noise, unit_t, unit_sum, top, energy;
+    int len;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*i", &mag, &origin, &noise, &unit_t, &unit_sum,
+                          &top, &energy, &len)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t rows = origin.len / (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t hyps = unit_sum.len / (Py_ssize_t)sizeof(float);
+    const Py_ssize_t nmag = mag.len / (Py_ssize_t)sizeof(float);
+    const Py_ssize_t row_bytes = rows * (Py_ssize_t)sizeof(float);
+    if (hyps < 1 || hyps > MAX_HYPS || len < 1 || len > MAX_SCREEN_LEN ||
+        unit_t.len != (Py_ssize_t)len * hyps * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "unit_t must be (len, hyps): 1..64 samples, 1..32 hypotheses");
+    } else if (noise.len != row_bytes || top.len != row_bytes || energy.len != row_bytes) {
+        PyErr_SetString(PyExc_ValueError, "noise, top and energy need one float32 per row");
+    } else {
+        const int64_t *o = (const int64_t *)origin.buf;
+        Py_ssize_t r = 0;
+        while (r < rows && o[r] >= 0 && o[r] + len <= nmag) {
+            r++;
+        }
+        if (r < rows) {
+            PyErr_SetString(PyExc_ValueError, "a preamble window reads outside mag");
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            screen_run((const float *)mag.buf, o, (const float *)noise.buf, rows,
+                       (const float *)unit_t.buf, (const float *)unit_sum.buf, len, (int)hyps,
+                       (float *)top.buf, (float *)energy.buf);
+            Py_END_ALLOW_THREADS
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&mag);
+    PyBuffer_Release(&origin);
+    PyBuffer_Release(&noise);
+    PyBuffer_Release(&unit_t);
+    PyBuffer_Release(&unit_sum);
+    PyBuffer_Release(&top);
+    PyBuffer_Release(&energy);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"magnitude", magnitude, METH_VARARGS, "Magnitude of interleaved u8 IQ, float32."},
+    {"prefilter", prefilter, METH_VARARGS, "Preamble prefilter over mag[start:stop]."},
+    {"preamble_screen", preamble_screen, METH_VARARGS,
+     "Best template correlation and energy of each preamble window."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "_samples",
+    .m_doc = "Compiled per-sample kernels of the Mode S receiver.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__samples(void) { return PyModule_Create(&module); }

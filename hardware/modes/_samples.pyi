@@ -1,0 +1,33 @@
+from collections.abc import Sequence
+from typing import SupportsFloat
+
+import numpy as np
+import numpy.typing as npt
+
+def magnitude(iq: npt.NDArray[np.uint8], out: npt.NDArray[np.float32], /) -> None: ...
+def prefilter(
+    mag: npt.NDArray[np.float32],
+    start: int,
+    stop: int,
+    out: npt.NDArray[np.int64],
+    width: int,
+    pulse: Sequence[int],
+    quiet: Sequence[int],
+    quiet_pair: bool,
+    energy_min: SupportsFloat,
+    floor_min: SupportsFloat,
+    quiet_slope: SupportsFloat,
+    quiet_intercept: SupportsFloat,
+    /,
+) -> int: ...
+def preamble_screen(
+    mag: npt.NDArray[np.float32],
+    origin: npt.NDArray[np.int64],
+    noise: npt.NDArray[np.float32],
+    unit_t: npt.NDArray[np.float32],
+    unit_sum: npt.NDArray[np.float32],
+    top: npt.NDArray[np.float32],
+    energy: npt.NDArray[np.float32],
+    len: int,
+    /,
+) -> None: ...

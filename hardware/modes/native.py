@@ -1,0 +1,38 @@
+"""The receiver's compiled per-sample kernels (`_samples.c`), when they were built.
+
+Three stages of the receiver touch every sample or every preamble candidate: the IQ
+magnitude (`magnitude.magnitude`), the preamble prefilter
+(`demod.Demodulator._prefilter_chunk`) and the preamble fit's plausibility screen
+(`demod.Demodulator.fit_preambles`, ~4 % of the samples on dense air). numpy runs each
+step of them as a pass over whole arrays, and gathers a window per candidate; on
+modes1.bin they were 40 % of the receiver's CPU (`bench/modes_demod.py --stages`),
+which held it at half the C reference's speed. In C they take a third of that.
+
+The magnitudes and the prefilter's candidates are the numpy code's bit for bit
+(float32, numpy's order of operations). The screen's sums run in another order
+than BLAS's, so its correlations agree to float32 rounding; a candidate whose
+plausibility margin is that small could go either way. The tests compare all three
+with the numpy code, and the receiver's messages on modes1.bin and on weak
+synthetic frames (tests/hardware/modes/test_native_kernels.py). The numpy code
+stays the reference and the fallback: `pip install` builds the extension where a C
+compiler and the Python headers are present (setup.py) and goes on without it where
+they are not; `Demodulator(native=False)` (the ADS-B source's `native_kernels =
+false`) keeps numpy even where it is built.
+"""
+
+from __future__ import annotations
+
+__all__ = ["KERNELS", "UNAVAILABLE_REASON", "available"]
+
+UNAVAILABLE_REASON = ""
+"""Why the compiled kernels are not there ("" when they are)."""
+try:
+    from hardware.modes import _samples as KERNELS
+except ImportError as exc:  # not built here: no compiler at install time
+    KERNELS = None  # type: ignore[assignment]
+    UNAVAILABLE_REASON = f"hardware.modes._samples not built ({exc})"
+
+
+def available() -> bool:
+    """Whether the compiled kernels are built and importable."""
+    return KERNELS is not None

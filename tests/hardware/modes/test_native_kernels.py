@@ -1,0 +1,165 @@
+"""The compiled kernels (`hardware.modes.native`) against the numpy code they replace.
+
+Which code runs must change the CPU only: the same magnitudes, the same preamble
+candidates (test_prefilter.py holds those against its reference on every path),
+the same preamble fits up to float32 rounding, the same messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from native_kernels import require_native
+from signal_gen import noise_iq, random_df17, synthesize
+
+from hardware.modes import native
+from hardware.modes.demod import Demodulator
+from hardware.modes.magnitude import magnitude, magnitude_table
+from hardware.modes.noise import estimate_noise_floor
+from hardware.modes.receiver import ModeSMessage, Receiver
+
+F32 = npt.NDArray[np.float32]
+MODES1 = Path(__file__).resolve().parents[3] / "recordings" / "adsb" / "modes1.bin"
+
+
+@pytest.fixture(autouse=True)
+def _built() -> None:
+    require_native()
+
+
+def test_compiled_magnitude_is_the_table_for_every_iq_pair() -> None:
+    every_pair = np.arange(1 << 16, dtype="<u2").view(np.uint8)
+    got = magnitude(every_pair)
+    np.testing.assert_array_equal(got, magnitude_table())
+    np.testing.assert_array_equal(got, magnitude(every_pair, compiled=False))
+
+
+def test_compiled_magnitude_fills_out_and_checks_it() -> None:
+    iq = np.array([0, 255, 128, 127, 200, 3], np.uint8)
+    out = np.full(3, np.nan, np.float32)
+    assert magnitude(iq, out=out) is out
+    np.testing.assert_array_equal(out, magnitude(iq, compiled=False))
+    with pytest.raises(ValueError, match="float32"):
+        magnitude(iq, out=np.empty(2, np.float32))
+    with pytest.raises(ValueError, match="even"):
+        native.KERNELS.magnitude(iq[:5], out)
+
+
+def test_compiled_prefilter_refuses_a_range_outside_the_samples() -> None:
+    demod = Demodulator(native=True)
+    mag = np.ones(1000, np.float32)
+    found = np.empty(1000, np.int64)
+    geometry = (demod._win, demod._pulse_offsets, demod._quiet_offsets, demod._quiet_pair)
+    with pytest.raises(ValueError, match="outside"):
+        native.KERNELS.prefilter(mag, 990, 999, found, *geometry, 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="outside"):
+        native.KERNELS.prefilter(mag, 0, 10, found, *geometry, 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="shorter"):
+        native.KERNELS.prefilter(mag, 10, 500, found[:100], *geometry, 1.0, 1.0, 1.0, 1.0)
+    assert native.KERNELS.prefilter(mag, 10, 10, found, *geometry, 1.0, 1.0, 1.0, 1.0) == 0
+
+
+def screen_cases() -> list[tuple[int, F32]]:
+    """(rate, magnitudes): modes1.bin read at both rates, and weak synthetic frames."""
+    cases = []
+    for rate_hz in (2_000_000, 2_400_000):
+        if MODES1.exists():
+            cases.append((rate_hz, magnitude(np.fromfile(MODES1, np.uint8))))
+        rng = np.random.default_rng(rate_hz // 1000)
+        frames = [random_df17(rng, 0xA0B0C0) for _ in range(60)]
+        iq, _ = synthesize(frames, rate_hz, 9.0, rng, spacing_us=300)
+        cases.append((rate_hz, magnitude(iq)))
+    return cases
+
+
+@pytest.mark.parametrize(("rate_hz", "mag"), screen_cases())
+def test_compiled_preamble_screen_matches_the_numpy_fit(rate_hz: int, mag: F32) -> None:
+    demod = Demodulator(rate_hz, native=True)
+    model = demod.model
+    floor = estimate_noise_floor(mag)
+    preambles = demod.find_preambles(mag, 0, mag.size, floor)
+    assert preambles.size > 500
+    noise = np.full(preambles.size, floor, np.float32)
+    origins = preambles - model.lookback
+    top, energy = demod._screen_compiled(mag, origins, noise)
+    corr, want_energy = model.preamble_correlations(
+        demod._gather(mag, origins, model.preamble_len), noise
+    )
+    scale = np.float32(model.preamble_len) * np.maximum(mag.max(), 1.0) ** 2
+    np.testing.assert_allclose(top, corr.max(axis=0), rtol=1e-5, atol=1e-5 * np.sqrt(scale))
+    np.testing.assert_allclose(energy, want_energy, rtol=1e-5, atol=1e-5 * scale)
+
+    # The fit's verdicts: the same rows plausible (a row may flip only where its
+    # margin is float32 rounding), and for those the same hypothesis and amplitude.
+    best, amp, plausible = demod.fit_preambles(mag, preambles, noise, plausible_only=True)
+    numpy_demod = Demodulator(rate_hz, native=False)
+    want_best, want_amp, want_plausible = numpy_demod.fit_preambles(
+        mag, preambles, noise, plausible_only=True
+    )
+    assert np.count_nonzero(plausible != want_plausible) <= 1
+    both = plausible & want_plausible
+    assert both.sum() > 50
+    np.testing.assert_array_equal(best[both], want_best[both])
+    np.testing.assert_allclose(amp[both], want_amp[both], rtol=1e-5)
+
+
+def test_compiled_preamble_screen_refuses_windows_outside_the_samples() -> None:
+    demod = Demodulator(native=True)
+    mag = np.ones(100, np.float32)
+    noise = np.ones(1, np.float32)
+    with pytest.raises(ValueError, match="outside"):
+        demod._screen_compiled(mag, np.array([100 - demod.model.preamble_len + 1]), noise)
+    with pytest.raises(ValueError, match="outside"):
+        demod._screen_compiled(mag, np.array([-1]), noise)
+    top, energy = demod._screen_compiled(mag, np.array([0]), noise)
+    assert energy[0] == 0.0  # a flat window at the noise mean
+    assert abs(top[0]) < 1e-5
+
+
+def messages(iq: npt.NDArray[np.uint8], rate_hz: int, compiled: bool) -> list[ModeSMessage]:
+    rx = Receiver(rate_hz, demodulator=Demodulator(rate_hz, native=compiled))
+    out: list[ModeSMessage] = []
+    for start in range(0, iq.size, 1 << 18):
+        out += rx.feed(iq[start : start + (1 << 18)])
+    return out + rx.flush()
+
+
+def test_receiver_gives_the_same_messages_with_either_code_on_modes1() -> None:
+    if not MODES1.exists():
+        pytest.skip("modes1.bin not available")
+    iq = np.fromfile(MODES1, np.uint8)
+    compiled = messages(iq, 2_000_000, True)
+    assert len(compiled) >= 284
+    assert compiled == messages(iq, 2_000_000, False)
+
+
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+def test_receiver_gives_the_same_messages_with_either_code_on_weak_frames(rate_hz: int) -> None:
+    rng = np.random.default_rng(21)
+    frames = [random_df17(rng, 0x3C6DD0) for _ in range(80)]
+    iq, _ = synthesize(frames, rate_hz, 11.0, rng, spacing_us=400)
+    iq = np.concatenate([iq, noise_iq(rng, 2.0, 50_000)])
+    compiled = messages(iq, rate_hz, True)
+    assert len(compiled) > 40
+    assert compiled == messages(iq, rate_hz, False)
+
+
+def test_asking_for_the_kernels_where_they_are_built_uses_them() -> None:
+    assert Demodulator().native
+    assert Demodulator(native=True).native
+    assert not Demodulator(native=False).native
+
+
+def test_without_the_kernels_numpy_runs_and_asking_for_them_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(native, "KERNELS", None)
+    monkeypatch.setattr(native, "UNAVAILABLE_REASON", "not built (test)")
+    assert not Demodulator().native
+    with pytest.raises(RuntimeError, match="not built"):
+        Demodulator(native=True)
+    iq = np.array([0, 255, 128, 127], np.uint8)
+    np.testing.assert_array_equal(magnitude(iq), magnitude_table()[[0xFF00, 0x7F80]])
