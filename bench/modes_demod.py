@@ -2,7 +2,7 @@
 
     python bench/modes_demod.py [--repeat 100] [--rate 2000000] [--block-bytes 1048576]
                                 [--runs 5] [--stages] [--batch-samples 524288] [--plain]
-                                [--noise SIGMA] [--air-fraction F] [--fields]
+                                [--noise SIGMA] [--air-fraction F] [--fields] [--numpy]
 
 Prints the samples processed per CPU second (time.process_time, so one core's work)
 as a multiple of real time at the sample rate, the messages decoded, and the ratio
@@ -35,6 +35,10 @@ reads 2^17-sample blocks (--block-bytes 262144), which the receiver batches.
 samples): each batch costs ~1-1.4 ms of fixed work on this machine (a few hundred
 numpy calls), so larger batches trade latency for CPU (2^20 samples, 0.52 s at
 2 MS/s: ~10 % less CPU than 2^19).
+
+The per-sample stages (magnitude, prefilter, preamble screen) run in the compiled
+kernels where they are built (hardware/modes/native.py); --numpy runs the numpy code
+that they replace, for the comparison (the same messages).
 
 A C reference in the same shell: when `dump1090-mutability` is installed (Debian's
 package; its demodulator is dump1090-fa's, for 2.4 MS/s) and scipy is there, each run
@@ -77,11 +81,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from daemon.gc_settings import GC_THRESHOLDS, settle_after_startup
 from daemon.malloc_settings import MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES, tune_malloc
 from hardware.modes import message as message_module
+from hardware.modes import native
 from hardware.modes.aircraft import AircraftTable
+from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude
 from hardware.modes.message import decode
 from hardware.modes.noise import estimate_noise_floor
-from hardware.modes.receiver import ModeSMessage, Receiver
+from hardware.modes.receiver import DEFAULT_BATCH_SAMPLES, ModeSMessage, Receiver
 
 MODES1 = Path(__file__).resolve().parents[1] / "recordings" / "adsb" / "modes1.bin"
 TARGET_X_REALTIME = 50.0
@@ -89,7 +95,7 @@ REFERENCE_BINARY = "dump1090-mutability"
 
 # (label, function name as cProfile reports it), in pipeline order.
 STAGES = (
-    ("magnitude LUT", "magnitude"),
+    ("magnitude", "magnitude"),
     ("noise floors", "add"),
     ("prefilter", "find_preambles"),
     ("preamble fit", "fit_preambles"),
@@ -111,6 +117,7 @@ def run_once(
     *,
     fields: bool = False,
     copy_samples: int | None = None,
+    native: bool | None = None,
 ) -> int:
     """Feed `data` through a fresh Receiver; returns the messages decoded. With
     `fields`, each message is also decoded and applied to an AircraftTable, as the
@@ -118,7 +125,12 @@ def run_once(
     the length of one copy of the recording in `data`; decode's memo of repeated
     frames is cleared at each copy, so that only the repeats within the recording
     count (every frame of a second copy would repeat one of the first)."""
-    rx = Receiver(rate) if batch_samples is None else Receiver(rate, batch_samples=batch_samples)
+    demod = Demodulator(rate, native=native)
+    rx = Receiver(
+        rate,
+        demodulator=demod,
+        batch_samples=DEFAULT_BATCH_SAMPLES if batch_samples is None else batch_samples,
+    )
     table = AircraftTable() if fields else None
     copy = -1
 
@@ -142,7 +154,9 @@ def print_stages(data: npt.NDArray[np.uint8], args: argparse.Namespace, copies: 
     """One run under cProfile: CPU ms per copy of the recording for each stage."""
     profile = cProfile.Profile()
     profile.enable()
-    run_once(data, args.rate, args.block_bytes, args.batch_samples)
+    run_once(
+        data, args.rate, args.block_bytes, args.batch_samples, native=False if args.numpy else None
+    )
     profile.disable()
     stats = pstats.Stats(profile)
     by_name: dict[str, float] = {}
@@ -246,6 +260,9 @@ def main() -> int:
     parser.add_argument(
         "--plain", action="store_true", help="without the daemon's GC and malloc settings"
     )
+    parser.add_argument(
+        "--numpy", action="store_true", help="numpy code only, not the compiled kernels"
+    )
     args = parser.parse_args()
 
     one = np.fromfile(args.file, np.uint8)
@@ -289,6 +306,7 @@ def main() -> int:
                 args.batch_samples,
                 fields=args.fields,
                 copy_samples=one.size // 2,
+                native=False if args.numpy else None,
             )
             cpu.append(time.process_time() - t0)
             after = resource.getrusage(resource.RUSAGE_SELF)
@@ -304,6 +322,10 @@ def main() -> int:
     best_s, median_s = min(cpu), statistics.median(cpu)
     x_realtime = audio_s / best_s
     print(f"process settings: {settings}")
+    if args.numpy or not native.available():
+        print(f"per-sample stages: numpy {native.UNAVAILABLE_REASON or '(--numpy)'}")
+    else:
+        print("per-sample stages: compiled kernels (hardware.modes.native)")
     print(
         f"{label} x{args.repeat}: {samples} samples = {audio_s:.2f} s at "
         f"{args.rate / 1e6} MS/s, CPU best {best_s:.3f} s, median {median_s:.3f} s "
