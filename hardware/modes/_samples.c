@@ -306,19 +306,38 @@ static inline void screen_rows(const float *restrict mag, const int64_t *restric
                                float *restrict energy) {
     for (Py_ssize_t r = 0; r < rows; r++) {
         const float *restrict x = mag + origin[r];
-        v8f acc[MAX_HYPS / 8];
+        /* Two sets of accumulators, even and odd samples: one chain of dependent
+         * adds per hypothesis was the time (latency, not arithmetic). */
+        v8f even[MAX_HYPS / 8], odd[MAX_HYPS / 8];
         for (int k = 0; k < nvec; k++) {
-            acc[k] = (v8f){0};
+            even[k] = (v8f){0};
+            odd[k] = (v8f){0};
         }
         float sum = 0.0f, squares = 0.0f;
-        for (int l = 0; l < len; l++) {
+        int l = 0;
+        for (; l + 2 <= len; l += 2) {
+            const float v0 = x[l], v1 = x[l + 1];
+            sum += v0 + v1;
+            squares += v0 * v0 + v1 * v1;
+            const v8f *restrict u0 = padded + l * nvec;
+            const v8f *restrict u1 = u0 + nvec;
+            for (int k = 0; k < nvec; k++) {
+                even[k] += u0[k] * v0;
+                odd[k] += u1[k] * v1;
+            }
+        }
+        if (l < len) {
             const float v = x[l];
             sum += v;
             squares += v * v;
             const v8f *restrict u = padded + l * nvec;
             for (int k = 0; k < nvec; k++) {
-                acc[k] += u[k] * v;
+                even[k] += u[k] * v;
             }
+        }
+        v8f acc[MAX_HYPS / 8];
+        for (int k = 0; k < nvec; k++) {
+            acc[k] = even[k] + odd[k];
         }
         float corr[MAX_HYPS];
         memcpy(corr, acc, sizeof(v8f) * (size_t)nvec);
