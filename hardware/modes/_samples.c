@@ -294,15 +294,36 @@ done:
 /* Eight float32 lanes (gcc's and clang's vector extension: one AVX register, or
  * two SSE2 or NEON ones). */
 typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
-/* screen_run for `nvec` x 8 hypothesis columns, the templates zero-padded from
- * `hyps` to that: the accumulators stay in vector registers, each sample
+/* Lane-wise max (a comparison and a select: vmaxps where there is one). */
+static inline v8f max8(v8f a, v8f b) {
+    const v8i a_wins = a > b;
+    return (v8f)(((v8i)a & a_wins) | ((v8i)b & ~a_wins));
+}
+
+/* The largest of the eight lanes, by three swaps of halves in registers. */
+static inline float hmax8(v8f v) {
+#ifdef __clang__
+    v = max8(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+    v = max8(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+    v = max8(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+#else
+    v = max8(v, __builtin_shuffle(v, (v8i){4, 5, 6, 7, 0, 1, 2, 3}));
+    v = max8(v, __builtin_shuffle(v, (v8i){2, 3, 0, 1, 6, 7, 4, 5}));
+    v = max8(v, __builtin_shuffle(v, (v8i){1, 0, 3, 2, 5, 4, 7, 6}));
+#endif
+    return v[0];
+}
+
+/* screen_run for `nvec` x 8 hypothesis columns, the templates and their sums
+ * zero-padded to that: the accumulators stay in vector registers, each sample
  * broadcast against a row of the padded templates. */
 static inline void screen_rows(const float *restrict mag, const int64_t *restrict origin,
                                const float *restrict noise, Py_ssize_t rows,
-                               const v8f *restrict padded, const float *restrict unit_sum,
-                               int len, int hyps, const int nvec, float *restrict top,
-                               float *restrict energy) {
+                               const v8f *restrict padded, const v8f *restrict sums8,
+                               const v8f *restrict pad8, int len, const int nvec,
+                               float *restrict top, float *restrict energy) {
     for (Py_ssize_t r = 0; r < rows; r++) {
         const float *restrict x = mag + origin[r];
         /* Two sets of accumulators, even and odd samples: one chain of dependent
@@ -334,18 +355,15 @@ static inline void screen_rows(const float *restrict mag, const int64_t *restric
                 even[k] += u[k] * v;
             }
         }
-        v8f acc[MAX_HYPS / 8];
-        for (int k = 0; k < nvec; k++) {
-            acc[k] = even[k] + odd[k];
-        }
-        float corr[MAX_HYPS];
-        memcpy(corr, acc, sizeof(v8f) * (size_t)nvec);
+        /* The correlations about the noise mean, padded lanes at -inf (`pad8`:
+         * their template and sum are 0), and their max, all in registers (max is
+         * exact: any order gives the same value). */
         const float mu = noise[r];
-        float best = corr[0] - unit_sum[0] * mu;
-        for (int h = 1; h < hyps; h++) {
-            const float c = corr[h] - unit_sum[h] * mu;
-            best = c > best ? c : best;
+        v8f most = (even[0] + odd[0]) - sums8[0] * mu + pad8[0];
+        for (int k = 1; k < nvec; k++) {
+            most = max8(most, (even[k] + odd[k]) - sums8[k] * mu + pad8[k]);
         }
+        const float best = hmax8(most);
         top[r] = best;
         energy[r] = squares - mu * (2.0f * sum - (float)len * mu);
     }
@@ -356,26 +374,28 @@ static void screen_run(const float *restrict mag, const int64_t *restrict origin
                        const float *restrict noise, Py_ssize_t rows, const float *restrict unit_t,
                        const float *restrict unit_sum, int len, int hyps, float *restrict top,
                        float *restrict energy) {
-    v8f padded[MAX_SCREEN_LEN * MAX_HYPS / 8];
+    v8f padded[MAX_SCREEN_LEN * MAX_HYPS / 8], sums8[MAX_HYPS / 8], pad8[MAX_HYPS / 8];
     const int nvec = (hyps + 7) / 8;
-    float *cells = (float *)padded;
-    for (int l = 0; l < len; l++) {
-        for (int h = 0; h < 8 * nvec; h++) {
+    float *cells = (float *)padded, *sum_cells = (float *)sums8, *pad_cells = (float *)pad8;
+    for (int h = 0; h < 8 * nvec; h++) {
+        for (int l = 0; l < len; l++) {
             cells[l * 8 * nvec + h] = h < hyps ? unit_t[l * hyps + h] : 0.0f;
         }
+        sum_cells[h] = h < hyps ? unit_sum[h] : 0.0f;
+        pad_cells[h] = h < hyps ? 0.0f : -INFINITY;
     }
     switch (nvec) { /* a constant per call, for the unrolling */
     case 1:
-        screen_rows(mag, origin, noise, rows, padded, unit_sum, len, hyps, 1, top, energy);
+        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 1, top, energy);
         break;
     case 2:
-        screen_rows(mag, origin, noise, rows, padded, unit_sum, len, hyps, 2, top, energy);
+        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 2, top, energy);
         break;
     case 3:
-        screen_rows(mag, origin, noise, rows, padded, unit_sum, len, hyps, 3, top, energy);
+        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 3, top, energy);
         break;
     default:
-        screen_rows(mag, origin, noise, rows, padded, unit_sum, len, hyps, 4, top, energy);
+        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 4, top, energy);
         break;
     }
 }
