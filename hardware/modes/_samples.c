@@ -400,14 +400,35 @@ static void screen_run(const float *restrict mag, const int64_t *restrict origin
     }
 }
 
-/* preamble_screen(mag, origin, noise, unit_t, unit_sum, top, energy): see screen_run;
- * origin int64, the rest float32, unit_t C-contiguous (len, hyps). */
+/* The rows whose best fit is plausible (Demodulator._plausible, the same float32
+ * operations): it explains energy (top > 0), and what it leaves unexplained is
+ * at most fit_coef x the explained energy + noise_coef x mu^2. Their indices go
+ * to kept; returns how many. */
+static Py_ssize_t plausible_rows(const float *restrict top, const float *restrict energy,
+                                 const float *restrict noise, Py_ssize_t rows, float fit_coef,
+                                 float noise_coef, int64_t *restrict kept) {
+    Py_ssize_t count = 0;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float explained = top[r] > 0.0f ? top[r] * top[r] : 0.0f;
+        const float allowance = noise_coef * (noise[r] * noise[r]);
+        float limit = fit_coef * explained;
+        limit += allowance;
+        kept[count] = r;
+        count += (energy[r] - explained <= limit) & (explained > 0.0f);
+    }
+    return count;
+}
+
+/* preamble_screen(mag, origin, noise, unit_t, unit_sum, top, energy, len, fit_coef,
+ * noise_coef, kept) -> count: see screen_run and plausible_rows; origin and kept
+ * int64, the rest float32, unit_t C-contiguous (len, hyps). */
 static PyObject *preamble_screen(PyObject *self, PyObject *args) {
-    Py_buffer mag, origin, noise, unit_t, unit_sum, top, energy;
+    Py_buffer mag, origin, noise, unit_t, unit_sum, top, energy, kept;
     int len;
+    float fit_coef, noise_coef;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*i", &mag, &origin, &noise, &unit_t, &unit_sum,
-                          &top, &energy, &len)) {
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*iffw*", &mag, &origin, &noise, &unit_t, &unit_sum,
+                          &top, &energy, &len, &fit_coef, &noise_coef, &kept)) {
         return NULL;
     }
     PyObject *result = NULL;
@@ -418,8 +439,9 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
     if (hyps < 1 || hyps > MAX_HYPS || len < 1 || len > MAX_SCREEN_LEN ||
         unit_t.len != (Py_ssize_t)len * hyps * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "unit_t must be (len, hyps): 1..64 samples, 1..32 hypotheses");
-    } else if (noise.len != row_bytes || top.len != row_bytes || energy.len != row_bytes) {
-        PyErr_SetString(PyExc_ValueError, "noise, top and energy need one float32 per row");
+    } else if (noise.len != row_bytes || top.len != row_bytes || energy.len != row_bytes ||
+               kept.len != rows * (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "noise, top, energy and kept need one item per row");
     } else {
         const int64_t *o = (const int64_t *)origin.buf;
         Py_ssize_t r = 0;
@@ -429,13 +451,16 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
         if (r < rows) {
             PyErr_SetString(PyExc_ValueError, "a preamble window reads outside mag");
         } else {
+            Py_ssize_t count;
             Py_BEGIN_ALLOW_THREADS
             screen_run((const float *)mag.buf, o, (const float *)noise.buf, rows,
                        (const float *)unit_t.buf, (const float *)unit_sum.buf, len, (int)hyps,
                        (float *)top.buf, (float *)energy.buf);
+            count = plausible_rows((const float *)top.buf, (const float *)energy.buf,
+                                   (const float *)noise.buf, rows, fit_coef, noise_coef,
+                                   (int64_t *)kept.buf);
             Py_END_ALLOW_THREADS
-            result = Py_None;
-            Py_INCREF(result);
+            result = PyLong_FromSsize_t(count);
         }
     }
     PyBuffer_Release(&mag);
@@ -445,6 +470,7 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
     PyBuffer_Release(&unit_sum);
     PyBuffer_Release(&top);
     PyBuffer_Release(&energy);
+    PyBuffer_Release(&kept);
     return result;
 }
 
@@ -452,7 +478,7 @@ static PyMethodDef methods[] = {
     {"magnitude", magnitude, METH_VARARGS, "Magnitude of interleaved u8 IQ, float32."},
     {"prefilter", prefilter, METH_VARARGS, "Preamble prefilter over mag[start:stop]."},
     {"preamble_screen", preamble_screen, METH_VARARGS,
-     "Best template correlation and energy of each preamble window."},
+     "Best template correlation, energy and plausibility of each preamble window."},
     {NULL, NULL, 0, NULL},
 };
 

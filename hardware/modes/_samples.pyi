@@ -29,5 +29,8 @@ def preamble_screen(
     top: npt.NDArray[np.float32],
     energy: npt.NDArray[np.float32],
     len: int,
+    fit_coef: SupportsFloat,
+    noise_coef: SupportsFloat,
+    kept: npt.NDArray[np.int64],
     /,
-) -> None: ...
+) -> int: ...

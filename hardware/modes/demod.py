@@ -665,19 +665,20 @@ class Demodulator:
             best, explained, amp, energy = model.preamble_fit(win, noise_floor)
             return best, amp, self._plausible(explained, energy, noise_floor)
         if self.native:
-            top, energy = self._screen_compiled(mag, origins, noise_floor)
+            _, _, kept = self._screen_compiled(mag, origins, noise_floor)
+            plausible = np.zeros(preambles.size, bool)
+            plausible[kept] = True
+            # the few plausible rows' correlations, for the argmax
+            win = self._gather(mag, origins[kept], model.preamble_len)
+            corr, _ = model.preamble_correlations(win, noise_floor[kept])
         else:
             win = self._gather(mag, origins, model.preamble_len)
             corr, energy = model.preamble_correlations(win, noise_floor)
             top = np.maximum.reduce(corr, axis=0)  # the best fit's correlation
-        explained = top * top
-        explained[top <= 0] = 0.0
-        plausible = self._plausible(explained, energy, noise_floor)
-        kept = np.flatnonzero(plausible)
-        if self.native:  # the few plausible rows' correlations, for the argmax
-            win = self._gather(mag, origins[kept], model.preamble_len)
-            corr, _ = model.preamble_correlations(win, noise_floor[kept])
-        else:
+            explained = top * top
+            explained[top <= 0] = 0.0
+            plausible = self._plausible(explained, energy, noise_floor)
+            kept = np.flatnonzero(plausible)
             corr = corr[:, kept]
         best = np.zeros(preambles.size, np.intp)
         amp = np.zeros(preambles.size, np.float32)
@@ -686,15 +687,16 @@ class Demodulator:
         amp[kept] = kept_top * model._pre_inv_norm[kept_best]
         return best, amp, plausible
 
-    def _screen_compiled(self, mag: F32, origins: I64, noise_floor: F32) -> tuple[F32, F32]:
+    def _screen_compiled(self, mag: F32, origins: I64, noise_floor: F32) -> tuple[F32, F32, IDX]:
         """Per row the best template correlation and the window's energy about the
-        noise mean (what `fit_preambles`' plausibility test reads), in the compiled
-        kernel (`native`): one pass over each window, where numpy gathers the
-        windows and multiplies them by every template. The same sums to float32
-        rounding (BLAS adds in its own order)."""
+        noise mean, and the plausible rows (`_plausible`'s test, the same float32
+        operations), in the compiled kernel (`native`): one pass over each window,
+        where numpy gathers the windows and multiplies them by every template. The
+        same sums to float32 rounding (BLAS adds in its own order)."""
         top = np.empty(origins.size, np.float32)
         energy = np.empty(origins.size, np.float32)
-        native_kernels.KERNELS.preamble_screen(
+        kept = np.empty(origins.size, np.int64)
+        count = native_kernels.KERNELS.preamble_screen(
             mag,
             np.ascontiguousarray(origins, np.int64),
             np.ascontiguousarray(noise_floor, np.float32),
@@ -703,8 +705,11 @@ class Demodulator:
             top,
             energy,
             self.model.preamble_len,
+            np.float32(self.unexplained_to_fit),
+            np.float32(self.unexplained_to_noise * self.model.preamble_len),
+            kept,
         )
-        return top, energy
+        return top, energy, kept[:count].astype(np.intp)
 
     def _plausible(self, explained: F32, energy: F32, noise_floor: F32) -> npt.NDArray[np.bool_]:
         """`fit_preambles`' plausibility test of each row."""

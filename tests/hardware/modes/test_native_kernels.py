@@ -84,7 +84,13 @@ def test_compiled_preamble_screen_matches_the_numpy_fit(rate_hz: int, mag: F32) 
     assert preambles.size > 500
     noise = np.full(preambles.size, floor, np.float32)
     origins = preambles - model.lookback
-    top, energy = demod._screen_compiled(mag, origins, noise)
+    top, energy, kept = demod._screen_compiled(mag, origins, noise)
+    # Its plausibility test is `_plausible`'s float32 arithmetic on its own sums.
+    explained = top * top
+    explained[top <= 0] = 0.0
+    np.testing.assert_array_equal(
+        kept, np.flatnonzero(demod._plausible(explained, energy, noise))
+    )
     corr, want_energy = model.preamble_correlations(
         demod._gather(mag, origins, model.preamble_len), noise
     )
@@ -114,9 +120,14 @@ def test_compiled_preamble_screen_refuses_windows_outside_the_samples() -> None:
         demod._screen_compiled(mag, np.array([100 - demod.model.preamble_len + 1]), noise)
     with pytest.raises(ValueError, match="outside"):
         demod._screen_compiled(mag, np.array([-1]), noise)
-    top, energy = demod._screen_compiled(mag, np.array([0]), noise)
+    top, energy, kept = demod._screen_compiled(mag, np.array([0]), noise)
     assert energy[0] == 0.0  # a flat window at the noise mean
     assert abs(top[0]) < 1e-5
+    # Below the noise mean: every template fits negatively, nothing is explained.
+    top, energy, kept = demod._screen_compiled(mag, np.array([0]), 2 * noise)
+    assert top[0] < 0
+    assert energy[0] == demod.model.preamble_len  # |m - mu|^2 with m = 1, mu = 2
+    assert kept.size == 0
 
 
 def messages(iq: npt.NDArray[np.uint8], rate_hz: int, compiled: bool) -> list[ModeSMessage]:
