@@ -474,11 +474,116 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* The occupancy count (PulseModel.held_bits): for each row, how many of its first
+ * nbits bits have a slot-sum filter output above noise x offset + (amplitude / 2)
+ * x norm, the filter and threshold per bit residue res = i % pb at the row's phase
+ * step. The filter output of bit i = res + q pb is sum_t taps[res, step, t] x
+ * windows[row, origin[res] + q ps + t], the taps added in order from 0.0 as
+ * numpy's einsum adds them (PulseModel._filter): the same counts bit for bit. */
+#define MAX_BITS 112
+
+KERNEL_CLONES
+static void held_run(const float *restrict windows, Py_ssize_t rows, Py_ssize_t wlen,
+                     const int64_t *restrict step, const float *restrict taps, int pb,
+                     int nsteps, int ntaps, const int64_t *restrict origin, int ps, int nbits,
+                     const float *restrict offset, const float *restrict norm,
+                     const float *restrict noise, const float *restrict amplitude,
+                     uint8_t *restrict out) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float *restrict w = windows + r * wlen;
+        const float half = amplitude[r] * 0.5f;
+        int count = 0;
+        for (int res = 0; res < pb && res < nbits; res++) {
+            const Py_ssize_t at = (Py_ssize_t)res * nsteps + step[r];
+            float threshold = noise[r] * offset[at];
+            threshold += half * norm[at];
+            const float *restrict tap = taps + at * ntaps;
+            const int nq = (nbits - res + pb - 1) / pb;
+            float level[MAX_BITS];
+            for (int q = 0; q < nq; q++) {
+                level[q] = 0.0f;
+            }
+            for (int t = 0; t < ntaps; t++) {
+                const float k = tap[t];
+                const float *restrict x = w + origin[res] + t;
+                if (ps == 2) { /* 2.0 MS/s: a constant stride the compiler vectorizes */
+                    for (int q = 0; q < nq; q++) {
+                        level[q] += k * x[2 * q];
+                    }
+                } else {
+                    for (int q = 0; q < nq; q++) {
+                        level[q] += k * x[(Py_ssize_t)q * ps];
+                    }
+                }
+            }
+            for (int q = 0; q < nq; q++) {
+                count += level[q] > threshold;
+            }
+        }
+        out[r] = (uint8_t)count;
+    }
+}
+
+/* held_bits(windows, wlen, step, taps, origin, ps, nbits, offset, norm, noise,
+ * amplitude, out): see held_run. windows (rows, wlen), taps (pb, nsteps, ntaps),
+ * offset and norm (pb, nsteps), noise and amplitude (rows,) float32; step (rows,)
+ * and origin (pb,) int64; out (rows,) uint8. */
+static PyObject *held_bits(PyObject *self, PyObject *args) {
+    Py_buffer windows, step, taps, origin, offset, norm, noise, amplitude, out;
+    Py_ssize_t wlen;
+    int pb, nsteps, ntaps, ps, nbits;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*ny*y*iiiy*iiy*y*y*y*w*", &windows, &wlen, &step, &taps, &pb,
+                          &nsteps, &ntaps, &origin, &ps, &nbits, &offset, &norm, &noise,
+                          &amplitude, &out)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t rows = step.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *st = (const int64_t *)step.buf, *org = (const int64_t *)origin.buf;
+    const Py_ssize_t table = (Py_ssize_t)pb * nsteps * (Py_ssize_t)sizeof(float);
+    const Py_ssize_t row_floats = rows * (Py_ssize_t)sizeof(float);
+    int ok = wlen > 0 && pb >= 1 && nsteps >= 1 && ntaps >= 1 && ps >= 1 && nbits >= 1 &&
+             nbits <= MAX_BITS && windows.len == rows * wlen * (Py_ssize_t)sizeof(float) &&
+             taps.len == table * ntaps && offset.len == table && norm.len == table &&
+             origin.len == (Py_ssize_t)pb * (Py_ssize_t)sizeof(int64_t) &&
+             noise.len == row_floats && amplitude.len == row_floats && out.len == rows;
+    for (int res = 0; ok && res < pb && res < nbits; res++) {
+        const int nq = (nbits - res + pb - 1) / pb;
+        ok = org[res] >= 0 && org[res] + (Py_ssize_t)(nq - 1) * ps + ntaps <= wlen;
+    }
+    for (Py_ssize_t r = 0; ok && r < rows; r++) {
+        ok = st[r] >= 0 && st[r] < nsteps;
+    }
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "held_bits: shapes or indices out of range");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        held_run((const float *)windows.buf, rows, wlen, st, (const float *)taps.buf, pb, nsteps,
+                 ntaps, org, ps, nbits, (const float *)offset.buf, (const float *)norm.buf,
+                 (const float *)noise.buf, (const float *)amplitude.buf, (uint8_t *)out.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&windows);
+    PyBuffer_Release(&step);
+    PyBuffer_Release(&taps);
+    PyBuffer_Release(&origin);
+    PyBuffer_Release(&offset);
+    PyBuffer_Release(&norm);
+    PyBuffer_Release(&noise);
+    PyBuffer_Release(&amplitude);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"magnitude", magnitude, METH_VARARGS, "Magnitude of interleaved u8 IQ, float32."},
     {"prefilter", prefilter, METH_VARARGS, "Preamble prefilter over mag[start:stop]."},
     {"preamble_screen", preamble_screen, METH_VARARGS,
      "Best template correlation, energy and plausibility of each preamble window."},
+    {"held_bits", held_bits, METH_VARARGS, "How many of each row's first bits hold a pulse."},
     {NULL, NULL, 0, NULL},
 };
 

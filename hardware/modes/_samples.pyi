@@ -34,3 +34,21 @@ def preamble_screen(
     kept: npt.NDArray[np.int64],
     /,
 ) -> int: ...
+def held_bits(
+    windows: npt.NDArray[np.float32],
+    wlen: int,
+    step: npt.NDArray[np.int64],
+    taps: npt.NDArray[np.float32],
+    pb: int,
+    nsteps: int,
+    ntaps: int,
+    origin: npt.NDArray[np.int64],
+    ps: int,
+    nbits: int,
+    offset: npt.NDArray[np.float32],
+    norm: npt.NDArray[np.float32],
+    noise: npt.NDArray[np.float32],
+    amplitude: npt.NDArray[np.float32],
+    out: npt.NDArray[np.uint8],
+    /,
+) -> None: ...

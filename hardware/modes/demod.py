@@ -372,7 +372,8 @@ class Demodulator:
             if np.float32(h) / np.float32(SHORT_BITS) >= np.float32(min_occupancy)
         )
         self._quick_need = needed - (SHORT_BITS - _QUICK_BITS) - 1
-        self.model: PulseModel = pulse_model(sample_rate_hz, steps_per_sample, blur_samples)
+        model = pulse_model(sample_rate_hz, steps_per_sample, blur_samples)
+        self.model: PulseModel = model.using_kernels() if self.native else model
         self._quick_len = self.model.window_len_for(_QUICK_BITS)
         sps = sample_rate_hz / 1e6  # samples per microsecond
 

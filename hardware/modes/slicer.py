@@ -36,12 +36,15 @@ so the tables are indexed by the bit's residue mod 5 as well as the phase step.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from functools import cache, cached_property
 
 import numpy as np
 import numpy.typing as npt
+
+from hardware.modes import native as native_kernels
 
 __all__ = [
     "FRAME_BITS",
@@ -121,6 +124,8 @@ class PulseModel:
         self.period_samples = round(self.period_bits * sps)
         if abs(self.period_samples - self.period_bits * sps) > 1e-9:
             raise ValueError(f"no whole-sample bit period at {sample_rate_hz} Hz")
+        self.native = False
+        """Whether `held_bits` runs in the compiled kernel (`using_kernels`)."""
         self.lookback = 3
         self.phase_range = 1.0 if self.period_bits == 1 else 1.5
         """Preamble phases searched, +- samples from the prefilter's hit. At 2.0 MS/s
@@ -169,6 +174,7 @@ class PulseModel:
         # Window layout: tap j of residue r, repeat q reads window index
         # lookback + base[r] + taps_lo + j + q * period_samples.
         self._tap_origin = self.lookback + base + taps_lo
+        self._tap_origin_i64 = np.ascontiguousarray(self._tap_origin, np.int64)
         fine = np.arange(-4.0, 8.0, 1.0)
         self.peak = np.array(
             [
@@ -461,6 +467,8 @@ class PulseModel:
         yet divided). Each bit is decided on its own, so the count over fewer bits
         is that of the same first bits of a longer count; `windows` need only
         `window_len_for(nbits)` samples."""
+        if self.native:
+            return self._held_bits_compiled(windows, step, amplitude, noise_mean, nbits)
         level = self._filter(windows, step, self._sum_taps, nbits)  # (nbits, rows)
         # (level - mu offset) / norm > A / 2, as one comparison per bit against a
         # per-row threshold (per bit at 2.4 MS/s).
@@ -472,6 +480,38 @@ class PulseModel:
         # count_nonzero along an axis takes three times longer.
         held: npt.NDArray[np.uint8] = np.einsum("ij->j", (level > threshold).view(np.uint8))
         return held
+
+    def _held_bits_compiled(
+        self, windows: F32, step: IDX, amplitude: F32, noise_mean: F32, nbits: int
+    ) -> npt.NDArray[np.uint8]:
+        """`held_bits` in the compiled kernel (`native`): the same filter sums in the
+        same order and the same thresholds, so the same counts."""
+        held = np.empty(windows.shape[0], np.uint8)
+        taps = self._sum_taps
+        native_kernels.KERNELS.held_bits(
+            np.ascontiguousarray(windows, np.float32),
+            windows.shape[1],
+            np.ascontiguousarray(step, np.int64),
+            taps,
+            taps.shape[0],
+            taps.shape[1],
+            taps.shape[2],
+            self._tap_origin_i64,
+            self.period_samples,
+            nbits,
+            self._sum_taps_total,
+            self._sum_norm,
+            np.ascontiguousarray(noise_mean, np.float32),
+            np.ascontiguousarray(amplitude, np.float32),
+            held,
+        )
+        return held
+
+    def using_kernels(self) -> PulseModel:
+        """This model with `native` set: a shallow copy that shares every table."""
+        model = copy.copy(self)
+        model.native = True
+        return model
 
     def window_len_for(self, nbits: int) -> int:
         """Window samples `_filter` reads for the first `nbits` bits, plus one

@@ -130,6 +130,27 @@ def test_compiled_preamble_screen_refuses_windows_outside_the_samples() -> None:
     assert kept.size == 0
 
 
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+@pytest.mark.parametrize("rows", [1, 2, 300])
+def test_compiled_occupancy_count_is_numpys(rate_hz: int, rows: int) -> None:
+    numpy_model = Demodulator(rate_hz, native=False).model
+    model = Demodulator(rate_hz, native=True).model
+    assert model.native and not numpy_model.native
+    rng = np.random.default_rng(rows)
+    iq, _ = synthesize([random_df17(rng, 0x4CA123) for _ in range(20)], rate_hz, 10.0, rng)
+    mag = magnitude(iq)
+    origins = rng.integers(0, mag.size - model.window_len, rows)
+    windows = np.stack([mag[o : o + model.window_len] for o in origins])
+    step = rng.integers(0, model.steps, rows).astype(np.intp)
+    amplitude = rng.uniform(1.0, 40.0, rows).astype(np.float32)
+    noise = rng.uniform(0.5, 5.0, rows).astype(np.float32)
+    for nbits in (112, 56, 17, 1):
+        got = model.held_bits(windows, step, amplitude, noise, nbits)
+        want = numpy_model.held_bits(windows, step, amplitude, noise, nbits)
+        np.testing.assert_array_equal(got, want)
+        assert 0 < got.max() <= nbits
+
+
 def messages(iq: npt.NDArray[np.uint8], rate_hz: int, compiled: bool) -> list[ModeSMessage]:
     rx = Receiver(rate_hz, demodulator=Demodulator(rate_hz, native=compiled))
     out: list[ModeSMessage] = []
