@@ -1,22 +1,23 @@
 /*
- * Per-sample kernels of the Mode S receiver, compiled: the IQ magnitude, the
- * preamble prefilter and the preamble fit's plausibility screen.
+ * Compiled kernels of the Mode S receiver: the IQ magnitude, the preamble
+ * prefilter, the preamble fit's plausibility screen and the occupancy count.
  * hardware/modes/native.py loads this module and describes when it is used; the
  * numpy code it replaces (magnitude.py, Demodulator._prefilter_chunk,
- * PulseModel.preamble_correlations) stays as its test oracle
- * (tests/hardware/modes/test_native_kernels.py, test_prefilter.py).
+ * PulseModel.preamble_correlations and Demodulator._plausible, PulseModel.held_bits)
+ * stays as its test oracle (tests/hardware/modes/test_native_kernels.py,
+ * test_prefilter.py).
  *
  * Why compiled: numpy runs every step of these stages as a pass over whole arrays;
- * here the sums stay in L1 and the tests run in one pass. They were 40 % of the
- * receiver's CPU on dense air (bench/modes_demod.py --stages).
+ * here the sums stay in L1 and the tests run in one pass.
  *
  * Same numbers: float32 arithmetic, each operation rounded on its own, in numpy's
- * order where numpy's order is defined (magnitude, prefilter: bit for bit). The
- * build passes -ffp-contract=off so that no compiler fuses a multiply and an add
- * (gcc does on aarch64 by default), and nothing here uses -ffast-math. Buffers
- * arrive through the buffer protocol (numpy arrays, C-contiguous), so the module
- * needs no numpy headers to build. The GIL is released while the loops run: the
- * daemon's other sources keep going.
+ * order where numpy's order is defined (magnitude, prefilter, occupancy: bit for
+ * bit; the screen's correlations differ from BLAS's by rounding). The build passes
+ * -ffp-contract=off so that no compiler fuses a multiply and an add (gcc does on
+ * aarch64 by default), and nothing here uses -ffast-math. Buffers arrive through
+ * the buffer protocol (numpy arrays, C-contiguous), so the module needs no numpy
+ * headers to build. The GIL is released while the loops run: the daemon's other
+ * sources keep going.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
