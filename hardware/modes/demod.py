@@ -268,8 +268,9 @@ class Demodulator:
     levels in magnitude (ADC) units; `noise_floor` arguments are the mean noise
     magnitude (`estimate_noise_floor`).
 
-    Stages (each whole-array over the block's candidates; the per-sample parts of
-    1 and 2 run in compiled kernels where they are built, `native`):
+    Stages (each whole-array over the block's candidates; the prefilter, the
+    preamble fit's plausibility screen and the occupancy count run in compiled
+    kernels where they are built, `native`):
 
     1. `find_preambles`: window sums over the four pulses against the quiet gaps
        (`quiet_to_pulse`, `weakest_to_pulse`) and the noise (`pulse_to_noise`,
@@ -610,7 +611,7 @@ class Demodulator:
 
     def _prefilter_compiled(self, mag: F32, start: int, stop: int, mu_w: float) -> I64:
         """`_prefilter_chunk` in the compiled kernel (`native`): the same tests in the
-        same float32 arithmetic, per sample with early exits."""
+        same float32 arithmetic, all of them in one pass over cache-sized blocks."""
         found = self._found
         count = native_kernels.KERNELS.prefilter(
             mag,
