@@ -8,15 +8,18 @@
 #   deploy/install.sh --dry-run             # print the plan, change nothing (no root needed)
 #
 # What it does, in order:
-#   1. apt-get install python3-venv, librtlsdr0 and (unless --remote-redis) redis-server.
+#   1. apt-get install python3-venv, librtlsdr0, gcc and python3-dev (pip builds the Mode S
+#      receiver's small C extension with them; without them it runs its numpy code) and
+#      (unless --remote-redis) redis-server.
 #      The default config has [redis] url = "embedded": the daemon runs its own
 #      redis-server child on a unix socket in /var/lib/geosensord and only needs the
 #      binary. So when this script is what installs the redis-server package, it also
 #      disables the package's own redis-server.service (nothing would use it). A
 #      redis-server that was installed before is left exactly as it was.
 #   2. the system user `geosensord` (home /var/lib/geosensord, no login) in plugdev, dialout
-#   3. a copy of SOURCE in PREFIX/src (without .git, venvs, build output: pip builds in
-#      the tree it installs from, and must not leave root-owned files in your checkout;
+#   3. a copy of SOURCE in PREFIX/src (without .git, venvs and build output, compiled
+#      extensions included: pip builds its own for this machine, in the tree it installs
+#      from, and must not leave root-owned files in your checkout;
 #      the copy also holds the bundled recordings and the README), and a venv in
 #      PREFIX/venv with `pip install PREFIX/src[sdr]` (falls back to no SDR extra when
 #      no SDR wheel exists for this machine)
@@ -136,7 +139,7 @@ copy_tree() {
     local src="$1" dest="$2"
     local excludes=(--exclude=./.git --exclude=./.venv --exclude=./venv --exclude=./build
         --exclude=./state --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache
-        --exclude=.pytest_cache --exclude=.ruff_cache)
+        --exclude=.pytest_cache --exclude=.ruff_cache --exclude='*.so')
     if [[ $DRY_RUN -eq 1 ]]; then
         printf '+ tar -C %q %s -cf - . | tar -C %q -xf -\n' "$src" "${excludes[*]}" "$dest"
     else
@@ -171,7 +174,7 @@ do_install() {
         exit 2
     fi
 
-    local packages=(python3-venv librtlsdr0) fresh_redis=0
+    local packages=(python3-venv librtlsdr0 gcc python3-dev) fresh_redis=0
     if [[ $REMOTE_REDIS -eq 0 ]] && ! package_installed redis-server; then
         packages+=(redis-server)
         fresh_redis=1

@@ -99,6 +99,7 @@ def test_dry_run_on_a_fresh_machine_plans_every_step(tmp_path: Path) -> None:
 
     apt = [c for c in cmds if "apt-get install -y" in c]
     assert apt and "redis-server" in apt[0] and "python3-venv" in apt[0]
+    assert "gcc" in apt[0] and "python3-dev" in apt[0]  # to build the C extension
     # We installed redis-server only for its binary: its own service gets disabled.
     assert any(re.search(r"systemctl disable.* redis-server\.service", c) for c in cmds)
     assert any(c.startswith("useradd --system") and c.endswith(" geosensord") for c in cmds)
