@@ -579,12 +579,139 @@ static PyObject *held_bits(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* The slicer's decisions (PulseModel.slice after its matched filter): per row, the
+ * first decision from the average neighbour leak, `passes` rounds of decision
+ * feedback from both decided neighbours, the short-frame fix of bit 55, and the
+ * confidences |z| / swing. Every value is numpy's element-wise float32 operation in
+ * numpy's order (a neighbour's leak is its bit, 0.0 or 1.0, times the difference,
+ * as numpy multiplies a bool array), so the same bits and confidences bit for bit. `tables` are PulseModel._dfe_tables
+ * stacked: (DFE_TABLES, pb, nsteps); a bit i reads residue i % pb at the row's step. */
+#define DFE_TABLES 10
+enum { MID, SWING, LP0, LN0, DLP, DLN, FIRST_OFFSET, BASE_SHIFT, EDGE_FIRST, EDGE_LAST };
+
+static inline __attribute__((always_inline)) void dfe_row(const float *restrict y, Py_ssize_t rows, float inv_amp,
+                           const float *restrict tables, int pb, int nsteps, int64_t step,
+                           int passes, int short_bits, uint8_t *restrict bits_out,
+                           float *restrict conf_out) {
+    float t[DFE_TABLES][MAX_BITS];
+    float z[MAX_BITS], base[MAX_BITS];
+    uint8_t b[MAX_BITS], nb[MAX_BITS];
+    for (int k = 0; k < DFE_TABLES; k++) {
+        const float *col = tables + (Py_ssize_t)k * pb * nsteps + step;
+        if (pb == 1) { /* 2.0 MS/s: one value for every bit, stored as vectors */
+            const float v = col[0];
+            for (int i = 0; i < MAX_BITS; i++) {
+                t[k][i] = v;
+            }
+            continue;
+        }
+        for (int res = 0; res < pb; res++) {
+            const float v = col[(Py_ssize_t)res * nsteps];
+            for (int i = res; i < MAX_BITS; i += pb) {
+                t[k][i] = v;
+            }
+        }
+    }
+    for (int i = 0; i < MAX_BITS; i++) {
+        z[i] = y[(Py_ssize_t)i * rows] * inv_amp;
+        z[i] -= t[FIRST_OFFSET][i];
+        base[i] = z[i] + t[BASE_SHIFT][i];
+    }
+    z[0] += t[EDGE_FIRST][0];
+    z[MAX_BITS - 1] += t[EDGE_LAST][MAX_BITS - 1];
+    for (int i = 0; i < MAX_BITS; i++) {
+        b[i] = z[i] > 0.0f;
+    }
+    if (passes) {
+        base[0] += t[LP0][0];
+        base[MAX_BITS - 1] += t[LN0][MAX_BITS - 1];
+        for (int pass = 0; pass < passes; pass++) {
+            z[0] = base[0];
+            for (int i = 1; i < MAX_BITS; i++) {
+                z[i] = base[i] - (float)b[i - 1] * t[DLP][i];
+            }
+            for (int i = 0; i < MAX_BITS - 1; i++) {
+                z[i] -= (float)b[i + 1] * t[DLN][i];
+            }
+            for (int i = 0; i < MAX_BITS; i++) {
+                nb[i] = z[i] > 0.0f;
+            }
+            memcpy(b, nb, sizeof b);
+        }
+        if (!b[0]) { /* a short frame ends with bit 55: no bit 56 leaks into it */
+            const int last = short_bits - 1;
+            const float leak = t[LP0][last] + (float)b[last - 1] * t[DLP][last];
+            const float zl = y[(Py_ssize_t)last * rows] * inv_amp - t[MID][last];
+            z[last] = zl - leak;
+            b[last] = z[last] > 0.0f;
+        }
+    }
+    for (int i = 0; i < MAX_BITS; i++) {
+        bits_out[i] = b[i];
+        conf_out[i] = fabsf(z[i]) / t[SWING][i];
+    }
+}
+
+KERNEL_CLONES
+static void dfe_run(const float *restrict y, Py_ssize_t rows, const float *restrict inv_amp,
+                    const int64_t *restrict step, const float *restrict tables, int pb,
+                    int nsteps, int passes, int short_bits, uint8_t *restrict bits,
+                    float *restrict conf) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        dfe_row(y + r, rows, inv_amp[r], tables, pb, nsteps, step[r], passes, short_bits,
+                bits + r * MAX_BITS, conf + r * MAX_BITS);
+    }
+}
+
+/* dfe_slice(y, inv_amp, step, tables, pb, nsteps, passes, short_bits, bits, conf): see
+ * dfe_row. y (112, rows) and inv_amp (rows,) float32, step (rows,) int64, tables
+ * (10, pb, nsteps) float32; bits (rows, 112) uint8 and conf (rows, 112) float32 out. */
+static PyObject *dfe_slice(PyObject *self, PyObject *args) {
+    Py_buffer y, inv_amp, step, tables, bits, conf;
+    int pb, nsteps, passes, short_bits;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*iiiiw*w*", &y, &inv_amp, &step, &tables, &pb, &nsteps,
+                          &passes, &short_bits, &bits, &conf)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t rows = step.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *st = (const int64_t *)step.buf;
+    int ok = pb >= 1 && nsteps >= 1 && passes >= 0 && short_bits >= 2 &&
+             short_bits <= MAX_BITS && y.len == MAX_BITS * rows * (Py_ssize_t)sizeof(float) &&
+             inv_amp.len == rows * (Py_ssize_t)sizeof(float) &&
+             tables.len == (Py_ssize_t)DFE_TABLES * pb * nsteps * (Py_ssize_t)sizeof(float) &&
+             bits.len == rows * MAX_BITS && conf.len == rows * MAX_BITS * (Py_ssize_t)sizeof(float);
+    for (Py_ssize_t r = 0; ok && r < rows; r++) {
+        ok = st[r] >= 0 && st[r] < nsteps;
+    }
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "dfe_slice: shapes or indices out of range");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        dfe_run((const float *)y.buf, rows, (const float *)inv_amp.buf, st,
+                (const float *)tables.buf, pb, nsteps, passes, short_bits, (uint8_t *)bits.buf,
+                (float *)conf.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&y);
+    PyBuffer_Release(&inv_amp);
+    PyBuffer_Release(&step);
+    PyBuffer_Release(&tables);
+    PyBuffer_Release(&bits);
+    PyBuffer_Release(&conf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"magnitude", magnitude, METH_VARARGS, "Magnitude of interleaved u8 IQ, float32."},
     {"prefilter", prefilter, METH_VARARGS, "Preamble prefilter over mag[start:stop]."},
     {"preamble_screen", preamble_screen, METH_VARARGS,
      "Best template correlation, energy and plausibility of each preamble window."},
     {"held_bits", held_bits, METH_VARARGS, "How many of each row's first bits hold a pulse."},
+    {"dfe_slice", dfe_slice, METH_VARARGS, "The slicer's bit decisions and confidences."},
     {NULL, NULL, 0, NULL},
 };
 

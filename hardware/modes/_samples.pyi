@@ -52,3 +52,16 @@ def held_bits(
     out: npt.NDArray[np.uint8],
     /,
 ) -> None: ...
+def dfe_slice(
+    y: npt.NDArray[np.float32],
+    inv_amp: npt.NDArray[np.float32],
+    step: npt.NDArray[np.int64],
+    tables: npt.NDArray[np.float32],
+    pb: int,
+    nsteps: int,
+    passes: int,
+    short_bits: int,
+    bits: npt.NDArray[np.uint8],
+    conf: npt.NDArray[np.float32],
+    /,
+) -> None: ...

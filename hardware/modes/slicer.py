@@ -40,6 +40,7 @@ import copy
 import math
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -125,7 +126,8 @@ class PulseModel:
         if abs(self.period_samples - self.period_bits * sps) > 1e-9:
             raise ValueError(f"no whole-sample bit period at {sample_rate_hz} Hz")
         self.native = False
-        """Whether `held_bits` runs in the compiled kernel (`using_kernels`)."""
+        """Whether `held_bits` and `slice`'s decisions run in the compiled kernels
+        (`using_kernels`)."""
         self.lookback = 3
         self.phase_range = 1.0 if self.period_bits == 1 else 1.5
         """Preamble phases searched, +- samples from the prefilter's hit. At 2.0 MS/s
@@ -215,6 +217,7 @@ class PulseModel:
             (lp0 + lp1) * half,
             (ln0 + ln1) * half,
         ]
+        self._dfe_stack = np.ascontiguousarray(np.stack(self._dfe_tables), np.float32)
         self._sum_taps_total = self._sum_taps.sum(axis=2)
         self._counts = [len(range(r, FRAME_BITS, self.period_bits)) for r in range(nres)]
         # Mean swing over the first 56 bits at each step (the amplitude estimate).
@@ -343,15 +346,23 @@ class PulseModel:
         # per-row values then broadcast along whole contiguous lines, which numpy
         # runs at full speed, where a (rows, 1) column costs a loop call per row.
         y = self._filter(windows, step, self._taps, FRAME_BITS)  # (112, rows)
-        mid, swing, lp0, ln0, dlp, dln, first_offset, base_shift, edge_first, edge_last = (
-            self._per_bit(table, step) for table in self._dfe_tables
-        )
         if amplitude is None:
             # mean |y| over the first 56 bits / (swing / 2)
             swing56 = self._swing56[step]
             total = _row_sums(np.abs(y[:SHORT_BITS]))
             amplitude = (total * np.float32(2.0 / SHORT_BITS) / swing56).astype(np.float32)
         inv_amp = np.float32(1.0) / np.maximum(amplitude, np.float32(1e-6))
+        if self.native:
+            return SliceResult(
+                *self._decide_compiled(y, inv_amp, step, passes),
+                amplitude.astype(np.float32),
+                self._timing_metric(y, self._per_bit(self._swing, step))
+                if timing
+                else np.zeros(y.shape[1], np.float32),
+            )
+        mid, swing, lp0, ln0, dlp, dln, first_offset, base_shift, edge_first, edge_last = (
+            self._per_bit(table, step) for table in self._dfe_tables
+        )
         # First pass: neighbours unknown, assume their average leak (bit 0 has the
         # preamble before it, bit 111 nothing after it).
         z0 = y * inv_amp
@@ -384,21 +395,46 @@ class PulseModel:
                 bits[last, short] = z0[last, short] > 0
         confidence = np.abs(z0)
         confidence /= swing
-        metric: F32 = np.zeros(windows.shape[0], np.float32)
-        if timing:
-            root: F32 = np.sqrt(_bit_rows(swing, 0, SHORT_BITS))
-            if root.ndim == 1:  # one swing per row: divide the row sums
-                metric = _row_sums(np.abs(y[:SHORT_BITS])) / root
-            else:
-                scaled = np.abs(y[:SHORT_BITS])
-                scaled /= root
-                metric = _row_sums(scaled)
         return SliceResult(
             np.ascontiguousarray(bits.T).view(np.uint8),
             np.ascontiguousarray(confidence.T),
             amplitude.astype(np.float32),
-            metric,
+            self._timing_metric(y, swing) if timing else np.zeros(y.shape[1], np.float32),
         )
+
+    def _timing_metric(self, y: F32, swing: F32) -> F32:
+        """`slice`'s timing metric of each row: its matched-filter energy over the
+        first 56 bits, sum |y| / sqrt(swing)."""
+        root: F32 = np.sqrt(_bit_rows(swing, 0, SHORT_BITS))
+        if root.ndim == 1:  # one swing per row: divide the row sums
+            metric: F32 = _row_sums(np.abs(y[:SHORT_BITS])) / root
+            return metric
+        scaled = np.abs(y[:SHORT_BITS])
+        scaled /= root
+        return _row_sums(scaled)
+
+    def _decide_compiled(
+        self, y: F32, inv_amp: npt.NDArray[np.floating[Any]], step: IDX, passes: int
+    ) -> tuple[npt.NDArray[np.uint8], F32]:
+        """`slice`'s decisions and confidences, (rows, 112) each, from its matched
+        filter outputs `y` (112, rows) in the compiled kernel (`native`): the same
+        float32 operations per bit, so the same numbers."""
+        rows = y.shape[1]
+        bits = np.empty((rows, FRAME_BITS), np.uint8)
+        confidence = np.empty((rows, FRAME_BITS), np.float32)
+        native_kernels.KERNELS.dfe_slice(
+            np.ascontiguousarray(y, np.float32),
+            np.ascontiguousarray(inv_amp, np.float32),
+            np.ascontiguousarray(step, np.int64),
+            self._dfe_stack,
+            self.period_bits,
+            self.steps,
+            passes,
+            SHORT_BITS,
+            bits,
+            confidence,
+        )
+        return bits, confidence
 
     def _filter(self, windows: F32, step: IDX, taps: F32, nbits: int) -> F32:
         """(nbits, rows): the tap table ``taps[residue, step]`` applied at every bit

@@ -151,6 +151,29 @@ def test_compiled_occupancy_count_is_numpys(rate_hz: int, rows: int) -> None:
         assert 0 < got.max() <= nbits
 
 
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+@pytest.mark.parametrize("rows", [1, 2, 300])
+def test_compiled_slicer_decisions_are_numpys_bit_for_bit(rate_hz: int, rows: int) -> None:
+    numpy_model = Demodulator(rate_hz, native=False).model
+    model = Demodulator(rate_hz, native=True).model
+    rng = np.random.default_rng(rows + 7)
+    frames = [random_df17(rng, 0x4CA123) for _ in range(15)]
+    frames += [bytes(rng.integers(0, 256, 7, dtype=np.uint8)) for _ in range(15)]  # short
+    iq, _ = synthesize(frames, rate_hz, 9.0, rng)
+    mag = magnitude(iq)
+    origins = rng.integers(0, mag.size - model.window_len, rows)
+    windows = np.stack([mag[o : o + model.window_len] for o in origins])
+    step = rng.integers(0, model.steps, rows).astype(np.intp)
+    given = rng.uniform(1.0, 40.0, rows).astype(np.float32)
+    for amplitude, passes, timing in ((None, 2, False), (given, 0, True), (given, 1, False)):
+        got = model.slice(windows, step, amplitude, passes=passes, timing=timing)
+        want = numpy_model.slice(windows, step, amplitude, passes=passes, timing=timing)
+        for field in ("bits", "confidence", "amplitude", "timing"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+        assert got.bits.dtype == want.bits.dtype and got.bits.shape == (rows, 112)
+        assert 0 < got.bits.sum() < got.bits.size
+
+
 def messages(iq: npt.NDArray[np.uint8], rate_hz: int, compiled: bool) -> list[ModeSMessage]:
     rx = Receiver(rate_hz, demodulator=Demodulator(rate_hz, native=compiled))
     out: list[ModeSMessage] = []
