@@ -1,9 +1,11 @@
 /*
  * Compiled kernels of the Mode S receiver: the IQ magnitude, the preamble
- * prefilter, the preamble fit's plausibility screen and the occupancy count.
+ * prefilter, the preamble fit's plausibility screen, the occupancy count and the
+ * fast slice's decisions.
  * hardware/modes/native.py loads this module and describes when it is used; the
  * numpy code it replaces (magnitude.py, Demodulator._prefilter_chunk,
- * PulseModel.preamble_correlations and Demodulator._plausible, PulseModel.held_bits)
+ * PulseModel.preamble_correlations and Demodulator._plausible, PulseModel.held_bits,
+ * PulseModel.slice)
  * stays as its test oracle (tests/hardware/modes/test_native_kernels.py,
  * test_prefilter.py).
  *
@@ -11,8 +13,8 @@
  * here the sums stay in L1 and the tests run in one pass.
  *
  * Same numbers: float32 arithmetic, each operation rounded on its own, in numpy's
- * order where numpy's order is defined (magnitude, prefilter, occupancy: bit for
- * bit; the screen's correlations differ from BLAS's by rounding). The build passes
+ * order where numpy's order is defined (magnitude, prefilter, occupancy, decisions:
+ * bit for bit; the screen's correlations differ from BLAS's by rounding). The build passes
  * -ffp-contract=off so that no compiler fuses a multiply and an add (gcc does on
  * aarch64 by default), and nothing here uses -ffast-math. Buffers arrive through
  * the buffer protocol (numpy arrays, C-contiguous), so the module needs no numpy
