@@ -707,6 +707,117 @@ static PyObject *dfe_slice(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* Best path metrics of 2-state trellises, slicer._max_plus_sweep's chunked
+ * recursion in its order of operations (the same float32 sums and maxima, so the
+ * same numbers): m[d, p, c, i, row] is the metric of going from state p to state c
+ * at branch i, out[d, c, i, row] the best over paths from either start state
+ * through branches 0..i ending in c. Branches come in chunks of `chunk`: each
+ * chunk composes its own max-plus prefix products, the chunks' start vectors
+ * follow one after another, and each branch adds its chunk's start vector. A max
+ * of two is numpy.maximum's: the first unless the second is larger. */
+static inline float max2(float a, float b) { return a >= b ? a : b; }
+
+KERNEL_CLONES
+static void chunked_sweep_run(const float *restrict m, Py_ssize_t dirs, Py_ssize_t n,
+                              Py_ssize_t rows, int chunk, float *restrict out,
+                              float *restrict prefix) {
+    const Py_ssize_t chunks = n / chunk;
+    const Py_ssize_t plane = n * rows; /* m[d, p, c] and out[d, c] planes: (n, rows) */
+    for (Py_ssize_t d = 0; d < dirs; d++) {
+        const float *restrict md = m + d * 4 * plane;
+        float *restrict od = out + d * 2 * plane;
+        /* prefix[p, c, i, row], laid out as m[d]. */
+        for (Py_ssize_t k = 0; k < chunks; k++) {
+            const Py_ssize_t i0 = k * chunk;
+            for (int pc = 0; pc < 4; pc++) {
+                memcpy(prefix + pc * plane + i0 * rows, md + pc * plane + i0 * rows,
+                       sizeof(float) * (size_t)rows);
+            }
+            for (int t = 1; t < chunk; t++) {
+                const Py_ssize_t i = i0 + t;
+                for (int p = 0; p < 2; p++) {
+                    const float *restrict prev0 = prefix + (2 * p) * plane + (i - 1) * rows;
+                    const float *restrict prev1 = prefix + (2 * p + 1) * plane + (i - 1) * rows;
+                    for (int c = 0; c < 2; c++) {
+                        const float *restrict cur0 = md + c * plane + i * rows;       /* q = 0 */
+                        const float *restrict cur1 = md + (2 + c) * plane + i * rows; /* q = 1 */
+                        float *restrict dst = prefix + (2 * p + c) * plane + i * rows;
+                        for (Py_ssize_t r = 0; r < rows; r++) {
+                            dst[r] = max2(prev0[r] + cur0[r], prev1[r] + cur1[r]);
+                        }
+                    }
+                }
+            }
+        }
+        /* Start vectors start[p, k, row] (chunk 0 starts at 0), then every branch;
+         * all rows of a branch at once. */
+        float *restrict s0 = prefix + 4 * plane, *restrict s1 = s0 + rows;
+        float *restrict n0 = s1 + rows, *restrict n1 = n0 + rows;
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            s0[r] = 0.0f;
+            s1[r] = 0.0f;
+        }
+        for (Py_ssize_t k = 0; k < chunks; k++) {
+            const Py_ssize_t i0 = k * chunk;
+            for (int t = 0; t < chunk; t++) {
+                const Py_ssize_t at = (i0 + t) * rows;
+                for (int c = 0; c < 2; c++) {
+                    const float *restrict from0 = prefix + c * plane + at;
+                    const float *restrict from1 = prefix + (2 + c) * plane + at;
+                    float *restrict dst = od + c * plane + at;
+                    for (Py_ssize_t r = 0; r < rows; r++) {
+                        dst[r] = max2(s0[r] + from0[r], s1[r] + from1[r]);
+                    }
+                }
+            }
+            const Py_ssize_t end = (i0 + chunk - 1) * rows;
+            for (Py_ssize_t r = 0; r < rows; r++) {
+                n0[r] = max2(s0[r] + prefix[end + r], s1[r] + prefix[2 * plane + end + r]);
+                n1[r] = max2(s0[r] + prefix[plane + end + r], s1[r] + prefix[3 * plane + end + r]);
+            }
+            memcpy(s0, n0, sizeof(float) * (size_t)rows);
+            memcpy(s1, n1, sizeof(float) * (size_t)rows);
+        }
+    }
+}
+
+/* max_plus_sweep(m, dirs, n, rows, chunk, out): see chunked_sweep_run; m (dirs, 2, 2,
+ * n, rows) and out (dirs, 2, n, rows) float32, C-contiguous, n a multiple of chunk. */
+static PyObject *max_plus_sweep(PyObject *self, PyObject *args) {
+    Py_buffer m, out;
+    Py_ssize_t dirs, n, rows;
+    int chunk;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnniw*", &m, &dirs, &n, &rows, &chunk, &out)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t cells = dirs * n * rows;
+    if (dirs < 1 || n < 1 || rows < 1 || chunk < 1 || n % chunk ||
+        m.len != 4 * cells * (Py_ssize_t)sizeof(float) ||
+        out.len != 2 * cells * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "max_plus_sweep: m must be (dirs, 2, 2, n, rows), "
+                                          "out (dirs, 2, n, rows), n a multiple of chunk");
+    } else {
+        /* the prefix products, then four rows of start vectors */
+        float *prefix = malloc(sizeof(float) * (4 * (size_t)(n * rows) + 4 * (size_t)rows));
+        if (prefix == NULL) {
+            PyErr_NoMemory();
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            chunked_sweep_run((const float *)m.buf, dirs, n, rows, chunk, (float *)out.buf,
+                              prefix);
+            Py_END_ALLOW_THREADS
+            free(prefix);
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&m);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"magnitude", magnitude, METH_VARARGS, "Magnitude of interleaved u8 IQ, float32."},
     {"prefilter", prefilter, METH_VARARGS, "Preamble prefilter over mag[start:stop]."},
@@ -714,6 +825,7 @@ static PyMethodDef methods[] = {
      "Best template correlation, energy and plausibility of each preamble window."},
     {"held_bits", held_bits, METH_VARARGS, "How many of each row's first bits hold a pulse."},
     {"dfe_slice", dfe_slice, METH_VARARGS, "The slicer's bit decisions and confidences."},
+    {"max_plus_sweep", max_plus_sweep, METH_VARARGS, "Best path metrics of 2-state trellises."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -65,3 +65,12 @@ def dfe_slice(
     conf: npt.NDArray[np.float32],
     /,
 ) -> None: ...
+def max_plus_sweep(
+    m: npt.NDArray[np.float32],
+    dirs: int,
+    n: int,
+    rows: int,
+    chunk: int,
+    out: npt.NDArray[np.float32],
+    /,
+) -> None: ...

@@ -126,8 +126,8 @@ class PulseModel:
         if abs(self.period_samples - self.period_bits * sps) > 1e-9:
             raise ValueError(f"no whole-sample bit period at {sample_rate_hz} Hz")
         self.native = False
-        """Whether `held_bits` and `slice`'s decisions run in the compiled kernels
-        (`using_kernels`)."""
+        """Whether `held_bits`, `slice`'s decisions and `sequence_slice`'s trellis
+        sweep run in the compiled kernels (`using_kernels`)."""
         self.lookback = 3
         self.phase_range = 1.0 if self.period_bits == 1 else 1.5
         """Preamble phases searched, +- samples from the prefilter's hit. At 2.0 MS/s
@@ -850,7 +850,8 @@ class PulseModel:
         # i = c. Backward, as a forward sweep over the reversed branches with
         # transposed matrices: beta_i(p) over branches i+1..112 from bit i = p.
         sweeps = np.stack([metric[:, :, :FRAME_BITS], metric.transpose(1, 0, 2, 3)[:, :, :0:-1]])
-        best = _max_plus_sweep(sweeps)  # [direction, state, bit, row]
+        sweep = _max_plus_sweep_compiled if self.native else _max_plus_sweep
+        best = sweep(sweeps)  # [direction, state, bit, row]
         alpha, beta = best[0], best[1, :, ::-1]
         llr = np.ascontiguousarray(((alpha[1] + beta[1]) - (alpha[0] + beta[0])).T)
         bits = (llr > 0).astype(np.uint8)
@@ -892,6 +893,17 @@ def _max_plus_sweep(m: F32) -> F32:
     pair = start[:, :, None, :, None] + prefix  # [d, p, c, k, t, row]
     out: F32 = np.maximum(pair[:, 0], pair[:, 1])
     return out.reshape(d, 2, n, rows)
+
+
+def _max_plus_sweep_compiled(m: F32) -> F32:
+    """`_max_plus_sweep` in the compiled kernel (`native`): the same chunked
+    recursion in the same order of operations, so the same numbers."""
+    dirs, _, _, n, rows = m.shape
+    out = np.empty((dirs, 2, n, rows), np.float32)
+    native_kernels.KERNELS.max_plus_sweep(
+        np.ascontiguousarray(m, np.float32), dirs, n, rows, _SWEEP_CHUNK, out
+    )
+    return out
 
 
 def _row_sums(lines: F32) -> F32:

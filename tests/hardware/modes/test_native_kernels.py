@@ -20,6 +20,7 @@ from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude, magnitude_table
 from hardware.modes.noise import estimate_noise_floor
 from hardware.modes.receiver import ModeSMessage, Receiver
+from hardware.modes.slicer import _max_plus_sweep, _max_plus_sweep_compiled
 
 F32 = npt.NDArray[np.float32]
 MODES1 = Path(__file__).resolve().parents[3] / "recordings" / "adsb" / "modes1.bin"
@@ -172,6 +173,19 @@ def test_compiled_slicer_decisions_are_numpys_bit_for_bit(rate_hz: int, rows: in
             np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
         assert got.bits.dtype == want.bits.dtype and got.bits.shape == (rows, 112)
         assert 0 < got.bits.sum() < got.bits.size
+
+
+@pytest.mark.parametrize("rows", [1, 3, 200])
+def test_compiled_trellis_sweep_is_numpys_bit_for_bit(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    metrics = -rng.uniform(0.0, 300.0, (2, 2, 2, 112, rows)).astype(np.float32)
+    metrics[:, :, :, 57:] = 0.0  # a short frame's dead branches: ties everywhere
+    got = _max_plus_sweep_compiled(metrics)
+    want = _max_plus_sweep(metrics)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="multiple of chunk"):
+        cut = metrics[:, :, :, :111].copy()
+        native.KERNELS.max_plus_sweep(cut, 2, 111, rows, 8, got[:, :, :111].copy())
 
 
 def messages(iq: npt.NDArray[np.uint8], rate_hz: int, compiled: bool) -> list[ModeSMessage]:
