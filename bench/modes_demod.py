@@ -36,9 +36,9 @@ samples): each batch costs ~1-1.4 ms of fixed work on this machine (a few hundre
 numpy calls), so larger batches trade latency for CPU (2^20 samples, 0.52 s at
 2 MS/s: ~10 % less CPU than 2^19).
 
-The per-sample stages (magnitude, prefilter, preamble screen) run in the compiled
-kernels where they are built (hardware/modes/native.py); --numpy runs the numpy code
-that they replace, for the comparison (the same messages).
+Five stages of the demodulator run in compiled kernels where they are built
+(hardware/modes/native.py); --numpy runs the numpy code that they replace, for the
+comparison (the same messages).
 
 A C reference in the same shell: when `dump1090-mutability` is installed (Debian's
 package; its demodulator is dump1090-fa's, for 2.4 MS/s) and scipy is there, each run
@@ -323,9 +323,9 @@ def main() -> int:
     x_realtime = audio_s / best_s
     print(f"process settings: {settings}")
     if args.numpy or not native.available():
-        print(f"per-sample stages: numpy {native.UNAVAILABLE_REASON or '(--numpy)'}")
+        print(f"demodulator: numpy only {native.UNAVAILABLE_REASON or '(--numpy)'}")
     else:
-        print("per-sample stages: compiled kernels (hardware.modes.native)")
+        print("demodulator: compiled kernels (hardware.modes.native)")
     print(
         f"{label} x{args.repeat}: {samples} samples = {audio_s:.2f} s at "
         f"{args.rate / 1e6} MS/s, CPU best {best_s:.3f} s, median {median_s:.3f} s "

@@ -123,9 +123,9 @@ class AdsbSource(Source):
         self.receiver = Receiver(self.rate_hz, int(cfg["max_fix_bits"]), batch_samples=batch,
                                  demodulator=demod)
         if demod.native:
-            self.log.info("Mode S per-sample stages: compiled kernels")
+            self.log.info("Mode S demodulator: compiled kernels (hardware.modes.native)")
         else:
-            self.log.info("Mode S per-sample stages: numpy (%s)",
+            self.log.info("Mode S demodulator: numpy only (%s)",
                           native.UNAVAILABLE_REASON or "native_kernels = false")
         # (fed index of the block's first sample, absolute index, time of that sample):
         # enough blocks to cover what the receiver may hold back in one batch.
