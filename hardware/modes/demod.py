@@ -338,7 +338,7 @@ class Demodulator:
         if native and not native_kernels.available():
             raise RuntimeError(f"native kernels asked for: {native_kernels.UNAVAILABLE_REASON}")
         self.native = native_kernels.available() if native is None else native
-        """Whether the per-sample stages run in the compiled kernels (`native`):
+        """Whether the hot stages run in the compiled kernels (`native`):
         None uses them where they are built."""
         self.sample_rate_hz = sample_rate_hz
         self.pulse_to_noise = pulse_to_noise

@@ -38,7 +38,7 @@ Config of `type = "adsb"` (every key, with its default)::
     block_samples = 131072    # complex samples per block (65.5 ms at 2 MS/s)
     batch_samples = 1048576   # samples gathered before demodulating (0.52 s at 2 MS/s): the
                               # most a message waits; smaller costs more CPU (0: every block)
-    native_kernels = "auto"   # compiled per-sample stages where built; false: numpy
+    native_kernels = "auto"   # compiled demodulator kernels where built; false: numpy
     timeout_s = 10.0          # rtl_tcp: connect timeout and longest silence
     backoff_max_s = 30.0      # cap of the reconnect/retry backoff
 """
@@ -95,7 +95,7 @@ FIELDS: dict[str, Field] = {
     "block_samples": Field((int,), default=131_072, check=between(4096, 4_194_304)),
     "batch_samples": Field((int,), default=DEFAULT_BATCH_SAMPLES, check=between(0, 8_388_608)),
     "native_kernels": Field((str, bool), default="auto", check=native_check,
-                            doc="compiled per-sample stages: \"auto\" (where built), true, false"),
+                            doc="compiled demodulator: \"auto\" (where built), true, false"),
     "timeout_s": Field((float,), default=10.0, check=between(0.1, 600)),
     **common_fields(),
 }
