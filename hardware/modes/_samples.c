@@ -1,20 +1,21 @@
 /*
  * Compiled kernels of the Mode S receiver: the IQ magnitude, the preamble
- * prefilter, the preamble fit's plausibility screen, the occupancy count and the
- * fast slice's decisions.
- * hardware/modes/native.py loads this module and describes when it is used; the
- * numpy code it replaces (magnitude.py, Demodulator._prefilter_chunk,
- * PulseModel.preamble_correlations and Demodulator._plausible, PulseModel.held_bits,
- * PulseModel.slice)
- * stays as its test oracle (tests/hardware/modes/test_native_kernels.py,
- * test_prefilter.py).
+ * prefilter, the preamble fit's plausibility screen, the occupancy count, the fast
+ * slice's decisions and the sequence detector's trellis sweep.
+ * hardware/modes/native.py loads this module and describes when it is used. The
+ * numpy code it replaces stays as its test oracle (tests/hardware/modes/
+ * test_native_kernels.py, test_prefilter.py): magnitude.py,
+ * Demodulator._prefilter_chunk, PulseModel.preamble_correlations with
+ * Demodulator._plausible, PulseModel.held_bits, PulseModel.slice and
+ * slicer._max_plus_sweep.
  *
- * Why compiled: numpy runs every step of these stages as a pass over whole arrays;
- * here the sums stay in L1 and the tests run in one pass.
+ * Why compiled: numpy runs every step of these stages as a pass over whole arrays
+ * (for a few hundred rows, the call costs more than its arithmetic); here the sums
+ * stay in L1 and a row's steps run together.
  *
  * Same numbers: float32 arithmetic, each operation rounded on its own, in numpy's
- * order where numpy's order is defined (magnitude, prefilter, occupancy, decisions:
- * bit for bit; the screen's correlations differ from BLAS's by rounding). The build passes
+ * order where numpy's order is defined (everything but the screen, bit for bit; the
+ * screen's correlations differ from BLAS's by rounding). The build passes
  * -ffp-contract=off so that no compiler fuses a multiply and an add (gcc does on
  * aarch64 by default), and nothing here uses -ffast-math. Buffers arrive through
  * the buffer protocol (numpy arrays, C-contiguous), so the module needs no numpy
@@ -586,8 +587,9 @@ static PyObject *held_bits(PyObject *self, PyObject *args) {
  * feedback from both decided neighbours, the short-frame fix of bit 55, and the
  * confidences |z| / swing. Every value is numpy's element-wise float32 operation in
  * numpy's order (a neighbour's leak is its bit, 0.0 or 1.0, times the difference,
- * as numpy multiplies a bool array), so the same bits and confidences bit for bit. `tables` are PulseModel._dfe_tables
- * stacked: (DFE_TABLES, pb, nsteps); a bit i reads residue i % pb at the row's step. */
+ * as numpy multiplies a bool array), so the same bits and confidences bit for bit.
+ * `tables` are PulseModel._dfe_tables stacked: (DFE_TABLES, pb, nsteps); a bit i
+ * reads residue i % pb at the row's step. */
 #define DFE_TABLES 10
 enum { MID, SWING, LP0, LN0, DLP, DLN, FIRST_OFFSET, BASE_SHIFT, EDGE_FIRST, EDGE_LAST };
 

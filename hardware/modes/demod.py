@@ -269,8 +269,9 @@ class Demodulator:
     magnitude (`estimate_noise_floor`).
 
     Stages (each whole-array over the block's candidates; the prefilter, the
-    preamble fit's plausibility screen, the occupancy count and the fast slice's
-    decisions run in compiled kernels where they are built, `native`):
+    preamble fit's plausibility screen, the occupancy count, the fast slice's
+    decisions and the trellis sweep run in compiled kernels where they are built,
+    `native`):
 
     1. `find_preambles`: window sums over the four pulses against the quiet gaps
        (`quiet_to_pulse`, `weakest_to_pulse`) and the noise (`pulse_to_noise`,

@@ -1,19 +1,20 @@
 """The receiver's compiled kernels (`_samples.c`), when they were built.
 
-Five stages of the receiver touch every sample, every preamble candidate or every
+Six stages of the receiver touch every sample, every preamble candidate or every
 bit of a row: the IQ magnitude (`magnitude.magnitude`), the preamble prefilter
 (`demod.Demodulator._prefilter_chunk`), the preamble fit's plausibility screen
 (`demod.Demodulator.fit_preambles`, ~4 % of the samples on dense air), the occupancy
-count (`slicer.PulseModel.held_bits`) and the fast slice's decisions
-(`slicer.PulseModel.slice`, after its matched filter). numpy runs each step of them
+count (`slicer.PulseModel.held_bits`), the fast slice's decisions
+(`slicer.PulseModel.slice`, after its matched filter) and the sequence detector's
+trellis sweep (`slicer._max_plus_sweep`). numpy runs each step of them
 as a pass over whole arrays (for a few hundred rows, one call per step costs more
 than its arithmetic) and gathers a window per candidate; in C the sums stay in L1
 and a row's steps run together. On modes1.bin the receiver takes about half the CPU
 with them (`bench/modes_demod.py` against `--numpy`).
 
-The magnitudes, the prefilter's candidates, the occupancy counts and the slicer's
-bits and confidences are the numpy code's bit for bit (float32, numpy's order of
-operations). The screen's sums run in another order than BLAS's, so its
+The magnitudes, the prefilter's candidates, the occupancy counts, the slicer's
+bits and confidences and the trellis' path metrics are the numpy code's bit for bit
+(float32, numpy's order of operations). The screen's sums run in another order than BLAS's, so its
 correlations agree to float32 rounding; a candidate whose plausibility margin is
 that small could go either way. The tests compare each kernel with the numpy code,
 and the receiver's messages on modes1.bin and on weak synthetic frames
