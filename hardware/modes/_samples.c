@@ -820,6 +820,169 @@ static PyObject *max_plus_sweep(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* The sequence detector's branch metrics (PulseModel.sequence_slice, up to its
+ * trellis sweep), laid out as the sweep takes them. Per row and owned-sample plane
+ * j of branch i: the magnitude m = windows[row, idx[j, i, step]] x mask[j, i, step];
+ * for bit i-1 = p and bit i = c the expected value x = (prev[j, p, i, step] +
+ * cur[j, c, i, step]) + other, other = next[j, g, i, step] + prev2[j, g', i, step] with
+ * g, g' the guessed bits i+1 and i-2 (0 outside the frame); x times the amplitude,
+ * then (magnitudes) sqrt(x^2 + mu^2); the metric -(m - x)^2 summed over the planes
+ * in order. A short row (guessed bit 0 = 0) has no bit 56 (cur of branch 56 and
+ * other of branches 55 and 56 are 0) and metric 0 past branch 56; a fixed bit
+ * forbids the other value at its branch. numpy's float32 operations in numpy's
+ * order, so the same metrics bit for bit. out[0] = metric[p, c, i] for branches
+ * 0..111 (forward), out[1][c, p, k] = metric[p, c, 112 - k] (backward). */
+#define MAX_PLANES 4
+#define BRANCHES (MAX_BITS + 1)
+
+KERNEL_CLONES
+static void metrics_run(const float *restrict windows, Py_ssize_t rows, Py_ssize_t wlen,
+                        const int64_t *restrict step, const uint8_t *restrict guess,
+                        const float *restrict amp, const float *restrict mu2, int coherent,
+                        const int8_t *restrict fixed, const int64_t *restrict idx,
+                        const float *restrict mask, const float *restrict q_prev,
+                        const float *restrict q_cur, const float *restrict q_next,
+                        const float *restrict q_prev2, int planes, int nsteps, float forbidden,
+                        int short_bits, float *restrict out) {
+    const Py_ssize_t plane = (Py_ssize_t)MAX_BITS * rows; /* one (p, c) of out[d] */
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float *restrict w = windows + r * wlen;
+        const uint8_t *restrict g = guess + r * MAX_BITS;
+        const int is_short = g[0] == 0;
+        const int64_t s = step[r];
+        float metric[2][2][BRANCHES];
+        for (int i = 0; i < BRANCHES; i++) {
+            const int g_next = i + 1 < MAX_BITS ? g[i + 1] : 0;
+            const int g_prev2 = i >= 2 ? g[i - 2] : 0;
+            const int dead_cur = is_short && i == short_bits;
+            const int dead_other = is_short && (i == short_bits - 1 || i == short_bits);
+            float sum[2][2];
+            for (int j = 0; j < planes; j++) {
+                /* tables (J, 2, BRANCHES, nsteps); idx and mask (J, BRANCHES, nsteps) */
+                const Py_ssize_t at = ((Py_ssize_t)j * BRANCHES + i) * nsteps + s;
+                const Py_ssize_t b0 = ((Py_ssize_t)(2 * j) * BRANCHES + i) * nsteps + s;
+                const Py_ssize_t b1 = b0 + (Py_ssize_t)BRANCHES * nsteps;
+                const float m = w[idx[at]] * mask[at];
+                float other = g_next ? q_next[b1] : q_next[b0];
+                other += g_prev2 ? q_prev2[b1] : q_prev2[b0];
+                if (dead_other) {
+                    other = 0.0f;
+                }
+                for (int p = 0; p < 2; p++) {
+                    for (int c = 0; c < 2; c++) {
+                        const float cur = dead_cur ? 0.0f : q_cur[c ? b1 : b0];
+                        float x = q_prev[p ? b1 : b0] + cur;
+                        x += other;
+                        x *= amp[r];
+                        if (!coherent) {
+                            x *= x;
+                            x += mu2[r];
+                            x = sqrtf(x);
+                        }
+                        float d = m - x;
+                        d *= d;
+                        sum[p][c] = j == 0 ? -d : sum[p][c] - d;
+                    }
+                }
+            }
+            for (int p = 0; p < 2; p++) {
+                for (int c = 0; c < 2; c++) {
+                    metric[p][c][i] = is_short && i > short_bits ? 0.0f : sum[p][c];
+                }
+            }
+            if (fixed != NULL && i < MAX_BITS && fixed[r * MAX_BITS + i] >= 0) {
+                const int known = fixed[r * MAX_BITS + i];
+                metric[0][1 - known][i] = -forbidden;
+                metric[1][1 - known][i] = -forbidden;
+            }
+        }
+        for (int p = 0; p < 2; p++) {
+            for (int c = 0; c < 2; c++) {
+                float *restrict fwd = out + (Py_ssize_t)(2 * p + c) * plane + r;
+                float *restrict bwd = out + (Py_ssize_t)(4 + 2 * c + p) * plane + r;
+                for (int i = 0; i < MAX_BITS; i++) {
+                    fwd[(Py_ssize_t)i * rows] = metric[p][c][i];
+                    bwd[(Py_ssize_t)i * rows] = metric[p][c][MAX_BITS - i];
+                }
+            }
+        }
+    }
+}
+
+/* sequence_metrics(windows, wlen, step, guess, amp, mu2, coherent, fixed, idx, mask,
+ * q_prev, q_cur, q_next, q_prev2, planes, nsteps, forbidden, short_bits, out): see
+ * metrics_run. fixed is None or (rows, 112) int8; out (2, 2, 2, 112, rows). */
+static PyObject *sequence_metrics(PyObject *self, PyObject *args) {
+    Py_buffer windows, step, guess, amp, mu2, idx, mask, q_prev, q_cur, q_next, q_prev2, out;
+    Py_buffer fixed = {0};
+    PyObject *fixed_obj;
+    Py_ssize_t wlen;
+    int coherent, planes, nsteps, short_bits;
+    float forbidden;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*ny*y*y*y*pOy*y*y*y*y*y*iifiw*", &windows, &wlen, &step, &guess,
+                          &amp, &mu2, &coherent, &fixed_obj, &idx, &mask, &q_prev, &q_cur,
+                          &q_next, &q_prev2, &planes, &nsteps, &forbidden, &short_bits, &out)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const int has_fixed = fixed_obj != Py_None;
+    if (has_fixed && PyObject_GetBuffer(fixed_obj, &fixed, PyBUF_SIMPLE) < 0) {
+        goto done;
+    }
+    const Py_ssize_t rows = step.len / (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t table = (Py_ssize_t)planes * BRANCHES * nsteps;
+    const int64_t *st = (const int64_t *)step.buf, *ix = (const int64_t *)idx.buf;
+    int ok = planes >= 1 && planes <= MAX_PLANES && nsteps >= 1 && wlen >= 1 &&
+             short_bits >= 2 && short_bits < MAX_BITS &&
+             windows.len == rows * wlen * (Py_ssize_t)sizeof(float) &&
+             guess.len == rows * MAX_BITS && amp.len == rows * (Py_ssize_t)sizeof(float) &&
+             mu2.len == rows * (Py_ssize_t)sizeof(float) &&
+             (!has_fixed || fixed.len == rows * MAX_BITS) &&
+             idx.len == table * (Py_ssize_t)sizeof(int64_t) &&
+             mask.len == table * (Py_ssize_t)sizeof(float) &&
+             q_prev.len == 2 * table * (Py_ssize_t)sizeof(float) && q_cur.len == q_prev.len &&
+             q_next.len == q_prev.len && q_prev2.len == q_prev.len &&
+             out.len == 8 * (Py_ssize_t)MAX_BITS * rows * (Py_ssize_t)sizeof(float);
+    for (Py_ssize_t r = 0; ok && r < rows; r++) {
+        ok = st[r] >= 0 && st[r] < nsteps;
+    }
+    for (Py_ssize_t k = 0; ok && k < table; k++) {
+        ok = ix[k] >= 0 && ix[k] < wlen;
+    }
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "sequence_metrics: shapes or indices out of range");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    metrics_run((const float *)windows.buf, rows, wlen, st, (const uint8_t *)guess.buf,
+                (const float *)amp.buf, (const float *)mu2.buf, coherent,
+                has_fixed ? (const int8_t *)fixed.buf : NULL, ix, (const float *)mask.buf,
+                (const float *)q_prev.buf, (const float *)q_cur.buf, (const float *)q_next.buf,
+                (const float *)q_prev2.buf, planes, nsteps, forbidden, short_bits,
+                (float *)out.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    if (has_fixed && fixed.obj != NULL) {
+        PyBuffer_Release(&fixed);
+    }
+    PyBuffer_Release(&windows);
+    PyBuffer_Release(&step);
+    PyBuffer_Release(&guess);
+    PyBuffer_Release(&amp);
+    PyBuffer_Release(&mu2);
+    PyBuffer_Release(&idx);
+    PyBuffer_Release(&mask);
+    PyBuffer_Release(&q_prev);
+    PyBuffer_Release(&q_cur);
+    PyBuffer_Release(&q_next);
+    PyBuffer_Release(&q_prev2);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"magnitude", magnitude, METH_VARARGS, "Magnitude of interleaved u8 IQ, float32."},
     {"prefilter", prefilter, METH_VARARGS, "Preamble prefilter over mag[start:stop]."},
@@ -828,6 +991,7 @@ static PyMethodDef methods[] = {
     {"held_bits", held_bits, METH_VARARGS, "How many of each row's first bits hold a pulse."},
     {"dfe_slice", dfe_slice, METH_VARARGS, "The slicer's bit decisions and confidences."},
     {"max_plus_sweep", max_plus_sweep, METH_VARARGS, "Best path metrics of 2-state trellises."},
+    {"sequence_metrics", sequence_metrics, METH_VARARGS, "The sequence detector's branch metrics."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -626,6 +626,7 @@ class PulseModel:
         for name in ("cur", "next", "prev2"):
             per_branch[name][:, :, -1] = 0.0
         self._seq_q = {k: np.ascontiguousarray(v) for k, v in per_branch.items()}
+        self._seq_idx_i64 = np.ascontiguousarray(self._seq_idx, np.int64)
 
     def _expected_pulses(
         self,
@@ -808,13 +809,18 @@ class PulseModel:
         if rows == 0:
             empty = np.zeros((0, FRAME_BITS), np.float32)
             return SliceResult(guess.copy(), empty, amplitude, np.zeros(0, np.float32))
+        amp = np.maximum(amplitude, np.float32(1e-6))
+        mu2 = (noise_mean * noise_mean).astype(np.float32)
+        if self.native:
+            sweeps = self._sequence_metrics_compiled(
+                windows, step, guess, amp, mu2, coherent, fixed
+            )
+            return self._sequence_decide(sweeps, amp, amplitude)
         # Layout [plane j, (bit i-1 = p,) (bit i = c,) branch i, row]: rows last.
         g_next = np.zeros((nb, rows), bool)
         g_next[: FRAME_BITS - 1] = guess[:, 1:].T
         g_prev2 = np.zeros((nb, rows), bool)
         g_prev2[2:] = guess[:, : FRAME_BITS - 1].T
-        amp = np.maximum(amplitude, np.float32(1e-6))
-        mu2 = (noise_mean * noise_mean).astype(np.float32)
         # Per owned-sample plane j: the magnitudes m_j and the model values of bit
         # i-1 / bit i (b = 0, 1) plus the leak of bits i+1 and i-2 as guessed.
         # Unowned slots (masked) hold zeros everywhere: their error is then the
@@ -850,6 +856,12 @@ class PulseModel:
         # i = c. Backward, as a forward sweep over the reversed branches with
         # transposed matrices: beta_i(p) over branches i+1..112 from bit i = p.
         sweeps = np.stack([metric[:, :, :FRAME_BITS], metric.transpose(1, 0, 2, 3)[:, :, :0:-1]])
+        return self._sequence_decide(sweeps, amp, amplitude)
+
+    def _sequence_decide(self, sweeps: F32, amp: F32, amplitude: F32) -> SliceResult:
+        """`sequence_slice`'s decisions from its branch metrics `sweeps` (forward and
+        backward, [direction, p, c, branch, row]): the best path metrics both ways,
+        each bit's log-likelihood ratio, its sign and its size per amp^2."""
         sweep = _max_plus_sweep_compiled if self.native else _max_plus_sweep
         best = sweep(sweeps)  # [direction, state, bit, row]
         alpha, beta = best[0], best[1, :, ::-1]
@@ -857,7 +869,47 @@ class PulseModel:
         bits = (llr > 0).astype(np.uint8)
         confidence = np.abs(llr)
         confidence /= (amp * amp)[:, None]
-        return SliceResult(bits, confidence, amplitude, np.zeros(rows, np.float32))
+        return SliceResult(bits, confidence, amplitude, np.zeros(llr.shape[0], np.float32))
+
+    def _sequence_metrics_compiled(
+        self,
+        windows: F32,
+        step: IDX,
+        guess: npt.NDArray[np.uint8],
+        amp: F32,
+        mu2: F32,
+        coherent: bool,
+        fixed: npt.NDArray[np.int8] | None,
+    ) -> F32:
+        """`sequence_slice`'s branch metrics in the compiled kernel (`native`), laid
+        out as its sweep takes them: the same float32 operations in the same order
+        as `_expected_pulses` and the metric lines of `sequence_slice`, so the same
+        numbers."""
+        rows = windows.shape[0]
+        out = np.empty((2, 2, 2, FRAME_BITS, rows), np.float32)
+        q = self._seq_q
+        native_kernels.KERNELS.sequence_metrics(
+            np.ascontiguousarray(windows, np.float32),
+            windows.shape[1],
+            np.ascontiguousarray(step, np.int64),
+            np.ascontiguousarray(guess, np.uint8),
+            np.ascontiguousarray(amp, np.float32),
+            np.ascontiguousarray(mu2, np.float32),
+            coherent,
+            None if fixed is None else np.ascontiguousarray(fixed, np.int8),
+            self._seq_idx_i64,
+            self._seq_mask,
+            q["prev"],
+            q["cur"],
+            q["next"],
+            q["prev2"],
+            self._seq_mask.shape[0],
+            self.steps,
+            _FORBIDDEN,
+            SHORT_BITS,
+            out,
+        )
+        return out
 
 
 _FORBIDDEN = 1e8  # branch metric of a path against a fixed bit (squared-error units)

@@ -175,6 +175,33 @@ def test_compiled_slicer_decisions_are_numpys_bit_for_bit(rate_hz: int, rows: in
         assert 0 < got.bits.sum() < got.bits.size
 
 
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+@pytest.mark.parametrize("rows", [1, 2, 150])
+def test_compiled_sequence_detector_is_numpys_bit_for_bit(rate_hz: int, rows: int) -> None:
+    numpy_model = Demodulator(rate_hz, native=False).model
+    model = Demodulator(rate_hz, native=True).model
+    rng = np.random.default_rng(rows + 11)
+    frames = [random_df17(rng, 0x4CA123) for _ in range(15)]
+    iq, _ = synthesize(frames, rate_hz, 9.0, rng)
+    mag = magnitude(iq)
+    origins = rng.integers(0, mag.size - model.window_len, rows)
+    windows = np.stack([mag[o : o + model.window_len] for o in origins])
+    step = rng.integers(0, model.steps, rows).astype(np.intp)
+    amplitude = rng.uniform(0.0, 40.0, rows).astype(np.float32)  # 0: the 1e-6 floor
+    amplitude[0] = 0.0
+    noise = rng.uniform(0.5, 5.0, rows).astype(np.float32)
+    guess = rng.integers(0, 2, (rows, 112)).astype(np.uint8)  # about half of them short
+    fixed = np.full((rows, 112), -1, np.int8)
+    fixed[:, 8:32] = rng.integers(0, 2, (rows, 24))
+    fixed[:, 70] = 1  # past a short row's end
+    for kwargs in ({}, {"coherent": True}, {"fixed": fixed}, {"coherent": True, "fixed": fixed}):
+        for g in (guess, None):
+            got = model.sequence_slice(windows, step, amplitude, noise, g, **kwargs)
+            want = numpy_model.sequence_slice(windows, step, amplitude, noise, g, **kwargs)
+            for field in ("bits", "confidence", "amplitude", "timing"):
+                np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+
+
 @pytest.mark.parametrize("rows", [1, 3, 200])
 def test_compiled_trellis_sweep_is_numpys_bit_for_bit(rows: int) -> None:
     rng = np.random.default_rng(rows)
