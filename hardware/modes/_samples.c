@@ -831,7 +831,9 @@ static PyObject *max_plus_sweep(PyObject *self, PyObject *args) {
  * other of branches 55 and 56 are 0) and metric 0 past branch 56; a fixed bit
  * forbids the other value at its branch. numpy's float32 operations in numpy's
  * order, so the same metrics bit for bit. out[0] = metric[p, c, i] for branches
- * 0..111 (forward), out[1][c, p, k] = metric[p, c, 112 - k] (backward). */
+ * 0..111 (forward), out[1][c, p, k] = metric[p, c, 112 - k] (backward). The
+ * tables are (J, 2, nsteps, BRANCHES), idx and mask (J, nsteps, BRANCHES): the
+ * PulseModel's, transposed so that a row's branches lie together. */
 #define MAX_PLANES 4
 #define BRANCHES (MAX_BITS + 1)
 
@@ -844,56 +846,76 @@ static void metrics_run(const float *restrict windows, Py_ssize_t rows, Py_ssize
                         const float *restrict q_cur, const float *restrict q_next,
                         const float *restrict q_prev2, int planes, int nsteps, float forbidden,
                         int short_bits, float *restrict out) {
+    /* The tables arrive transposed: (J, [2,] nsteps, BRANCHES), so that a row's
+     * branches are contiguous and the loops over them run in vector registers. */
     const Py_ssize_t plane = (Py_ssize_t)MAX_BITS * rows; /* one (p, c) of out[d] */
     for (Py_ssize_t r = 0; r < rows; r++) {
         const float *restrict w = windows + r * wlen;
         const uint8_t *restrict g = guess + r * MAX_BITS;
         const int is_short = g[0] == 0;
         const int64_t s = step[r];
+        const float a = amp[r], mu_sq = mu2[r];
         float metric[2][2][BRANCHES];
-        for (int i = 0; i < BRANCHES; i++) {
-            const int g_next = i + 1 < MAX_BITS ? g[i + 1] : 0;
-            const int g_prev2 = i >= 2 ? g[i - 2] : 0;
-            const int dead_cur = is_short && i == short_bits;
-            const int dead_other = is_short && (i == short_bits - 1 || i == short_bits);
-            float sum[2][2];
-            for (int j = 0; j < planes; j++) {
-                /* tables (J, 2, BRANCHES, nsteps); idx and mask (J, BRANCHES, nsteps) */
-                const Py_ssize_t at = ((Py_ssize_t)j * BRANCHES + i) * nsteps + s;
-                const Py_ssize_t b0 = ((Py_ssize_t)(2 * j) * BRANCHES + i) * nsteps + s;
-                const Py_ssize_t b1 = b0 + (Py_ssize_t)BRANCHES * nsteps;
-                const float m = w[idx[at]] * mask[at];
-                float other = g_next ? q_next[b1] : q_next[b0];
-                other += g_prev2 ? q_prev2[b1] : q_prev2[b0];
-                if (dead_other) {
-                    other = 0.0f;
-                }
-                for (int p = 0; p < 2; p++) {
-                    for (int c = 0; c < 2; c++) {
-                        const float cur = dead_cur ? 0.0f : q_cur[c ? b1 : b0];
-                        float x = q_prev[p ? b1 : b0] + cur;
-                        x += other;
-                        x *= amp[r];
+        for (int j = 0; j < planes; j++) {
+            const Py_ssize_t row_at = ((Py_ssize_t)j * nsteps + s) * BRANCHES;
+            const Py_ssize_t b0 = ((Py_ssize_t)(2 * j) * nsteps + s) * BRANCHES;
+            const Py_ssize_t b1 = b0 + (Py_ssize_t)nsteps * BRANCHES;
+            float m[BRANCHES], other[BRANCHES], cur[2][BRANCHES];
+            /* The guessed bits pick a table by index, not by branch: they are
+             * random, and mispredicted branches cost more than the rest here. */
+            const float *next[2] = {q_next + b0, q_next + b1};
+            const float *prev2[2] = {q_prev2 + b0, q_prev2 + b1};
+            for (int i = 0; i < BRANCHES; i++) {
+                m[i] = w[idx[row_at + i]] * mask[row_at + i];
+                const int g_next = i + 1 < MAX_BITS ? g[i + 1] : 0;
+                const int g_prev2 = i >= 2 && i - 2 < MAX_BITS ? g[i - 2] : 0;
+                other[i] = next[g_next][i];
+                other[i] += prev2[g_prev2][i];
+                cur[0][i] = q_cur[b0 + i];
+                cur[1][i] = q_cur[b1 + i];
+            }
+            if (is_short) { /* no bit 56: nothing of it, nor of its leak into bit 55 */
+                cur[0][short_bits] = 0.0f;
+                cur[1][short_bits] = 0.0f;
+                other[short_bits - 1] = 0.0f;
+                other[short_bits] = 0.0f;
+            }
+            for (int p = 0; p < 2; p++) {
+                const float *restrict prev = q_prev + (p ? b1 : b0);
+                for (int c = 0; c < 2; c++) {
+                    float *restrict sum = metric[p][c];
+                    for (int i = 0; i < BRANCHES; i++) {
+                        float x = prev[i] + cur[c][i];
+                        x += other[i];
+                        x *= a;
                         if (!coherent) {
                             x *= x;
-                            x += mu2[r];
+                            x += mu_sq;
                             x = sqrtf(x);
                         }
-                        float d = m - x;
+                        float d = m[i] - x;
                         d *= d;
-                        sum[p][c] = j == 0 ? -d : sum[p][c] - d;
+                        sum[i] = j == 0 ? -d : sum[i] - d;
                     }
                 }
             }
+        }
+        if (is_short) {
             for (int p = 0; p < 2; p++) {
                 for (int c = 0; c < 2; c++) {
-                    metric[p][c][i] = is_short && i > short_bits ? 0.0f : sum[p][c];
+                    for (int i = short_bits + 1; i < BRANCHES; i++) {
+                        metric[p][c][i] = 0.0f;
+                    }
                 }
             }
-            if (fixed != NULL && i < MAX_BITS && fixed[r * MAX_BITS + i] >= 0) {
+        }
+        if (fixed != NULL) {
+            for (int i = 0; i < MAX_BITS; i++) {
                 const int known = fixed[r * MAX_BITS + i];
-                metric[0][1 - known][i] = -forbidden;
-                metric[1][1 - known][i] = -forbidden;
+                if (known >= 0) {
+                    metric[0][1 - known][i] = -forbidden;
+                    metric[1][1 - known][i] = -forbidden;
+                }
             }
         }
         for (int p = 0; p < 2; p++) {
@@ -911,7 +933,8 @@ static void metrics_run(const float *restrict windows, Py_ssize_t rows, Py_ssize
 
 /* sequence_metrics(windows, wlen, step, guess, amp, mu2, coherent, fixed, idx, mask,
  * q_prev, q_cur, q_next, q_prev2, planes, nsteps, forbidden, short_bits, out): see
- * metrics_run. fixed is None or (rows, 112) int8; out (2, 2, 2, 112, rows). */
+ * metrics_run (and its table layout). fixed is None or (rows, 112) int8; out (2, 2,
+ * 2, 112, rows). */
 static PyObject *sequence_metrics(PyObject *self, PyObject *args) {
     Py_buffer windows, step, guess, amp, mu2, idx, mask, q_prev, q_cur, q_next, q_prev2, out;
     Py_buffer fixed = {0};

@@ -626,7 +626,12 @@ class PulseModel:
         for name in ("cur", "next", "prev2"):
             per_branch[name][:, :, -1] = 0.0
         self._seq_q = {k: np.ascontiguousarray(v) for k, v in per_branch.items()}
-        self._seq_idx_i64 = np.ascontiguousarray(self._seq_idx, np.int64)
+        # The compiled branch metrics read the tables with the branches innermost.
+        self._seq_idx_t = np.ascontiguousarray(self._seq_idx.transpose(0, 2, 1), np.int64)
+        self._seq_mask_t = np.ascontiguousarray(self._seq_mask.transpose(0, 2, 1))
+        self._seq_q_t = {
+            k: np.ascontiguousarray(v.transpose(0, 1, 3, 2)) for k, v in self._seq_q.items()
+        }
 
     def _expected_pulses(
         self,
@@ -887,7 +892,7 @@ class PulseModel:
         numbers."""
         rows = windows.shape[0]
         out = np.empty((2, 2, 2, FRAME_BITS, rows), np.float32)
-        q = self._seq_q
+        q = self._seq_q_t
         native_kernels.KERNELS.sequence_metrics(
             np.ascontiguousarray(windows, np.float32),
             windows.shape[1],
@@ -897,8 +902,8 @@ class PulseModel:
             np.ascontiguousarray(mu2, np.float32),
             coherent,
             None if fixed is None else np.ascontiguousarray(fixed, np.int8),
-            self._seq_idx_i64,
-            self._seq_mask,
+            self._seq_idx_t,
+            self._seq_mask_t,
             q["prev"],
             q["cur"],
             q["next"],
