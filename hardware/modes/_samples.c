@@ -478,12 +478,59 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* One row's matched-filter outputs for the nq bits of one residue: level[q] =
+ * sum_t tap[t] x w[origin + q ps + t], the taps added in order from 0.0 as numpy's
+ * einsum adds them (PulseModel._filter). One tap at a time over all the bits, so
+ * no bit waits on another's sum; at 2.0 MS/s a stride of two samples, which the
+ * compiler vectorizes. */
+static inline __attribute__((always_inline)) void filter_residue(
+    const float *restrict w, const float *restrict tap, int ntaps, Py_ssize_t origin, int ps,
+    int nq, float *restrict level) {
+    for (int q = 0; q < nq; q++) {
+        level[q] = 0.0f;
+    }
+    for (int t = 0; t < ntaps; t++) {
+        const float k = tap[t];
+        const float *restrict x = w + origin + t;
+        if (ps == 2) {
+            for (int q = 0; q < nq; q++) {
+                level[q] += k * x[2 * q];
+            }
+        } else {
+            for (int q = 0; q < nq; q++) {
+                level[q] += k * x[(Py_ssize_t)q * ps];
+            }
+        }
+    }
+}
+
+/* Whether the matched filter's arguments fit together: windows of wlen float32 per
+ * row, taps (pb, nsteps, ntaps), origin (pb,) int64 with every bit's window inside
+ * the row, and a valid phase step per row. */
+static int filter_geometry_ok(const Py_buffer *windows, Py_ssize_t wlen, const Py_buffer *step,
+                              const Py_buffer *taps, int pb, int nsteps, int ntaps,
+                              const Py_buffer *origin, int ps, int nbits) {
+    const Py_ssize_t rows = step->len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *st = (const int64_t *)step->buf, *org = (const int64_t *)origin->buf;
+    int ok = wlen > 0 && pb >= 1 && nsteps >= 1 && ntaps >= 1 && ps >= 1 && nbits >= 1 &&
+             nbits <= MAX_BITS && windows->len == rows * wlen * (Py_ssize_t)sizeof(float) &&
+             taps->len == (Py_ssize_t)pb * nsteps * ntaps * (Py_ssize_t)sizeof(float) &&
+             origin->len == (Py_ssize_t)pb * (Py_ssize_t)sizeof(int64_t);
+    for (int res = 0; ok && res < pb && res < nbits; res++) {
+        const int nq = (nbits - res + pb - 1) / pb;
+        ok = org[res] >= 0 && org[res] + (Py_ssize_t)(nq - 1) * ps + ntaps <= wlen;
+    }
+    for (Py_ssize_t r = 0; ok && r < rows; r++) {
+        ok = st[r] >= 0 && st[r] < nsteps;
+    }
+    return ok;
+}
+
 /* The occupancy count (PulseModel.held_bits): for each row, how many of its first
  * nbits bits have a slot-sum filter output above noise x offset + (amplitude / 2)
  * x norm, the filter and threshold per bit residue res = i % pb at the row's phase
- * step. The filter output of bit i = res + q pb is sum_t taps[res, step, t] x
- * windows[row, origin[res] + q ps + t], the taps added in order from 0.0 as
- * numpy's einsum adds them (PulseModel._filter): the same counts bit for bit. */
+ * step. The filter output of bit i = res + q pb is filter_residue's level[q] with
+ * the slot-sum taps: the same counts bit for bit. */
 #define MAX_BITS 112
 
 KERNEL_CLONES
@@ -501,31 +548,71 @@ static void held_run(const float *restrict windows, Py_ssize_t rows, Py_ssize_t 
             const Py_ssize_t at = (Py_ssize_t)res * nsteps + step[r];
             float threshold = noise[r] * offset[at];
             threshold += half * norm[at];
-            const float *restrict tap = taps + at * ntaps;
             const int nq = (nbits - res + pb - 1) / pb;
             float level[MAX_BITS];
-            for (int q = 0; q < nq; q++) {
-                level[q] = 0.0f;
-            }
-            for (int t = 0; t < ntaps; t++) {
-                const float k = tap[t];
-                const float *restrict x = w + origin[res] + t;
-                if (ps == 2) { /* 2.0 MS/s: a constant stride the compiler vectorizes */
-                    for (int q = 0; q < nq; q++) {
-                        level[q] += k * x[2 * q];
-                    }
-                } else {
-                    for (int q = 0; q < nq; q++) {
-                        level[q] += k * x[(Py_ssize_t)q * ps];
-                    }
-                }
-            }
+            filter_residue(w, taps + at * ntaps, ntaps, origin[res], ps, nq, level);
             for (int q = 0; q < nq; q++) {
                 count += level[q] > threshold;
             }
         }
         out[r] = (uint8_t)count;
     }
+}
+
+/* The slicer's matched filter (PulseModel._filter): out[i, row] for bit i = res +
+ * q pb is filter_residue's level[q] of the row at its step: the same numbers bit for
+ * bit. */
+KERNEL_CLONES
+static void filter_run(const float *restrict windows, Py_ssize_t rows, Py_ssize_t wlen,
+                       const int64_t *restrict step, const float *restrict taps, int pb,
+                       int nsteps, int ntaps, const int64_t *restrict origin, int ps, int nbits,
+                       float *restrict out) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float *restrict w = windows + r * wlen;
+        for (int res = 0; res < pb && res < nbits; res++) {
+            const float *restrict tap = taps + ((Py_ssize_t)res * nsteps + step[r]) * ntaps;
+            const int nq = (nbits - res + pb - 1) / pb;
+            float level[MAX_BITS];
+            filter_residue(w, tap, ntaps, origin[res], ps, nq, level);
+            for (int q = 0; q < nq; q++) {
+                out[(Py_ssize_t)(res + q * pb) * rows + r] = level[q];
+            }
+        }
+    }
+}
+
+/* filter_bits(windows, wlen, step, taps, pb, nsteps, ntaps, origin, ps, nbits, out):
+ * see filter_run. windows (rows, wlen) and taps (pb, nsteps, ntaps) float32, step
+ * (rows,) and origin (pb,) int64, out (nbits, rows) float32. */
+static PyObject *filter_bits(PyObject *self, PyObject *args) {
+    Py_buffer windows, step, taps, origin, out;
+    Py_ssize_t wlen;
+    int pb, nsteps, ntaps, ps, nbits;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*ny*y*iiiy*iiw*", &windows, &wlen, &step, &taps, &pb, &nsteps,
+                          &ntaps, &origin, &ps, &nbits, &out)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t rows = step.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *st = (const int64_t *)step.buf, *org = (const int64_t *)origin.buf;
+    if (!filter_geometry_ok(&windows, wlen, &step, &taps, pb, nsteps, ntaps, &origin, ps, nbits) ||
+        out.len != (Py_ssize_t)nbits * rows * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "filter_bits: shapes or indices out of range");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        filter_run((const float *)windows.buf, rows, wlen, st, (const float *)taps.buf, pb,
+                   nsteps, ntaps, org, ps, nbits, (float *)out.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&windows);
+    PyBuffer_Release(&step);
+    PyBuffer_Release(&taps);
+    PyBuffer_Release(&origin);
+    PyBuffer_Release(&out);
+    return result;
 }
 
 /* held_bits(windows, wlen, step, taps, origin, ps, nbits, offset, norm, noise,
@@ -547,19 +634,9 @@ static PyObject *held_bits(PyObject *self, PyObject *args) {
     const int64_t *st = (const int64_t *)step.buf, *org = (const int64_t *)origin.buf;
     const Py_ssize_t table = (Py_ssize_t)pb * nsteps * (Py_ssize_t)sizeof(float);
     const Py_ssize_t row_floats = rows * (Py_ssize_t)sizeof(float);
-    int ok = wlen > 0 && pb >= 1 && nsteps >= 1 && ntaps >= 1 && ps >= 1 && nbits >= 1 &&
-             nbits <= MAX_BITS && windows.len == rows * wlen * (Py_ssize_t)sizeof(float) &&
-             taps.len == table * ntaps && offset.len == table && norm.len == table &&
-             origin.len == (Py_ssize_t)pb * (Py_ssize_t)sizeof(int64_t) &&
-             noise.len == row_floats && amplitude.len == row_floats && out.len == rows;
-    for (int res = 0; ok && res < pb && res < nbits; res++) {
-        const int nq = (nbits - res + pb - 1) / pb;
-        ok = org[res] >= 0 && org[res] + (Py_ssize_t)(nq - 1) * ps + ntaps <= wlen;
-    }
-    for (Py_ssize_t r = 0; ok && r < rows; r++) {
-        ok = st[r] >= 0 && st[r] < nsteps;
-    }
-    if (!ok) {
+    if (!filter_geometry_ok(&windows, wlen, &step, &taps, pb, nsteps, ntaps, &origin, ps, nbits) ||
+        offset.len != table || norm.len != table || noise.len != row_floats ||
+        amplitude.len != row_floats || out.len != rows) {
         PyErr_SetString(PyExc_ValueError, "held_bits: shapes or indices out of range");
     } else {
         Py_BEGIN_ALLOW_THREADS
@@ -1012,6 +1089,7 @@ static PyMethodDef methods[] = {
     {"preamble_screen", preamble_screen, METH_VARARGS,
      "Best template correlation, energy and plausibility of each preamble window."},
     {"held_bits", held_bits, METH_VARARGS, "How many of each row's first bits hold a pulse."},
+    {"filter_bits", filter_bits, METH_VARARGS, "The slicer's matched filter at every bit."},
     {"dfe_slice", dfe_slice, METH_VARARGS, "The slicer's bit decisions and confidences."},
     {"max_plus_sweep", max_plus_sweep, METH_VARARGS, "Best path metrics of 2-state trellises."},
     {"sequence_metrics", sequence_metrics, METH_VARARGS, "The sequence detector's branch metrics."},

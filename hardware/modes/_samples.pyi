@@ -96,3 +96,17 @@ def sequence_metrics(
     out: npt.NDArray[np.float32],
     /,
 ) -> None: ...
+def filter_bits(
+    windows: npt.NDArray[np.float32],
+    wlen: int,
+    step: npt.NDArray[np.int64],
+    taps: npt.NDArray[np.float32],
+    pb: int,
+    nsteps: int,
+    ntaps: int,
+    origin: npt.NDArray[np.int64],
+    ps: int,
+    nbits: int,
+    out: npt.NDArray[np.float32],
+    /,
+) -> None: ...

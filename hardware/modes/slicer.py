@@ -126,8 +126,9 @@ class PulseModel:
         if abs(self.period_samples - self.period_bits * sps) > 1e-9:
             raise ValueError(f"no whole-sample bit period at {sample_rate_hz} Hz")
         self.native = False
-        """Whether `held_bits`, `slice`'s decisions and `sequence_slice`'s trellis
-        sweep run in the compiled kernels (`using_kernels`)."""
+        """Whether the matched filter, `held_bits`, `slice`'s decisions and
+        `sequence_slice`'s branch metrics and trellis sweep run in the compiled
+        kernels (`using_kernels`)."""
         self.lookback = 3
         self.phase_range = 1.0 if self.period_bits == 1 else 1.5
         """Preamble phases searched, +- samples from the prefilter's hit. At 2.0 MS/s
@@ -448,6 +449,8 @@ class PulseModel:
         view runs a scalar loop, four times slower). The taps add up in order, as
         in a dot product.
         """
+        if self.native:
+            return self._filter_compiled(windows, step, taps, nbits)
         if windows.shape[0] == 1:
             # With one row the taps would be the innermost axis, which einsum sums
             # in another order: filter the row twice and keep one.
@@ -481,6 +484,28 @@ class PulseModel:
             row_taps = np.ascontiguousarray(taps[r][step].T)  # (ntaps, rows)
             np.einsum("ijr,jr->ir", view, row_taps, out=out[r::pb])
         return out
+
+    def _filter_compiled(self, windows: F32, step: IDX, taps: F32, nbits: int) -> F32:
+        """`_filter` in the compiled kernel (`native`): the same sums in the same order
+        (so the same numbers), without the transpose."""
+        out = np.empty((nbits, windows.shape[0]), np.float32)
+        native_kernels.KERNELS.filter_bits(*self._filter_args(windows, step, taps, nbits), out)
+        return out
+
+    def _filter_args(self, windows: F32, step: IDX, taps: F32, nbits: int) -> _FilterArgs:
+        """The matched filter's geometry as the compiled kernels take it."""
+        return (
+            np.ascontiguousarray(windows, np.float32),
+            windows.shape[1],
+            np.ascontiguousarray(step, np.int64),
+            np.ascontiguousarray(taps, np.float32),
+            taps.shape[0],
+            taps.shape[1],
+            taps.shape[2],
+            self._tap_origin_i64,
+            self.period_samples,
+            nbits,
+        )
 
     def occupancy(
         self, windows: F32, step: IDX, amplitude: F32, noise_mean: F32, nbits: int = 56
@@ -523,18 +548,8 @@ class PulseModel:
         """`held_bits` in the compiled kernel (`native`): the same filter sums in the
         same order and the same thresholds, so the same counts."""
         held = np.empty(windows.shape[0], np.uint8)
-        taps = self._sum_taps
         native_kernels.KERNELS.held_bits(
-            np.ascontiguousarray(windows, np.float32),
-            windows.shape[1],
-            np.ascontiguousarray(step, np.int64),
-            taps,
-            taps.shape[0],
-            taps.shape[1],
-            taps.shape[2],
-            self._tap_origin_i64,
-            self.period_samples,
-            nbits,
+            *self._filter_args(windows, step, self._sum_taps, nbits),
             self._sum_taps_total,
             self._sum_norm,
             np.ascontiguousarray(noise_mean, np.float32),
@@ -950,6 +965,13 @@ def _max_plus_sweep(m: F32) -> F32:
     pair = start[:, :, None, :, None] + prefix  # [d, p, c, k, t, row]
     out: F32 = np.maximum(pair[:, 0], pair[:, 1])
     return out.reshape(d, 2, n, rows)
+
+
+_FilterArgs = tuple[
+    F32, int, npt.NDArray[np.int64], F32, int, int, int, npt.NDArray[np.int64], int, int
+]
+"""`PulseModel._filter_args`: windows, their length, steps, taps and their shape, the
+residues' origins, samples per bit period, bits."""
 
 
 def _max_plus_sweep_compiled(m: F32) -> F32:

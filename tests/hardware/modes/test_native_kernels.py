@@ -8,6 +8,7 @@ the same preamble fits up to float32 rounding, the same messages.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,7 @@ from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude, magnitude_table
 from hardware.modes.noise import estimate_noise_floor
 from hardware.modes.receiver import ModeSMessage, Receiver
-from hardware.modes.slicer import _max_plus_sweep, _max_plus_sweep_compiled
+from hardware.modes.slicer import PulseModel, _max_plus_sweep, _max_plus_sweep_compiled
 
 F32 = npt.NDArray[np.float32]
 MODES1 = Path(__file__).resolve().parents[3] / "recordings" / "adsb" / "modes1.bin"
@@ -131,18 +132,49 @@ def test_compiled_preamble_screen_refuses_windows_outside_the_samples() -> None:
     assert kept.size == 0
 
 
-@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
-@pytest.mark.parametrize("rows", [1, 2, 300])
-def test_compiled_occupancy_count_is_numpys(rate_hz: int, rows: int) -> None:
+class Rows(NamedTuple):
+    """Slicer rows read from a synthetic signal, and both models to slice them."""
+
+    model: PulseModel  # compiled kernels
+    numpy_model: PulseModel
+    windows: F32
+    step: npt.NDArray[np.intp]
+    rng: np.random.Generator
+
+
+def random_rows(rate_hz: int, rows: int, seed: int, *, short_frames: bool = False) -> Rows:
+    """`rows` windows at random places of 9 dB frames (DF17, and random 56-bit ones
+    with `short_frames`), each at a random phase step."""
     numpy_model = Demodulator(rate_hz, native=False).model
     model = Demodulator(rate_hz, native=True).model
     assert model.native and not numpy_model.native
-    rng = np.random.default_rng(rows)
-    iq, _ = synthesize([random_df17(rng, 0x4CA123) for _ in range(20)], rate_hz, 10.0, rng)
+    rng = np.random.default_rng(seed)
+    frames = [random_df17(rng, 0x4CA123) for _ in range(15)]
+    if short_frames:
+        frames += [bytes(rng.integers(0, 256, 7, dtype=np.uint8)) for _ in range(15)]
+    iq, _ = synthesize(frames, rate_hz, 9.0, rng)
     mag = magnitude(iq)
     origins = rng.integers(0, mag.size - model.window_len, rows)
     windows = np.stack([mag[o : o + model.window_len] for o in origins])
     step = rng.integers(0, model.steps, rows).astype(np.intp)
+    return Rows(model, numpy_model, windows, step, rng)
+
+
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+@pytest.mark.parametrize("rows", [1, 2, 300])
+def test_compiled_matched_filter_is_numpys_bit_for_bit(rate_hz: int, rows: int) -> None:
+    model, numpy_model, windows, step, _ = random_rows(rate_hz, rows, seed=rows)
+    for taps, nbits in ((model._taps, 112), (model._sum_taps, 56), (model._sum_taps, 17)):
+        np.testing.assert_array_equal(
+            model._filter(windows, step, taps, nbits),
+            numpy_model._filter(windows, step, taps, nbits),
+        )
+
+
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+@pytest.mark.parametrize("rows", [1, 2, 300])
+def test_compiled_occupancy_count_is_numpys(rate_hz: int, rows: int) -> None:
+    model, numpy_model, windows, step, rng = random_rows(rate_hz, rows, seed=rows)
     amplitude = rng.uniform(1.0, 40.0, rows).astype(np.float32)
     noise = rng.uniform(0.5, 5.0, rows).astype(np.float32)
     for nbits in (112, 56, 17, 1):
@@ -155,16 +187,9 @@ def test_compiled_occupancy_count_is_numpys(rate_hz: int, rows: int) -> None:
 @pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
 @pytest.mark.parametrize("rows", [1, 2, 300])
 def test_compiled_slicer_decisions_are_numpys_bit_for_bit(rate_hz: int, rows: int) -> None:
-    numpy_model = Demodulator(rate_hz, native=False).model
-    model = Demodulator(rate_hz, native=True).model
-    rng = np.random.default_rng(rows + 7)
-    frames = [random_df17(rng, 0x4CA123) for _ in range(15)]
-    frames += [bytes(rng.integers(0, 256, 7, dtype=np.uint8)) for _ in range(15)]  # short
-    iq, _ = synthesize(frames, rate_hz, 9.0, rng)
-    mag = magnitude(iq)
-    origins = rng.integers(0, mag.size - model.window_len, rows)
-    windows = np.stack([mag[o : o + model.window_len] for o in origins])
-    step = rng.integers(0, model.steps, rows).astype(np.intp)
+    model, numpy_model, windows, step, rng = random_rows(
+        rate_hz, rows, seed=rows + 7, short_frames=True
+    )
     given = rng.uniform(1.0, 40.0, rows).astype(np.float32)
     for amplitude, passes, timing in ((None, 2, False), (given, 0, True), (given, 1, False)):
         got = model.slice(windows, step, amplitude, passes=passes, timing=timing)
@@ -178,15 +203,7 @@ def test_compiled_slicer_decisions_are_numpys_bit_for_bit(rate_hz: int, rows: in
 @pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
 @pytest.mark.parametrize("rows", [1, 2, 150])
 def test_compiled_sequence_detector_is_numpys_bit_for_bit(rate_hz: int, rows: int) -> None:
-    numpy_model = Demodulator(rate_hz, native=False).model
-    model = Demodulator(rate_hz, native=True).model
-    rng = np.random.default_rng(rows + 11)
-    frames = [random_df17(rng, 0x4CA123) for _ in range(15)]
-    iq, _ = synthesize(frames, rate_hz, 9.0, rng)
-    mag = magnitude(iq)
-    origins = rng.integers(0, mag.size - model.window_len, rows)
-    windows = np.stack([mag[o : o + model.window_len] for o in origins])
-    step = rng.integers(0, model.steps, rows).astype(np.intp)
+    model, numpy_model, windows, step, rng = random_rows(rate_hz, rows, seed=rows + 11)
     amplitude = rng.uniform(0.0, 40.0, rows).astype(np.float32)  # 0: the 1e-6 floor
     amplitude[0] = 0.0
     noise = rng.uniform(0.5, 5.0, rows).astype(np.float32)
