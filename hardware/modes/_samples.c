@@ -41,6 +41,7 @@
 #endif
 
 #define MAX_OFFSETS 8
+#define MAX_BITS 112 /* a long frame */
 #define BLOCK 4096 /* samples per pass of the prefilter: its sums stay in L1 */
 
 /* |IQ| of n interleaved u8 samples: sqrt((I - 127.5)^2 + (Q - 127.5)^2) in float32.
@@ -531,8 +532,6 @@ static int filter_geometry_ok(const Py_buffer *windows, Py_ssize_t wlen, const P
  * x norm, the filter and threshold per bit residue res = i % pb at the row's phase
  * step. The filter output of bit i = res + q pb is filter_residue's level[q] with
  * the slot-sum taps: the same counts bit for bit. */
-#define MAX_BITS 112
-
 KERNEL_CLONES
 static void held_run(const float *restrict windows, Py_ssize_t rows, Py_ssize_t wlen,
                      const int64_t *restrict step, const float *restrict taps, int pb,
