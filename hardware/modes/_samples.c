@@ -1103,4 +1103,16 @@ static struct PyModuleDef module = {
     .m_methods = methods,
 };
 
-PyMODINIT_FUNC PyInit__samples(void) { return PyModule_Create(&module); }
+#ifndef SAMPLES_SOURCE_DIGEST
+#define SAMPLES_SOURCE_DIGEST "" /* built without setup.py */
+#endif
+
+PyMODINIT_FUNC PyInit__samples(void) {
+    PyObject *m = PyModule_Create(&module);
+    /* setup.py's digest of this file: native.py compares it with the source beside it */
+    if (m != NULL && PyModule_AddStringConstant(m, "SOURCE_DIGEST", SAMPLES_SOURCE_DIGEST) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -4,6 +4,8 @@ from typing import SupportsFloat
 import numpy as np
 import numpy.typing as npt
 
+SOURCE_DIGEST: str
+
 def magnitude(iq: npt.NDArray[np.uint8], out: npt.NDArray[np.float32], /) -> None: ...
 def prefilter(
     mag: npt.NDArray[np.float32],

@@ -27,7 +27,29 @@ numpy even where it is built.
 
 from __future__ import annotations
 
-__all__ = ["KERNELS", "UNAVAILABLE_REASON", "available"]
+import hashlib
+from pathlib import Path
+
+__all__ = ["KERNELS", "UNAVAILABLE_REASON", "available", "stale_reason"]
+
+
+def stale_reason(built_digest: str, source: Path) -> str:
+    """Why an extension built from a source with `built_digest` (setup.py's, the
+    first 16 hex digits of its SHA-256) does not fit `source`, or "" when it does or
+    when there is no source to compare (an installed package ships only the build).
+    In a source tree, an edit to `_samples.c` that was not rebuilt, or that did not
+    compile (the build is optional and leaves the old one), would otherwise run the
+    old kernels under the new code."""
+    if not source.exists():
+        return ""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    if built_digest == digest:
+        return ""
+    return (
+        f"hardware.modes._samples was built from another {source.name} "
+        f"({built_digest or 'unknown'}, the source is {digest}): rebuild with pip install -e ."
+    )
+
 
 UNAVAILABLE_REASON = ""
 """Why the compiled kernels are not there ("" when they are)."""
@@ -36,6 +58,12 @@ try:
 except ImportError as exc:  # not built here: no compiler at install time
     KERNELS = None  # type: ignore[assignment]
     UNAVAILABLE_REASON = f"hardware.modes._samples not built ({exc})"
+else:
+    UNAVAILABLE_REASON = stale_reason(
+        str(getattr(KERNELS, "SOURCE_DIGEST", "")), Path(__file__).with_name("_samples.c")
+    )
+    if UNAVAILABLE_REASON:
+        KERNELS = None  # type: ignore[assignment]
 
 
 def available() -> bool:

@@ -266,6 +266,21 @@ def test_asking_for_the_kernels_where_they_are_built_uses_them() -> None:
     assert not Demodulator(native=False).native
 
 
+def test_the_extension_was_built_from_the_source_beside_it() -> None:
+    source = Path(native.__file__).with_name("_samples.c")
+    assert native.stale_reason(native.KERNELS.SOURCE_DIGEST, source) == ""
+
+
+def test_an_extension_built_from_another_source_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "_samples.c"
+    source.write_text("int edited;\n")
+    reason = native.stale_reason(native.KERNELS.SOURCE_DIGEST, source)
+    assert "built from another _samples.c" in reason and "pip install -e ." in reason
+    assert native.stale_reason("", source).startswith("hardware.modes._samples was built")
+    # An installed package has no source beside the build: nothing to compare.
+    assert native.stale_reason("0123456789abcdef", tmp_path / "absent.c") == ""
+
+
 def test_without_the_kernels_numpy_runs_and_asking_for_them_is_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
