@@ -130,9 +130,9 @@ static inline uint8_t passes(const Prefilter *p, const float *t, const float *w,
  * with early exits was 2x slower than numpy on dense air: ~50 instructions a
  * sample, and its branches mispredicted. */
 KERNEL_CLONES
-static Py_ssize_t prefilter_run(const Prefilter *params, const float *restrict mag, Py_ssize_t start,
-                                Py_ssize_t stop, int span, float *restrict w, float *restrict t,
-                                float *restrict q, uint8_t *restrict pass,
+static Py_ssize_t prefilter_run(const Prefilter *params, const float *restrict mag,
+                                Py_ssize_t start, Py_ssize_t stop, int span, float *restrict w,
+                                float *restrict t, float *restrict q, uint8_t *restrict pass,
                                 int64_t *restrict out) {
     /* A local copy: the byte stores to pass[] could alias *params. */
     const Prefilter copy = *params, *p = &copy;
@@ -206,14 +206,16 @@ static PyObject *prefilter(PyObject *self, PyObject *args) {
     }
     PyObject *result = NULL;
     PyObject *pulse_fast = PySequence_Fast(pulse_seq, "pulse offsets must be a sequence");
-    PyObject *quiet_fast = pulse_fast ? PySequence_Fast(quiet_seq, "quiet offsets must be a sequence") : NULL;
+    PyObject *quiet_fast =
+        pulse_fast ? PySequence_Fast(quiet_seq, "quiet offsets must be a sequence") : NULL;
     if (quiet_fast == NULL) {
         goto done;
     }
     Py_ssize_t npulse = PySequence_Fast_GET_SIZE(pulse_fast);
     p.nquiet = (int)PySequence_Fast_GET_SIZE(quiet_fast);
     if (npulse != 4 || p.nquiet < 2 || p.nquiet > MAX_OFFSETS || (p.quiet_pair && p.nquiet != 3)) {
-        PyErr_SetString(PyExc_ValueError, "need 4 pulse offsets and 2-8 quiet offsets (3 in pairs)");
+        PyErr_SetString(PyExc_ValueError,
+                        "need 4 pulse offsets and 2-8 quiet offsets (3 in pairs)");
         goto done;
     }
     int span = 0;
@@ -443,7 +445,8 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
     const Py_ssize_t row_bytes = rows * (Py_ssize_t)sizeof(float);
     if (hyps < 1 || hyps > MAX_HYPS || len < 1 || len > MAX_SCREEN_LEN ||
         unit_t.len != (Py_ssize_t)len * hyps * (Py_ssize_t)sizeof(float)) {
-        PyErr_SetString(PyExc_ValueError, "unit_t must be (len, hyps): 1..64 samples, 1..32 hypotheses");
+        PyErr_SetString(PyExc_ValueError,
+                        "unit_t must be (len, hyps): 1..64 samples, 1..32 hypotheses");
     } else if (noise.len != row_bytes || top.len != row_bytes || energy.len != row_bytes ||
                kept.len != rows * (Py_ssize_t)sizeof(int64_t)) {
         PyErr_SetString(PyExc_ValueError, "noise, top, energy and kept need one item per row");
@@ -505,6 +508,18 @@ static inline __attribute__((always_inline)) void filter_residue(
     }
 }
 
+/* Whether every row's phase step (int64) is a valid table index, 0 .. nsteps - 1. */
+static int steps_ok(const Py_buffer *step, int nsteps) {
+    const int64_t *st = (const int64_t *)step->buf;
+    const Py_ssize_t rows = step->len / (Py_ssize_t)sizeof(int64_t);
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        if (st[r] < 0 || st[r] >= nsteps) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Whether the matched filter's arguments fit together: windows of wlen float32 per
  * row, taps (pb, nsteps, ntaps), origin (pb,) int64 with every bit's window inside
  * the row, and a valid phase step per row. */
@@ -512,7 +527,7 @@ static int filter_geometry_ok(const Py_buffer *windows, Py_ssize_t wlen, const P
                               const Py_buffer *taps, int pb, int nsteps, int ntaps,
                               const Py_buffer *origin, int ps, int nbits) {
     const Py_ssize_t rows = step->len / (Py_ssize_t)sizeof(int64_t);
-    const int64_t *st = (const int64_t *)step->buf, *org = (const int64_t *)origin->buf;
+    const int64_t *org = (const int64_t *)origin->buf;
     int ok = wlen > 0 && pb >= 1 && nsteps >= 1 && ntaps >= 1 && ps >= 1 && nbits >= 1 &&
              nbits <= MAX_BITS && windows->len == rows * wlen * (Py_ssize_t)sizeof(float) &&
              taps->len == (Py_ssize_t)pb * nsteps * ntaps * (Py_ssize_t)sizeof(float) &&
@@ -521,10 +536,7 @@ static int filter_geometry_ok(const Py_buffer *windows, Py_ssize_t wlen, const P
         const int nq = (nbits - res + pb - 1) / pb;
         ok = org[res] >= 0 && org[res] + (Py_ssize_t)(nq - 1) * ps + ntaps <= wlen;
     }
-    for (Py_ssize_t r = 0; ok && r < rows; r++) {
-        ok = st[r] >= 0 && st[r] < nsteps;
-    }
-    return ok;
+    return ok && steps_ok(step, nsteps);
 }
 
 /* The occupancy count (PulseModel.held_bits): for each row, how many of its first
@@ -669,10 +681,10 @@ static PyObject *held_bits(PyObject *self, PyObject *args) {
 #define DFE_TABLES 10
 enum { MID, SWING, LP0, LN0, DLP, DLN, FIRST_OFFSET, BASE_SHIFT, EDGE_FIRST, EDGE_LAST };
 
-static inline __attribute__((always_inline)) void dfe_row(const float *restrict y, Py_ssize_t rows, float inv_amp,
-                           const float *restrict tables, int pb, int nsteps, int64_t step,
-                           int passes, int short_bits, uint8_t *restrict bits_out,
-                           float *restrict conf_out) {
+static inline __attribute__((always_inline)) void dfe_row(
+    const float *restrict y, Py_ssize_t rows, float inv_amp, const float *restrict tables, int pb,
+    int nsteps, int64_t step, int passes, int short_bits, uint8_t *restrict bits_out,
+    float *restrict conf_out) {
     float t[DFE_TABLES][MAX_BITS];
     float z[MAX_BITS], base[MAX_BITS];
     uint8_t b[MAX_BITS], nb[MAX_BITS];
@@ -761,10 +773,8 @@ static PyObject *dfe_slice(PyObject *self, PyObject *args) {
              short_bits <= MAX_BITS && y.len == MAX_BITS * rows * (Py_ssize_t)sizeof(float) &&
              inv_amp.len == rows * (Py_ssize_t)sizeof(float) &&
              tables.len == (Py_ssize_t)DFE_TABLES * pb * nsteps * (Py_ssize_t)sizeof(float) &&
-             bits.len == rows * MAX_BITS && conf.len == rows * MAX_BITS * (Py_ssize_t)sizeof(float);
-    for (Py_ssize_t r = 0; ok && r < rows; r++) {
-        ok = st[r] >= 0 && st[r] < nsteps;
-    }
+             bits.len == rows * MAX_BITS &&
+             conf.len == rows * MAX_BITS * (Py_ssize_t)sizeof(float) && steps_ok(&step, nsteps);
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, "dfe_slice: shapes or indices out of range");
     } else {
@@ -943,8 +953,9 @@ static void metrics_run(const float *restrict windows, Py_ssize_t rows, Py_ssize
             const float *prev2[2] = {q_prev2 + b0, q_prev2 + b1};
             for (int i = 0; i < BRANCHES; i++) {
                 m[i] = w[idx[row_at + i]] * mask[row_at + i];
-                const int g_next = i + 1 < MAX_BITS ? g[i + 1] : 0;
-                const int g_prev2 = i >= 2 && i - 2 < MAX_BITS ? g[i - 2] : 0;
+                /* a guessed bit is set when nonzero, as numpy's bool view reads it */
+                const int g_next = i + 1 < MAX_BITS && g[i + 1] != 0;
+                const int g_prev2 = i >= 2 && g[i - 2] != 0;
                 other[i] = next[g_next][i];
                 other[i] += prev2[g_prev2][i];
                 cur[0][i] = q_cur[b0 + i];
@@ -988,7 +999,7 @@ static void metrics_run(const float *restrict windows, Py_ssize_t rows, Py_ssize
         if (fixed != NULL) {
             for (int i = 0; i < MAX_BITS; i++) {
                 const int known = fixed[r * MAX_BITS + i];
-                if (known >= 0) {
+                if (known == 0 || known == 1) { /* -1: free (numpy ignores other values too) */
                     metric[0][1 - known][i] = -forbidden;
                     metric[1][1 - known][i] = -forbidden;
                 }
@@ -1042,10 +1053,8 @@ static PyObject *sequence_metrics(PyObject *self, PyObject *args) {
              mask.len == table * (Py_ssize_t)sizeof(float) &&
              q_prev.len == 2 * table * (Py_ssize_t)sizeof(float) && q_cur.len == q_prev.len &&
              q_next.len == q_prev.len && q_prev2.len == q_prev.len &&
-             out.len == 8 * (Py_ssize_t)MAX_BITS * rows * (Py_ssize_t)sizeof(float);
-    for (Py_ssize_t r = 0; ok && r < rows; r++) {
-        ok = st[r] >= 0 && st[r] < nsteps;
-    }
+             out.len == 8 * (Py_ssize_t)MAX_BITS * rows * (Py_ssize_t)sizeof(float) &&
+             steps_ok(&step, nsteps);
     for (Py_ssize_t k = 0; ok && k < table; k++) {
         ok = ix[k] >= 0 && ix[k] < wlen;
     }

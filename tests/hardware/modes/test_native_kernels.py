@@ -211,8 +211,18 @@ def test_compiled_sequence_detector_is_numpys_bit_for_bit(rate_hz: int, rows: in
     fixed = np.full((rows, 112), -1, np.int8)
     fixed[:, 8:32] = rng.integers(0, 2, (rows, 24))
     fixed[:, 70] = 1  # past a short row's end
-    for kwargs in ({}, {"coherent": True}, {"fixed": fixed}, {"coherent": True, "fixed": fixed}):
-        for g in (guess, None):
+    # Values the slicer never gives are read as numpy reads them: a guessed bit is
+    # set when nonzero, a fixed value other than 0 or 1 fixes nothing.
+    odd_fixed = fixed.copy()
+    odd_fixed[:, 40] = 2
+    for kwargs in (
+        {},
+        {"coherent": True},
+        {"fixed": fixed},
+        {"coherent": True, "fixed": fixed},
+        {"fixed": odd_fixed},
+    ):
+        for g in (guess, None, guess * 3):
             got = model.sequence_slice(windows, step, amplitude, noise, g, **kwargs)
             want = numpy_model.sequence_slice(windows, step, amplitude, noise, g, **kwargs)
             for field in ("bits", "confidence", "amplitude", "timing"):
