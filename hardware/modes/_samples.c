@@ -1,12 +1,13 @@
 /*
  * Compiled kernels of the Mode S receiver: the IQ magnitude, the preamble
- * prefilter, the preamble fit's plausibility screen, the occupancy count, the fast
- * slice's decisions and the sequence detector's trellis sweep.
- * hardware/modes/native.py loads this module and describes when it is used. The
- * numpy code it replaces stays as its test oracle (tests/hardware/modes/
- * test_native_kernels.py, test_prefilter.py): magnitude.py,
+ * prefilter, the preamble fit's plausibility screen, the matched filter, the
+ * occupancy count, the fast slice's decisions, and the sequence detector's branch
+ * metrics and trellis sweep. hardware/modes/native.py loads this module and
+ * describes when it is used. The numpy code it replaces stays as its test oracle
+ * (tests/hardware/modes/test_native_kernels.py, test_prefilter.py): magnitude.py,
  * Demodulator._prefilter_chunk, PulseModel.preamble_correlations with
- * Demodulator._plausible, PulseModel.held_bits, PulseModel.slice and
+ * Demodulator._plausible, PulseModel._filter, PulseModel.held_bits, PulseModel.slice,
+ * PulseModel._expected_pulses with sequence_slice's metric lines, and
  * slicer._max_plus_sweep.
  *
  * Why compiled: numpy runs every step of these stages as a pass over whole arrays

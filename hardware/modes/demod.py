@@ -268,10 +268,10 @@ class Demodulator:
     levels in magnitude (ADC) units; `noise_floor` arguments are the mean noise
     magnitude (`estimate_noise_floor`).
 
-    Stages (each whole-array over the block's candidates; the prefilter, the
-    preamble fit's plausibility screen, the occupancy count, the fast slice's
-    decisions and the trellis sweep run in compiled kernels where they are built,
-    `native`):
+    Stages (each whole-array over the block's candidates; where the compiled
+    kernels are built, `native`, the prefilter and the plausibility screen run in
+    them, and so do the pulse model's filter, occupancy count, decisions and
+    sequence detector, `slicer.PulseModel.using_kernels`):
 
     1. `find_preambles`: window sums over the four pulses against the quiet gaps
        (`quiet_to_pulse`, `weakest_to_pulse`) and the noise (`pulse_to_noise`,
@@ -495,14 +495,14 @@ class Demodulator:
         hence the default 0.03. The order of the whole-array passes does not matter
         measurably.
         """
-        length = stop - start
-        ext = length + 2  # pulse energy also at start - 1 and stop, for local maxima
         width = self._win
-        po, qo = self._pulse_offsets, self._quiet_offsets
-        npulse = len(po)
         mu_w = noise_mean * width
         if self.native and not self.weakest_to_pulse:
             return self._prefilter_compiled(mag, start, stop, mu_w)
+        length = stop - start
+        ext = length + 2  # pulse energy also at start - 1 and stop, for local maxima
+        po, qo = self._pulse_offsets, self._quiet_offsets
+        npulse = len(po)
         w0 = start - 1
         n_win = ext + max(po + qo)
         win, pair, total, quiet = (a[:n_win] for a in self._scratch[:4])

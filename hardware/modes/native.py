@@ -1,23 +1,22 @@
 """The receiver's compiled kernels (`_samples.c`), when they were built.
 
-Six stages of the receiver touch every sample, every preamble candidate or every
+Eight stages of the receiver touch every sample, every preamble candidate or every
 bit of a row: the IQ magnitude (`magnitude.magnitude`), the preamble prefilter
 (`demod.Demodulator._prefilter_chunk`), the preamble fit's plausibility screen
-(`demod.Demodulator.fit_preambles`, ~4 % of the samples on dense air), the occupancy
-count (`slicer.PulseModel.held_bits`), the fast slice's decisions
-(`slicer.PulseModel.slice`, after its matched filter) and the sequence detector's
-trellis sweep (`slicer._max_plus_sweep`). numpy runs each step of them
-as a pass over whole arrays (for a few hundred rows, one call per step costs more
-than its arithmetic) and gathers a window per candidate; in C the sums stay in L1
-and a row's steps run together. On modes1.bin the receiver takes about half the CPU
-with them (`bench/modes_demod.py` against `--numpy`).
+(`demod.Demodulator.fit_preambles`, ~4 % of the samples on dense air), and in
+`slicer.PulseModel` the matched filter (`_filter`), the occupancy count
+(`held_bits`), the fast slice's decisions (`slice`), and the sequence detector's
+branch metrics and trellis sweep (`sequence_slice`). numpy runs each step of them as
+a pass over whole arrays (for a few hundred rows, one call per step costs more than
+its arithmetic) and gathers a window per candidate; in C the sums stay in L1 and a
+row's steps run together. On modes1.bin the receiver takes about half the CPU with
+them (`bench/modes_demod.py` against `--numpy`).
 
-The magnitudes, the prefilter's candidates, the occupancy counts, the slicer's
-bits and confidences and the trellis' path metrics are the numpy code's bit for bit
-(float32, numpy's order of operations). The screen's sums run in another order than BLAS's, so its
-correlations agree to float32 rounding; a candidate whose plausibility margin is
-that small could go either way. The tests compare each kernel with the numpy code,
-and the receiver's messages on modes1.bin and on weak synthetic frames
+Every stage but the screen gives the numpy code's numbers bit for bit (float32,
+numpy's order of operations). The screen's sums run in another order than BLAS's,
+so its correlations agree to float32 rounding; a candidate whose plausibility
+margin is that small could go either way. The tests compare each kernel with the
+numpy code, and the receiver's messages on modes1.bin and on weak synthetic frames
 (tests/hardware/modes/test_native_kernels.py). The numpy code stays the reference
 and the fallback: `pip install` builds the extension where a C compiler and the
 Python headers are present (setup.py) and goes on without it where they are not;
@@ -36,10 +35,10 @@ __all__ = ["KERNELS", "UNAVAILABLE_REASON", "available", "stale_reason"]
 def stale_reason(built_digest: str, source: Path) -> str:
     """Why an extension built from a source with `built_digest` (setup.py's, the
     first 16 hex digits of its SHA-256) does not fit `source`, or "" when it does or
-    when there is no source to compare (an installed package ships only the build).
-    In a source tree, an edit to `_samples.c` that was not rebuilt, or that did not
-    compile (the build is optional and leaves the old one), would otherwise run the
-    old kernels under the new code."""
+    when there is no source to compare (an installed wheel carries the source it was
+    built from, so the two agree there). In a source tree, an edit to `_samples.c`
+    that was not rebuilt, or that did not compile (the build is optional and leaves
+    the old one), would otherwise run the old kernels under the new code."""
     if not source.exists():
         return ""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
