@@ -1,10 +1,11 @@
 /*
- * Compiled kernels of the Mode S receiver: the IQ magnitude, the preamble
- * prefilter, the preamble fit's plausibility screen, the matched filter, the
- * occupancy count, the fast slice's decisions, and the sequence detector's branch
- * metrics and trellis sweep. hardware/modes/native.py loads this module and
- * describes when it is used. The numpy code it replaces stays as its test oracle
- * (tests/hardware/modes/test_native_kernels.py, test_prefilter.py): magnitude.py,
+ * Compiled kernels of the Mode S receiver: the IQ magnitude, the noise floor's
+ * clipped mean, the preamble prefilter, the preamble fit's plausibility screen,
+ * the matched filter, the occupancy count, the fast slice's decisions, and the
+ * sequence detector's branch metrics and trellis sweep. hardware/modes/native.py
+ * loads this module and describes when it is used. The numpy code it replaces
+ * stays as its test oracle (tests/hardware/modes/test_native_kernels.py,
+ * test_prefilter.py): magnitude.py, noise.clipped_noise_floor,
  * Demodulator._prefilter_chunk, PulseModel.preamble_correlations with
  * Demodulator._plausible, PulseModel._filter, PulseModel.held_bits, PulseModel.slice,
  * PulseModel._expected_pulses with sequence_slice's metric lines, and
@@ -1092,6 +1093,69 @@ done:
     return result;
 }
 
+/* Count and sum of the powers v^2 (each rounded to float32, as numpy's values *
+ * values) below clip, the sum in double. The sum is exact, so its order does not
+ * matter (numpy's is pairwise): magnitudes of u8 IQ are at least sqrt(0.5), so
+ * their float32 powers are multiples of 2^-25, and below 2^15; 4096 of them (a
+ * noise segment's subsample) stay under 2^52 units. */
+KERNEL_CLONES
+static Py_ssize_t clipped_sum(const float *restrict v, Py_ssize_t n, float clip,
+                              double *restrict kept) {
+    Py_ssize_t count = 0;
+    double sum = 0.0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const float power = v[k] * v[k];
+        const int below = power < clip;
+        count += below;
+        sum += below ? (double)power : 0.0;
+    }
+    *kept = sum;
+    return count;
+}
+
+/* noise.clipped_noise_floor's iteration from noise power `power` (float64 units
+ * of magnitude^2), the same operations in the same order: the clip rounded to
+ * float32, the update kept / count / share, the stop when it moved by at most
+ * tolerance x the power. Returns the noise power. */
+static double clipped_power_run(const float *v, Py_ssize_t n, double power, double clip_to_power,
+                                double share, double tolerance, int max_iterations) {
+    for (int i = 0; i < max_iterations; i++) {
+        double kept;
+        const Py_ssize_t count = clipped_sum(v, n, (float)(clip_to_power * power), &kept);
+        if (4 * count < n) {
+            power *= 4.0;
+            continue;
+        }
+        const double updated = kept / (double)count / share;
+        const int done = fabs(updated - power) <= tolerance * power;
+        power = updated;
+        if (done) {
+            break;
+        }
+    }
+    return power;
+}
+
+/* clipped_noise_power(values, power, clip_to_power, share, tolerance,
+ * max_iterations) -> power: see clipped_power_run; values float32. */
+static PyObject *clipped_noise_power(PyObject *self, PyObject *args) {
+    Py_buffer values;
+    double power, clip_to_power, share, tolerance;
+    int max_iterations;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*ddddi", &values, &power, &clip_to_power, &share, &tolerance,
+                          &max_iterations)) {
+        return NULL;
+    }
+    const Py_ssize_t n = values.len / (Py_ssize_t)sizeof(float);
+    Py_BEGIN_ALLOW_THREADS
+    power = clipped_power_run((const float *)values.buf, n, power, clip_to_power, share,
+                              tolerance, max_iterations);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&values);
+    return PyFloat_FromDouble(power);
+}
+
 static PyMethodDef methods[] = {
     {"magnitude", magnitude, METH_VARARGS, "Magnitude of interleaved u8 IQ, float32."},
     {"prefilter", prefilter, METH_VARARGS, "Preamble prefilter over mag[start:stop]."},
@@ -1102,6 +1166,8 @@ static PyMethodDef methods[] = {
     {"dfe_slice", dfe_slice, METH_VARARGS, "The slicer's bit decisions and confidences."},
     {"max_plus_sweep", max_plus_sweep, METH_VARARGS, "Best path metrics of 2-state trellises."},
     {"sequence_metrics", sequence_metrics, METH_VARARGS, "The sequence detector's branch metrics."},
+    {"clipped_noise_power", clipped_noise_power, METH_VARARGS,
+     "Noise power of magnitudes by the clipped-mean iteration."},
     {NULL, NULL, 0, NULL},
 };
 

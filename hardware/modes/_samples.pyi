@@ -112,3 +112,12 @@ def filter_bits(
     out: npt.NDArray[np.float32],
     /,
 ) -> None: ...
+def clipped_noise_power(
+    values: npt.NDArray[np.float32],
+    power: float,
+    clip_to_power: float,
+    share: float,
+    tolerance: float,
+    max_iterations: int,
+    /,
+) -> float: ...

@@ -1,7 +1,8 @@
 """The receiver's compiled kernels (`_samples.c`), when they were built.
 
-Eight stages of the receiver touch every sample, every preamble candidate or every
-bit of a row: the IQ magnitude (`magnitude.magnitude`), the preamble prefilter
+Nine stages of the receiver touch every sample, every preamble candidate or every
+bit of a row: the IQ magnitude (`magnitude.magnitude`), the noise floor's
+clipped-mean iteration (`noise.clipped_noise_floor`), the preamble prefilter
 (`demod.Demodulator._prefilter_chunk`), the preamble fit's plausibility screen
 (`demod.Demodulator.fit_preambles`, ~4 % of the samples on dense air), and in
 `slicer.PulseModel` the matched filter (`_filter`), the occupancy count

@@ -23,6 +23,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from hardware.modes import native
+
 __all__ = [
     "FIRST_SEGMENT_SAMPLES",
     "SEGMENT_SAMPLES",
@@ -61,7 +63,9 @@ _TOLERANCE = 5e-3  # relative change of the power estimate that ends the iterati
 _MAX_ITERATIONS = 40
 
 
-def clipped_noise_floor(values: npt.NDArray[np.float32], start: float | None = None) -> float:
+def clipped_noise_floor(
+    values: npt.NDArray[np.float32], start: float | None = None, *, compiled: bool = True
+) -> float:
     """Mean noise magnitude from a sample of magnitudes with replies among them.
 
     The noise power P (|IQ|^2, exponential for complex Gaussian noise) is the mean
@@ -79,30 +83,55 @@ def clipped_noise_floor(values: npt.NDArray[np.float32], start: float | None = N
     0.98-1.0; at most 12 % off near sigma 1.1, where the clip passes one of the
     few power levels), and one of modes1.bin's five segments read 2.6 where the
     others read 1.17, its thresholds twice what they should have been.
+
+    The iteration runs in the compiled kernel where it is built (`native`) and
+    `compiled` is True: the same operations, one pass over the values a step
+    where numpy makes four. The clipped sums are float64 and exact for the
+    magnitudes of u8 IQ (see `_clipped_sum`), so both give the same floor.
     """
     if values.size == 0:
         return 0.0
-    power = values * values
     initial = start if start is not None and start > 0.0 else quartile_noise_floor(values)
     noise_power = 4.0 / math.pi * initial * initial
     if noise_power <= 0.0:  # silence (padding)
         return 0.0
+    if compiled and native.KERNELS is not None:
+        noise_power = native.KERNELS.clipped_noise_power(
+            np.ascontiguousarray(values, np.float32),
+            noise_power,
+            CLIP_TO_POWER,
+            _CLIPPED_SHARE,
+            _TOLERANCE,
+            _MAX_ITERATIONS,
+        )
+        return math.sqrt(math.pi * noise_power) / 2.0
+    power = values * values
     for _ in range(_MAX_ITERATIONS):
-        below = power < np.float32(CLIP_TO_POWER * noise_power)
-        count = int(np.count_nonzero(below))
+        count, kept = _clipped_sum(power, np.float32(CLIP_TO_POWER * noise_power))
         if 4 * count < power.size:
             # Far too low a start (the previous segment was near-silent): most
             # powers lie above the clip, whose mean would stay where it is.
             noise_power *= 4.0
             continue
-        # A dot product with the mask sums the kept powers without gathering them.
-        kept = float(np.dot(power, below.astype(np.float32)))
         updated = kept / count / _CLIPPED_SHARE
         done = abs(updated - noise_power) <= _TOLERANCE * noise_power
         noise_power = updated
         if done:
             break
     return math.sqrt(math.pi * noise_power) / 2.0
+
+
+def _clipped_sum(power: npt.NDArray[np.float32], clip: np.float32) -> tuple[int, float]:
+    """How many of `power` lie below `clip`, and their sum.
+
+    The sum is float64, and exact for the powers of u8 IQ magnitudes (multiples
+    of 2^-25, below 2^15: 4096 of them, a noise segment's subsample, need at
+    most 52 bits), so the order of the additions does not matter and the
+    compiled kernel, adding in another order, gets the same number.
+    """
+    below = power < clip
+    kept = power[below]
+    return kept.size, float(kept.sum(dtype=np.float64))
 
 
 def estimate_noise_floor(mag: npt.NDArray[np.float32]) -> float:
@@ -125,10 +154,14 @@ def segment_start(index: int) -> int:
 class NoiseTracker:
     """Per-segment noise floors (mean noise magnitude) of one sample stream."""
 
-    def __init__(self, origin: int = 0, tau_samples: float = 200_000.0) -> None:
+    def __init__(
+        self, origin: int = 0, tau_samples: float = 200_000.0, *, compiled: bool = True
+    ) -> None:
         self.origin = origin
         """Absolute index of the stream's first sample (segment 0 starts there)."""
         self.tau_samples = tau_samples
+        self.compiled = compiled
+        """Whether `clipped_noise_floor` may use the compiled kernel (the same floors)."""
         self._pending: list[npt.NDArray[np.float32]] = []  # subsamples of the open segment
         self._open = 0  # index of the segment being filled
         self._seen = origin  # absolute samples consumed
@@ -162,7 +195,7 @@ class NoiseTracker:
     def _close(self, values: npt.NDArray[np.float32]) -> None:
         """End the open segment, whose subsample is `values`."""
         self._pending = []
-        estimate = clipped_noise_floor(values, self._last)
+        estimate = clipped_noise_floor(values, self._last, compiled=self.compiled)
         self._last = estimate
         length = segment_start(self._open + 1) - segment_start(self._open)
         if self._open == 0:
@@ -197,7 +230,7 @@ class NoiseTracker:
         if j == 0:
             if self._first is None:  # the stream ended inside segment 0
                 values = np.concatenate(self._pending) if self._pending else np.zeros(0)
-                return clipped_noise_floor(values.astype(np.float32))
+                return clipped_noise_floor(values.astype(np.float32), compiled=self.compiled)
             return self._first
         if j in self._floors:
             return self._floors[j]

@@ -155,7 +155,7 @@ class Receiver:
         self._pending = 0  # samples after the tail written but not yet demodulated
         self._odd_byte: npt.NDArray[np.uint8] = np.zeros(0, np.uint8)
         self._busy_until = -1  # absolute sample before which detections are duplicates
-        self._noise = NoiseTracker()
+        self._noise = NoiseTracker(compiled=self.demod.native)
         self._next_search = 0  # absolute sample where the next preamble search starts
         self._block_addresses: set[int] = set()
         self._known: npt.NDArray[np.uint32] = np.zeros(0, np.uint32)
@@ -250,7 +250,7 @@ class Receiver:
             self._tail_len = demod.lookback
             self._tail_start = self.samples_fed - demod.lookback
             self._next_search = self.samples_fed
-            self._noise = NoiseTracker(origin=self.samples_fed)
+            self._noise = NoiseTracker(origin=self.samples_fed, compiled=self.demod.native)
         else:
             keep_from = max(min(self._next_search - base, buf.size) - demod.lookback, 0)
             kept = buf.size - keep_from

@@ -19,7 +19,7 @@ from signal_gen import noise_iq, random_df17, synthesize
 from hardware.modes import native
 from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude, magnitude_table
-from hardware.modes.noise import estimate_noise_floor
+from hardware.modes.noise import clipped_noise_floor, estimate_noise_floor
 from hardware.modes.receiver import ModeSMessage, Receiver
 from hardware.modes.slicer import PulseModel, _max_plus_sweep, _max_plus_sweep_compiled
 
@@ -240,6 +240,30 @@ def test_compiled_trellis_sweep_is_numpys_bit_for_bit(rows: int) -> None:
     with pytest.raises(ValueError, match="multiple of chunk"):
         cut = metrics[:, :, :, :111].copy()
         native.KERNELS.max_plus_sweep(cut, 2, 111, rows, 8, got[:, :, :111].copy())
+
+
+def noise_floor_cases() -> list[tuple[str, F32, float | None]]:
+    """(name, magnitudes of a segment's 4096-value subsample, start): Gaussian noise
+    from near-silent to a saturating ADC, modes1.bin's segments, and starts far off."""
+    rng = np.random.default_rng(4096)
+    cases: list[tuple[str, F32, float | None]] = []
+    for sigma in (0.3, 0.93, 1.1, 3.0, 20.0, 200.0):
+        mag = magnitude(noise_iq(rng, sigma, 4096))
+        cases += [(f"sigma {sigma}", mag, None), (f"sigma {sigma}, low start", mag, 0.01)]
+    if MODES1.exists():
+        mag = magnitude(np.fromfile(MODES1, np.uint8))
+        for at in range(0, mag.size - 65536, 65536):
+            cases.append((f"modes1.bin at {at}", mag[at : at + 65536 : 16], 1.2))
+    cases.append(("every u8 pair at the top", magnitude(np.full(8192, 255, np.uint8)), 180.0))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "mag", "start"), noise_floor_cases())
+def test_compiled_noise_floor_is_numpys_exactly(name: str, mag: F32, start: float | None) -> None:
+    got = clipped_noise_floor(mag, start)
+    want = clipped_noise_floor(mag, start, compiled=False)
+    assert got == want, name
+    assert got > 0.0
 
 
 def messages(iq: npt.NDArray[np.uint8], rate_hz: int, compiled: bool) -> list[ModeSMessage]:
