@@ -325,87 +325,107 @@ static inline float hmax8(v8f v) {
     return v[0];
 }
 
-/* screen_run for `nvec` x 8 hypothesis columns, the templates and their sums
- * zero-padded to that: the accumulators stay in vector registers, each sample
- * broadcast against a row of the padded templates. */
+/* One window's correlations with the `nvec` x 8 padded template columns about
+ * the noise mean mu, into corr (padded lanes 0), and its energy about mu: the
+ * accumulators stay in vector registers, each sample broadcast against a row of
+ * the templates. Two sets of accumulators, even and odd samples: one chain of
+ * dependent adds per hypothesis was the time (latency, not arithmetic). */
+static inline __attribute__((always_inline)) float screen_row(
+    const float *restrict x, float mu, const v8f *restrict padded, const v8f *restrict sums8,
+    int len, const int nvec, v8f *restrict corr) {
+    v8f even[MAX_HYPS / 8], odd[MAX_HYPS / 8];
+    for (int k = 0; k < nvec; k++) {
+        even[k] = (v8f){0};
+        odd[k] = (v8f){0};
+    }
+    float sum = 0.0f, squares = 0.0f;
+    int l = 0;
+    for (; l + 2 <= len; l += 2) {
+        const float v0 = x[l], v1 = x[l + 1];
+        sum += v0 + v1;
+        squares += v0 * v0 + v1 * v1;
+        const v8f *restrict u0 = padded + l * nvec;
+        const v8f *restrict u1 = u0 + nvec;
+        for (int k = 0; k < nvec; k++) {
+            even[k] += u0[k] * v0;
+            odd[k] += u1[k] * v1;
+        }
+    }
+    if (l < len) {
+        const float v = x[l];
+        sum += v;
+        squares += v * v;
+        const v8f *restrict u = padded + l * nvec;
+        for (int k = 0; k < nvec; k++) {
+            even[k] += u[k] * v;
+        }
+    }
+    for (int k = 0; k < nvec; k++) {
+        corr[k] = (even[k] + odd[k]) - sums8[k] * mu;
+    }
+    return squares - mu * (2.0f * sum - (float)len * mu);
+}
+
+/* screen_run's pass over every row: its best correlation (padded lanes at -inf,
+ * `pad8`; max is exact, any order gives the same value) and its energy. */
 static inline void screen_rows(const float *restrict mag, const int64_t *restrict origin,
                                const float *restrict noise, Py_ssize_t rows,
                                const v8f *restrict padded, const v8f *restrict sums8,
                                const v8f *restrict pad8, int len, const int nvec,
                                float *restrict top, float *restrict energy) {
     for (Py_ssize_t r = 0; r < rows; r++) {
-        const float *restrict x = mag + origin[r];
-        /* Two sets of accumulators, even and odd samples: one chain of dependent
-         * adds per hypothesis was the time (latency, not arithmetic). */
-        v8f even[MAX_HYPS / 8], odd[MAX_HYPS / 8];
-        for (int k = 0; k < nvec; k++) {
-            even[k] = (v8f){0};
-            odd[k] = (v8f){0};
-        }
-        float sum = 0.0f, squares = 0.0f;
-        int l = 0;
-        for (; l + 2 <= len; l += 2) {
-            const float v0 = x[l], v1 = x[l + 1];
-            sum += v0 + v1;
-            squares += v0 * v0 + v1 * v1;
-            const v8f *restrict u0 = padded + l * nvec;
-            const v8f *restrict u1 = u0 + nvec;
-            for (int k = 0; k < nvec; k++) {
-                even[k] += u0[k] * v0;
-                odd[k] += u1[k] * v1;
-            }
-        }
-        if (l < len) {
-            const float v = x[l];
-            sum += v;
-            squares += v * v;
-            const v8f *restrict u = padded + l * nvec;
-            for (int k = 0; k < nvec; k++) {
-                even[k] += u[k] * v;
-            }
-        }
-        /* The correlations about the noise mean, padded lanes at -inf (`pad8`:
-         * their template and sum are 0), and their max, all in registers (max is
-         * exact: any order gives the same value). */
-        const float mu = noise[r];
-        v8f most = (even[0] + odd[0]) - sums8[0] * mu + pad8[0];
+        v8f corr[MAX_HYPS / 8];
+        energy[r] = screen_row(mag + origin[r], noise[r], padded, sums8, len, nvec, corr);
+        v8f most = corr[0] + pad8[0];
         for (int k = 1; k < nvec; k++) {
-            most = max8(most, (even[k] + odd[k]) - sums8[k] * mu + pad8[k]);
+            most = max8(most, corr[k] + pad8[k]);
         }
-        const float best = hmax8(most);
-        top[r] = best;
-        energy[r] = squares - mu * (2.0f * sum - (float)len * mu);
+        top[r] = hmax8(most);
     }
 }
 
-KERNEL_CLONES
-static void screen_run(const float *restrict mag, const int64_t *restrict origin,
-                       const float *restrict noise, Py_ssize_t rows, const float *restrict unit_t,
-                       const float *restrict unit_sum, int len, int hyps, float *restrict top,
-                       float *restrict energy) {
-    v8f padded[MAX_SCREEN_LEN * MAX_HYPS / 8], sums8[MAX_HYPS / 8], pad8[MAX_HYPS / 8];
-    const int nvec = (hyps + 7) / 8;
-    float *cells = (float *)padded, *sum_cells = (float *)sums8, *pad_cells = (float *)pad8;
-    for (int h = 0; h < 8 * nvec; h++) {
-        for (int l = 0; l < len; l++) {
-            cells[l * 8 * nvec + h] = h < hyps ? unit_t[l * hyps + h] : 0.0f;
+/* Lane-wise max of int32 lanes. */
+static inline v8i max8i(v8i a, v8i b) {
+    const v8i a_wins = a > b;
+    return (a & a_wins) | (b & ~a_wins);
+}
+
+/* For each of the `count` kept rows, its best hypothesis and that one's
+ * correlation: PulseModel.preamble_pick on this kernel's sums. The largest
+ * signed score c |c|, compared as int32 bit patterns whose low 5 bits carry
+ * `rank8` (31 - h), so the first hypothesis wins near-ties as there. A padded
+ * lane's correlation is 0 (its template and sum are), and its rank INT32_MIN
+ * makes its key the least there is. */
+static inline void pick_rows(const float *restrict mag, const int64_t *restrict origin,
+                             const float *restrict noise, const int64_t *restrict kept,
+                             Py_ssize_t count, const v8f *restrict padded,
+                             const v8f *restrict sums8, const v8i *restrict rank8, int len,
+                             const int nvec, int64_t *restrict best, float *restrict picked) {
+    const v8i low5 = (v8i){0x1F, 0x1F, 0x1F, 0x1F, 0x1F, 0x1F, 0x1F, 0x1F};
+    const v8i magnitude_bits = ~(v8i){INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN,
+                                      INT32_MIN, INT32_MIN, INT32_MIN};
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const Py_ssize_t r = (Py_ssize_t)kept[i];
+        v8f corr[MAX_HYPS / 8];
+        (void)screen_row(mag + origin[r], noise[r], padded, sums8, len, nvec, corr);
+        v8i most = (v8i){INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN,
+                         INT32_MIN, INT32_MIN};
+        for (int k = 0; k < nvec; k++) {
+            const v8f score = (v8f)((v8i)corr[k] & magnitude_bits) * corr[k];
+            const v8i key = ((v8i)score & ~low5) | rank8[k];
+            most = max8i(most, key);
         }
-        sum_cells[h] = h < hyps ? unit_sum[h] : 0.0f;
-        pad_cells[h] = h < hyps ? 0.0f : -INFINITY;
-    }
-    switch (nvec) { /* a constant per call, for the unrolling */
-    case 1:
-        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 1, top, energy);
-        break;
-    case 2:
-        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 2, top, energy);
-        break;
-    case 3:
-        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 3, top, energy);
-        break;
-    default:
-        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 4, top, energy);
-        break;
+        int32_t lanes[8];
+        memcpy(lanes, &most, sizeof lanes);
+        int32_t top_key = lanes[0];
+        for (int j = 1; j < 8; j++) {
+            top_key = lanes[j] > top_key ? lanes[j] : top_key;
+        }
+        const int h = 31 - (top_key & 0x1F);
+        float cells[MAX_HYPS];
+        memcpy(cells, corr, sizeof(v8f) * (size_t)nvec);
+        best[i] = h;
+        picked[i] = cells[h];
     }
 }
 
@@ -428,16 +448,60 @@ static Py_ssize_t plausible_rows(const float *restrict top, const float *restric
     return count;
 }
 
+/* The screen: every row's best correlation and energy (screen_rows), the
+ * plausible ones' indices into kept (plausible_rows) and their best hypotheses
+ * (pick_rows); returns how many are kept. */
+KERNEL_CLONES
+static Py_ssize_t screen_run(const float *restrict mag, const int64_t *restrict origin,
+                             const float *restrict noise, Py_ssize_t rows,
+                             const float *restrict unit_t, const float *restrict unit_sum, int len,
+                             int hyps, float *restrict top, float *restrict energy,
+                             float fit_coef, float noise_coef, int64_t *restrict kept,
+                             int64_t *restrict best, float *restrict picked) {
+    v8f padded[MAX_SCREEN_LEN * MAX_HYPS / 8], sums8[MAX_HYPS / 8], pad8[MAX_HYPS / 8];
+    v8i rank8[MAX_HYPS / 8];
+    const int nvec = (hyps + 7) / 8;
+    float *cells = (float *)padded, *sum_cells = (float *)sums8, *pad_cells = (float *)pad8;
+    int32_t *rank_cells = (int32_t *)rank8;
+    for (int h = 0; h < 8 * nvec; h++) {
+        for (int l = 0; l < len; l++) {
+            cells[l * 8 * nvec + h] = h < hyps ? unit_t[l * hyps + h] : 0.0f;
+        }
+        sum_cells[h] = h < hyps ? unit_sum[h] : 0.0f;
+        pad_cells[h] = h < hyps ? 0.0f : -INFINITY;
+        rank_cells[h] = h < hyps ? 31 - h : INT32_MIN;
+    }
+    switch (nvec) { /* a constant per call, for the unrolling */
+    case 1:
+        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 1, top, energy);
+        break;
+    case 2:
+        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 2, top, energy);
+        break;
+    case 3:
+        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 3, top, energy);
+        break;
+    default:
+        screen_rows(mag, origin, noise, rows, padded, sums8, pad8, len, 4, top, energy);
+        break;
+    }
+    const Py_ssize_t count = plausible_rows(top, energy, noise, rows, fit_coef, noise_coef, kept);
+    pick_rows(mag, origin, noise, kept, count, padded, sums8, rank8, len, nvec, best, picked);
+    return count;
+}
+
 /* preamble_screen(mag, origin, noise, unit_t, unit_sum, top, energy, len, fit_coef,
- * noise_coef, kept) -> count: see screen_run and plausible_rows; origin and kept
- * int64, the rest float32, unit_t C-contiguous (len, hyps). */
+ * noise_coef, kept, best, picked) -> count: see screen_run; origin, kept and best
+ * int64, the rest float32, unit_t C-contiguous (len, hyps); kept, best and picked
+ * one item per row, the first `count` of them written. */
 static PyObject *preamble_screen(PyObject *self, PyObject *args) {
-    Py_buffer mag, origin, noise, unit_t, unit_sum, top, energy, kept;
+    Py_buffer mag, origin, noise, unit_t, unit_sum, top, energy, kept, best, picked;
     int len;
     float fit_coef, noise_coef;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*iffw*", &mag, &origin, &noise, &unit_t, &unit_sum,
-                          &top, &energy, &len, &fit_coef, &noise_coef, &kept)) {
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*iffw*w*w*", &mag, &origin, &noise, &unit_t,
+                          &unit_sum, &top, &energy, &len, &fit_coef, &noise_coef, &kept, &best,
+                          &picked)) {
         return NULL;
     }
     PyObject *result = NULL;
@@ -445,13 +509,15 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
     const Py_ssize_t hyps = unit_sum.len / (Py_ssize_t)sizeof(float);
     const Py_ssize_t nmag = mag.len / (Py_ssize_t)sizeof(float);
     const Py_ssize_t row_bytes = rows * (Py_ssize_t)sizeof(float);
+    const Py_ssize_t index_bytes = rows * (Py_ssize_t)sizeof(int64_t);
     if (hyps < 1 || hyps > MAX_HYPS || len < 1 || len > MAX_SCREEN_LEN ||
         unit_t.len != (Py_ssize_t)len * hyps * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError,
                         "unit_t must be (len, hyps): 1..64 samples, 1..32 hypotheses");
     } else if (noise.len != row_bytes || top.len != row_bytes || energy.len != row_bytes ||
-               kept.len != rows * (Py_ssize_t)sizeof(int64_t)) {
-        PyErr_SetString(PyExc_ValueError, "noise, top, energy and kept need one item per row");
+               picked.len != row_bytes || kept.len != index_bytes || best.len != index_bytes) {
+        PyErr_SetString(PyExc_ValueError,
+                        "noise, top, energy, kept, best and picked need one item per row");
     } else {
         const int64_t *o = (const int64_t *)origin.buf;
         Py_ssize_t r = 0;
@@ -463,12 +529,11 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
         } else {
             Py_ssize_t count;
             Py_BEGIN_ALLOW_THREADS
-            screen_run((const float *)mag.buf, o, (const float *)noise.buf, rows,
-                       (const float *)unit_t.buf, (const float *)unit_sum.buf, len, (int)hyps,
-                       (float *)top.buf, (float *)energy.buf);
-            count = plausible_rows((const float *)top.buf, (const float *)energy.buf,
-                                   (const float *)noise.buf, rows, fit_coef, noise_coef,
-                                   (int64_t *)kept.buf);
+            count = screen_run((const float *)mag.buf, o, (const float *)noise.buf, rows,
+                               (const float *)unit_t.buf, (const float *)unit_sum.buf, len,
+                               (int)hyps, (float *)top.buf, (float *)energy.buf, fit_coef,
+                               noise_coef, (int64_t *)kept.buf, (int64_t *)best.buf,
+                               (float *)picked.buf);
             Py_END_ALLOW_THREADS
             result = PyLong_FromSsize_t(count);
         }
@@ -481,6 +546,8 @@ static PyObject *preamble_screen(PyObject *self, PyObject *args) {
     PyBuffer_Release(&top);
     PyBuffer_Release(&energy);
     PyBuffer_Release(&kept);
+    PyBuffer_Release(&best);
+    PyBuffer_Release(&picked);
     return result;
 }
 

@@ -34,6 +34,8 @@ def preamble_screen(
     fit_coef: SupportsFloat,
     noise_coef: SupportsFloat,
     kept: npt.NDArray[np.int64],
+    best: npt.NDArray[np.int64],
+    picked: npt.NDArray[np.float32],
     /,
 ) -> int: ...
 def held_bits(

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -101,6 +102,21 @@ class _Coherent:
                 for v in (self.inphase, self.amp, self.step, self.noise_mean, self.bits)
             )
         )
+
+
+class Screen(NamedTuple):
+    """The compiled preamble screen's results (`Demodulator._screen_compiled`)."""
+
+    top: F32
+    """Per row, the best template correlation about the noise mean."""
+    energy: F32
+    """Per row, the window's energy about the noise mean."""
+    kept: I64
+    """The plausible rows, in order."""
+    best: I64
+    """Per kept row, its best hypothesis (`PulseModel.preamble_pick`)."""
+    picked: F32
+    """Per kept row, that hypothesis' correlation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,37 +684,38 @@ class Demodulator:
             best, explained, amp, energy = model.preamble_fit(win, noise_floor)
             return best, amp, self._plausible(explained, energy, noise_floor)
         if self.native:
-            _, _, kept = self._screen_compiled(mag, origins, noise_floor)
-            plausible = np.zeros(preambles.size, bool)
-            plausible[kept] = True
-            # the few plausible rows' correlations, for the argmax
-            win = self._gather(mag, origins[kept], model.preamble_len)
-            corr, _ = model.preamble_correlations(win, noise_floor[kept])
+            screen = self._screen_compiled(mag, origins, noise_floor)
+            kept, kept_best, kept_top = screen.kept, screen.best, screen.picked
         else:
             win = self._gather(mag, origins, model.preamble_len)
             corr, energy = model.preamble_correlations(win, noise_floor)
             top = np.maximum.reduce(corr, axis=0)  # the best fit's correlation
             explained = top * top
             explained[top <= 0] = 0.0
-            plausible = self._plausible(explained, energy, noise_floor)
-            kept = np.flatnonzero(plausible)
-            corr = corr[:, kept]
+            kept = np.flatnonzero(self._plausible(explained, energy, noise_floor))
+            kept_best, kept_top = model.preamble_pick(corr[:, kept])
+        plausible = np.zeros(preambles.size, bool)
+        plausible[kept] = True
         best = np.zeros(preambles.size, np.intp)
         amp = np.zeros(preambles.size, np.float32)
-        kept_best, kept_top = model.preamble_pick(corr)
         best[kept] = kept_best
         amp[kept] = kept_top * model._pre_inv_norm[kept_best]
         return best, amp, plausible
 
-    def _screen_compiled(self, mag: F32, origins: I64, noise_floor: F32) -> tuple[F32, F32, IDX]:
-        """Per row the best template correlation and the window's energy about the
-        noise mean, and the plausible rows (`_plausible`'s test, the same float32
-        operations), in the compiled kernel (`native`): one pass over each window,
-        where numpy gathers the windows and multiplies them by every template. The
-        same sums to float32 rounding (BLAS adds in its own order)."""
-        top = np.empty(origins.size, np.float32)
-        energy = np.empty(origins.size, np.float32)
-        kept = np.empty(origins.size, np.int64)
+    def _screen_compiled(self, mag: F32, origins: I64, noise_floor: F32) -> Screen:
+        """`fit_preambles`' screen in the compiled kernel (`native`): per row the
+        best template correlation and the window's energy about the noise mean,
+        the plausible rows (`_plausible`'s test, the same float32 operations),
+        and for those `PulseModel.preamble_pick`'s hypothesis and correlation.
+        One pass over each window, where numpy gathers the windows and multiplies
+        them by every template; the same sums to float32 rounding (BLAS adds in
+        its own order)."""
+        rows = origins.size
+        top = np.empty(rows, np.float32)
+        energy = np.empty(rows, np.float32)
+        kept = np.empty(rows, np.int64)
+        best = np.empty(rows, np.int64)
+        picked = np.empty(rows, np.float32)
         count = native_kernels.KERNELS.preamble_screen(
             mag,
             np.ascontiguousarray(origins, np.int64),
@@ -711,8 +728,10 @@ class Demodulator:
             np.float32(self.unexplained_to_fit),
             np.float32(self.unexplained_to_noise * self.model.preamble_len),
             kept,
+            best,
+            picked,
         )
-        return top, energy, kept[:count].astype(np.intp)
+        return Screen(top, energy, kept[:count], best[:count], picked[:count])
 
     def _plausible(self, explained: F32, energy: F32, noise_floor: F32) -> npt.NDArray[np.bool_]:
         """`fit_preambles`' plausibility test of each row."""

@@ -86,7 +86,7 @@ def test_compiled_preamble_screen_matches_the_numpy_fit(rate_hz: int, mag: F32) 
     assert preambles.size > 500
     noise = np.full(preambles.size, floor, np.float32)
     origins = preambles - model.lookback
-    top, energy, kept = demod._screen_compiled(mag, origins, noise)
+    top, energy, kept, best, picked = demod._screen_compiled(mag, origins, noise)
     # Its plausibility test is `_plausible`'s float32 arithmetic on its own sums.
     explained = top * top
     explained[top <= 0] = 0.0
@@ -99,6 +99,10 @@ def test_compiled_preamble_screen_matches_the_numpy_fit(rate_hz: int, mag: F32) 
     scale = np.float32(model.preamble_len) * np.maximum(mag.max(), 1.0) ** 2
     np.testing.assert_allclose(top, corr.max(axis=0), rtol=1e-5, atol=1e-5 * np.sqrt(scale))
     np.testing.assert_allclose(energy, want_energy, rtol=1e-5, atol=1e-5 * scale)
+    # The kept rows' pick: preamble_pick's on the kernel's own sums.
+    want_best, want_picked = model.preamble_pick(corr[:, kept])
+    np.testing.assert_array_equal(best, want_best)
+    np.testing.assert_allclose(picked, want_picked, rtol=1e-5, atol=1e-5 * np.sqrt(scale))
 
     # The fit's verdicts: the same rows plausible (a row may flip only where its
     # margin is float32 rounding), and for those the same hypothesis and amplitude.
@@ -122,11 +126,11 @@ def test_compiled_preamble_screen_refuses_windows_outside_the_samples() -> None:
         demod._screen_compiled(mag, np.array([100 - demod.model.preamble_len + 1]), noise)
     with pytest.raises(ValueError, match="outside"):
         demod._screen_compiled(mag, np.array([-1]), noise)
-    top, energy, kept = demod._screen_compiled(mag, np.array([0]), noise)
+    top, energy, kept, _, _ = demod._screen_compiled(mag, np.array([0]), noise)
     assert energy[0] == 0.0  # a flat window at the noise mean
     assert abs(top[0]) < 1e-5
     # Below the noise mean: every template fits negatively, nothing is explained.
-    top, energy, kept = demod._screen_compiled(mag, np.array([0]), 2 * noise)
+    top, energy, kept, _, _ = demod._screen_compiled(mag, np.array([0]), 2 * noise)
     assert top[0] < 0
     assert energy[0] == demod.model.preamble_len  # |m - mu|^2 with m = 1, mu = 2
     assert kept.size == 0
