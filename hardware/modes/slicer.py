@@ -722,11 +722,14 @@ class PulseModel:
         out = self._idle_template[step]
         pb, ps = self.period_bits, self.period_samples
         for r in range(pb):
-            ones = bits[:, r::pb, None] * self._taps[r][step][:, None, :]  # (rows, bits, taps)
+            ones = bits[:, r::pb].astype(np.float32)  # (rows, bits of the residue)
+            taps = self._taps[r][step]  # (rows, taps)
             origin = int(self._tap_origin[r])
             count = ones.shape[1]
-            for j in range(ones.shape[2]):  # a few taps; every bit of the residue at once
-                out[:, origin + j : origin + j + ps * count : ps] += ones[:, :, j]
+            for j in range(taps.shape[1]):  # a few taps; every bit of the residue at once
+                # A (rows, 1) column against whole rows of bits: a (rows, bits,
+                # taps) product would run numpy's inner loop over the few taps.
+                out[:, origin + j : origin + j + ps * count : ps] += ones * taps[:, j : j + 1]
         return out
 
     def data_amplitude(
