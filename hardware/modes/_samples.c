@@ -305,6 +305,8 @@ done:
  * two SSE2 or NEON ones). */
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
 
 /* Lane-wise max (a comparison and a select: vmaxps where there is one). */
 static inline v8f max8(v8f a, v8f b) {
@@ -1201,13 +1203,37 @@ done:
 KERNEL_CLONES
 static Py_ssize_t clipped_sum(const float *restrict v, Py_ssize_t n, float clip,
                               double *restrict kept) {
+    /* Eight powers at a time, their doubles summed in two sets of four lanes:
+     * exact sums may be added in any order, which lets the compiler keep the
+     * vectors (it would not reorder a sum on its own). */
+    const v8f clip8 = (v8f){clip, clip, clip, clip, clip, clip, clip, clip};
+    v8i counts = (v8i){0};
+    v4d low = (v4d){0}, high = (v4d){0};
+    Py_ssize_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        v8f x;
+        memcpy(&x, v + k, sizeof x);
+        const v8f power = x * x;
+        const v8i below = power < clip8;
+        counts -= below; /* a true lane is -1 */
+        const v8f taken = (v8f)((v8i)power & below);
+        v4f half[2];
+        memcpy(half, &taken, sizeof half);
+        low += __builtin_convertvector(half[0], v4d);
+        high += __builtin_convertvector(half[1], v4d);
+    }
+    const v4d both = low + high;
+    double sum = (both[0] + both[1]) + (both[2] + both[3]);
     Py_ssize_t count = 0;
-    double sum = 0.0;
-    for (Py_ssize_t k = 0; k < n; k++) {
+    for (int j = 0; j < 8; j++) {
+        count += counts[j];
+    }
+    for (; k < n; k++) {
         const float power = v[k] * v[k];
-        const int below = power < clip;
-        count += below;
-        sum += below ? (double)power : 0.0;
+        if (power < clip) {
+            count++;
+            sum += (double)power;
+        }
     }
     *kept = sum;
     return count;
