@@ -625,17 +625,25 @@ static int steps_ok(const Py_buffer *step, int nsteps) {
 }
 
 /* Whether the matched filter's arguments fit together: windows of wlen float32 per
- * row, taps (pb, nsteps, ntaps), origin (pb,) int64 with every bit's window inside
- * the row, and a valid phase step per row. */
-static int filter_geometry_ok(const Py_buffer *windows, Py_ssize_t wlen, const Py_buffer *step,
-                              const Py_buffer *taps, int pb, int nsteps, int ntaps,
-                              const Py_buffer *origin, int ps, int nbits) {
+ * row (row r at row_at[r] floats into `windows` when row_at is given, else at r x
+ * wlen, the rows packed), taps (pb, nsteps, ntaps), origin (pb,) int64 with every
+ * bit's window inside the row, and a valid phase step per row. */
+static int filter_geometry_ok(const Py_buffer *windows, Py_ssize_t wlen, const int64_t *row_at,
+                              const Py_buffer *step, const Py_buffer *taps, int pb, int nsteps,
+                              int ntaps, const Py_buffer *origin, int ps, int nbits) {
     const Py_ssize_t rows = step->len / (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t floats = windows->len / (Py_ssize_t)sizeof(float);
     const int64_t *org = (const int64_t *)origin->buf;
     int ok = wlen > 0 && pb >= 1 && nsteps >= 1 && ntaps >= 1 && ntaps <= MAX_TAPS && ps >= 1 &&
-             nbits >= 1 && nbits <= MAX_BITS && windows->len == rows * wlen * (Py_ssize_t)sizeof(float) &&
+             nbits >= 1 && nbits <= MAX_BITS &&
              taps->len == (Py_ssize_t)pb * nsteps * ntaps * (Py_ssize_t)sizeof(float) &&
              origin->len == (Py_ssize_t)pb * (Py_ssize_t)sizeof(int64_t);
+    if (row_at == NULL) {
+        ok = ok && windows->len == rows * wlen * (Py_ssize_t)sizeof(float);
+    }
+    for (Py_ssize_t r = 0; ok && row_at != NULL && r < rows; r++) {
+        ok = row_at[r] >= 0 && row_at[r] <= floats - wlen;
+    }
     for (int res = 0; ok && res < pb && res < nbits; res++) {
         const int nq = (nbits - res + pb - 1) / pb;
         ok = org[res] >= 0 && org[res] + (Py_ssize_t)(nq - 1) * ps + ntaps <= wlen;
@@ -649,14 +657,14 @@ static int filter_geometry_ok(const Py_buffer *windows, Py_ssize_t wlen, const P
  * step. The filter output of bit i = res + q pb is filter_residue's level[q] with
  * the slot-sum taps: the same counts bit for bit. */
 KERNEL_CLONES
-static void held_run(const float *restrict windows, Py_ssize_t rows, Py_ssize_t wlen,
-                     const int64_t *restrict step, const float *restrict taps, int pb,
-                     int nsteps, int ntaps, const int64_t *restrict origin, int ps, int nbits,
-                     const float *restrict offset, const float *restrict norm,
+static void held_run(const float *restrict windows, const int64_t *restrict row_at,
+                     Py_ssize_t rows, const int64_t *restrict step, const float *restrict taps,
+                     int pb, int nsteps, int ntaps, const int64_t *restrict origin, int ps,
+                     int nbits, const float *restrict offset, const float *restrict norm,
                      const float *restrict noise, const float *restrict amplitude,
                      uint8_t *restrict out) {
     for (Py_ssize_t r = 0; r < rows; r++) {
-        const float *restrict w = windows + r * wlen;
+        const float *restrict w = windows + row_at[r];
         const float half = amplitude[r] * 0.5f;
         int count = 0;
         for (int res = 0; res < pb && res < nbits; res++) {
@@ -711,7 +719,8 @@ static PyObject *filter_bits(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     const Py_ssize_t rows = step.len / (Py_ssize_t)sizeof(int64_t);
     const int64_t *st = (const int64_t *)step.buf, *org = (const int64_t *)origin.buf;
-    if (!filter_geometry_ok(&windows, wlen, &step, &taps, pb, nsteps, ntaps, &origin, ps, nbits) ||
+    if (!filter_geometry_ok(&windows, wlen, NULL, &step, &taps, pb, nsteps, ntaps, &origin, ps,
+                            nbits) ||
         out.len != (Py_ssize_t)nbits * rows * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "filter_bits: shapes or indices out of range");
     } else {
@@ -730,32 +739,37 @@ static PyObject *filter_bits(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* held_bits(windows, wlen, step, taps, origin, ps, nbits, offset, norm, noise,
- * amplitude, out): see held_run. windows (rows, wlen), taps (pb, nsteps, ntaps),
+/* held_bits(windows, wlen, row_at, step, taps, pb, nsteps, ntaps, origin, ps, nbits,
+ * offset, norm, noise, amplitude, out): see held_run. Row r's window is the wlen
+ * float32 at row_at[r] (int64) in `windows`: packed rows (r x wlen) or windows in
+ * place in the magnitudes (their starts), with no copy. taps (pb, nsteps, ntaps),
  * offset and norm (pb, nsteps), noise and amplitude (rows,) float32; step (rows,)
  * and origin (pb,) int64; out (rows,) uint8. */
 static PyObject *held_bits(PyObject *self, PyObject *args) {
-    Py_buffer windows, step, taps, origin, offset, norm, noise, amplitude, out;
+    Py_buffer windows, row_at, step, taps, origin, offset, norm, noise, amplitude, out;
     Py_ssize_t wlen;
     int pb, nsteps, ntaps, ps, nbits;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*ny*y*iiiy*iiy*y*y*y*w*", &windows, &wlen, &step, &taps, &pb,
-                          &nsteps, &ntaps, &origin, &ps, &nbits, &offset, &norm, &noise,
-                          &amplitude, &out)) {
+    if (!PyArg_ParseTuple(args, "y*ny*y*y*iiiy*iiy*y*y*y*w*", &windows, &wlen, &row_at, &step,
+                          &taps, &pb, &nsteps, &ntaps, &origin, &ps, &nbits, &offset, &norm,
+                          &noise, &amplitude, &out)) {
         return NULL;
     }
     PyObject *result = NULL;
     const Py_ssize_t rows = step.len / (Py_ssize_t)sizeof(int64_t);
     const int64_t *st = (const int64_t *)step.buf, *org = (const int64_t *)origin.buf;
+    const int64_t *at = (const int64_t *)row_at.buf;
     const Py_ssize_t table = (Py_ssize_t)pb * nsteps * (Py_ssize_t)sizeof(float);
     const Py_ssize_t row_floats = rows * (Py_ssize_t)sizeof(float);
-    if (!filter_geometry_ok(&windows, wlen, &step, &taps, pb, nsteps, ntaps, &origin, ps, nbits) ||
+    if (row_at.len != rows * (Py_ssize_t)sizeof(int64_t) ||
+        !filter_geometry_ok(&windows, wlen, at, &step, &taps, pb, nsteps, ntaps, &origin, ps,
+                            nbits) ||
         offset.len != table || norm.len != table || noise.len != row_floats ||
         amplitude.len != row_floats || out.len != rows) {
         PyErr_SetString(PyExc_ValueError, "held_bits: shapes or indices out of range");
     } else {
         Py_BEGIN_ALLOW_THREADS
-        held_run((const float *)windows.buf, rows, wlen, st, (const float *)taps.buf, pb, nsteps,
+        held_run((const float *)windows.buf, at, rows, st, (const float *)taps.buf, pb, nsteps,
                  ntaps, org, ps, nbits, (const float *)offset.buf, (const float *)norm.buf,
                  (const float *)noise.buf, (const float *)amplitude.buf, (uint8_t *)out.buf);
         Py_END_ALLOW_THREADS
@@ -763,6 +777,7 @@ static PyObject *held_bits(PyObject *self, PyObject *args) {
         Py_INCREF(result);
     }
     PyBuffer_Release(&windows);
+    PyBuffer_Release(&row_at);
     PyBuffer_Release(&step);
     PyBuffer_Release(&taps);
     PyBuffer_Release(&origin);

@@ -41,6 +41,7 @@ def preamble_screen(
 def held_bits(
     windows: npt.NDArray[np.float32],
     wlen: int,
+    row_at: npt.NDArray[np.int64],
     step: npt.NDArray[np.int64],
     taps: npt.NDArray[np.float32],
     pb: int,

@@ -389,10 +389,10 @@ class Demodulator:
             for h in range(SHORT_BITS + 1)
             if np.float32(h) / np.float32(SHORT_BITS) >= np.float32(min_occupancy)
         )
+        self._occupancy_need = needed
         self._quick_need = needed - (SHORT_BITS - _QUICK_BITS) - 1
         model = pulse_model(sample_rate_hz, steps_per_sample, blur_samples)
         self.model: PulseModel = model.using_kernels() if self.native else model
-        self._quick_len = self.model.window_len_for(_QUICK_BITS)
         sps = sample_rate_hz / 1e6  # samples per microsecond
 
         # Prefilter geometry: a pulse starting at t*sps + phi (0 <= phi < 1) lies in
@@ -807,15 +807,17 @@ class Demodulator:
             origin, step, phase = origin[hopeful], step[hopeful], phase[hopeful]
             if preambles.size == 0:
                 return Candidates.empty()
-        windows = self._gather(mag, origin - model.lookback, model.window_len)
-        full = model.occupancy(windows, step, pre_amp, noise) >= np.float32(self.min_occupancy)
+        # `PulseModel.occupancy` >= min_occupancy, counted in whole bits
+        held = self._held_bits(mag, origin, step, pre_amp, noise, SHORT_BITS)
+        full = held >= self._occupancy_need
         if not full.all():
             kept = np.flatnonzero(full)
             preambles, best, noise = preambles[kept], best[kept], noise[kept]
             pre_amp = pre_amp[kept]
-            origin, step, phase, windows = origin[kept], step[kept], phase[kept], windows[kept]
+            origin, step, phase = origin[kept], step[kept], phase[kept]
             if preambles.size == 0:
                 return Candidates.empty()
+        windows = self._gather(mag, origin - model.lookback, model.window_len)
         # Stage 4: fast slice at the fitted phase.
         fast = model.slice(windows, step)
         level = fast.amplitude * model.peak[step]
@@ -882,15 +884,28 @@ class Demodulator:
         weak = np.flatnonzero(amplitude < np.float32(self.strong_to_noise) * noise)
         if weak.size == 0:
             return None
-        model = self.model
-        short = self._gather(mag, origin[weak] - model.lookback, self._quick_len)
-        held = model.held_bits(short, step[weak], amplitude[weak], noise[weak], _QUICK_BITS)
+        held = self._held_bits(
+            mag, origin[weak], step[weak], amplitude[weak], noise[weak], _QUICK_BITS
+        )
         hopeless = held < self._quick_need
         if not hopeless.any():
             return None
         keep = np.ones(origin.size, bool)
         keep[weak[hopeless]] = False
         return np.flatnonzero(keep)
+
+    def _held_bits(
+        self, mag: F32, origin: I64, step: IDX, amplitude: F32, noise: F32, nbits: int
+    ) -> npt.NDArray[np.uint8]:
+        """`PulseModel.held_bits` of the rows sliced from `origin`: the compiled
+        kernel reads their windows where they lie in `mag`; numpy gathers the
+        `window_len_for(nbits)` samples it needs first."""
+        model = self.model
+        at = origin - model.lookback
+        if self.native:
+            return model._held_bits_compiled(mag, step, amplitude, noise, nbits, at)
+        windows = self._gather(mag, at, model.window_len_for(nbits))
+        return model.held_bits(windows, step, amplitude, noise, nbits)
 
     def _sequence_stage(
         self,

@@ -489,14 +489,19 @@ class PulseModel:
         """`_filter` in the compiled kernel (`native`): the same sums in the same order
         (so the same numbers), without the transpose."""
         out = np.empty((nbits, windows.shape[0]), np.float32)
-        native_kernels.KERNELS.filter_bits(*self._filter_args(windows, step, taps, nbits), out)
-        return out
-
-    def _filter_args(self, windows: F32, step: IDX, taps: F32, nbits: int) -> _FilterArgs:
-        """The matched filter's geometry as the compiled kernels take it."""
-        return (
+        native_kernels.KERNELS.filter_bits(
             np.ascontiguousarray(windows, np.float32),
             windows.shape[1],
+            *self._filter_args(step, taps, nbits),
+            out,
+        )
+        return out
+
+    def _filter_args(self, step: IDX, taps: F32, nbits: int) -> _FilterArgs:
+        """The matched filter's geometry as the compiled kernels take it after the
+        windows: steps, taps and their shape, the residues' origins, samples per bit
+        period, bits."""
+        return (
             np.ascontiguousarray(step, np.int64),
             np.ascontiguousarray(taps, np.float32),
             taps.shape[0],
@@ -543,13 +548,31 @@ class PulseModel:
         return held
 
     def _held_bits_compiled(
-        self, windows: F32, step: IDX, amplitude: F32, noise_mean: F32, nbits: int
+        self,
+        windows: F32,
+        step: IDX,
+        amplitude: F32,
+        noise_mean: F32,
+        nbits: int,
+        at: npt.NDArray[np.int64] | None = None,
     ) -> npt.NDArray[np.uint8]:
         """`held_bits` in the compiled kernel (`native`): the same filter sums in the
-        same order and the same thresholds, so the same counts."""
-        held = np.empty(windows.shape[0], np.uint8)
+        same order and the same thresholds, so the same counts. With `at`, the
+        windows are read in place: row r's `window_len_for(nbits)` samples start at
+        windows[at[r]] (`windows` being the magnitudes), where numpy would gather
+        them first."""
+        rows = step.shape[0]
+        if at is None:
+            wlen = windows.shape[1]
+            at = np.arange(0, rows * wlen, wlen, dtype=np.int64)
+        else:
+            wlen = self.window_len_for(nbits)
+        held = np.empty(rows, np.uint8)
         native_kernels.KERNELS.held_bits(
-            *self._filter_args(windows, step, self._sum_taps, nbits),
+            np.ascontiguousarray(windows, np.float32),
+            wlen,
+            np.ascontiguousarray(at, np.int64),
+            *self._filter_args(step, self._sum_taps, nbits),
             self._sum_taps_total,
             self._sum_norm,
             np.ascontiguousarray(noise_mean, np.float32),
@@ -970,11 +993,9 @@ def _max_plus_sweep(m: F32) -> F32:
     return out.reshape(d, 2, n, rows)
 
 
-_FilterArgs = tuple[
-    F32, int, npt.NDArray[np.int64], F32, int, int, int, npt.NDArray[np.int64], int, int
-]
-"""`PulseModel._filter_args`: windows, their length, steps, taps and their shape, the
-residues' origins, samples per bit period, bits."""
+_FilterArgs = tuple[npt.NDArray[np.int64], F32, int, int, int, npt.NDArray[np.int64], int, int]
+"""`PulseModel._filter_args`: steps, taps and their shape, the residues' origins,
+samples per bit period, bits."""
 
 
 def _max_plus_sweep_compiled(m: F32) -> F32:

@@ -189,6 +189,26 @@ def test_compiled_occupancy_count_is_numpys(rate_hz: int, rows: int) -> None:
 
 
 @pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
+def test_compiled_occupancy_count_reads_windows_in_place(rate_hz: int) -> None:
+    model, numpy_model, windows, step, rng = random_rows(rate_hz, 300, seed=5)
+    amplitude = rng.uniform(1.0, 40.0, 300).astype(np.float32)
+    noise = rng.uniform(0.5, 5.0, 300).astype(np.float32)
+    flat = windows.reshape(-1)  # the rows one after another, as in the magnitudes
+    order = rng.permutation(300)
+    at = order.astype(np.int64) * windows.shape[1]
+    for nbits in (56, 32, 112):
+        got = model._held_bits_compiled(flat, step[order], amplitude, noise, nbits, at)
+        want = numpy_model.held_bits(windows[order], step[order], amplitude, noise, nbits)
+        np.testing.assert_array_equal(got, want)
+    wlen = model.window_len_for(56)
+    for outside in (-1, flat.size - wlen + 1):
+        with pytest.raises(ValueError, match="out of range"):
+            model._held_bits_compiled(
+                flat, step[:1], amplitude[:1], noise[:1], 56, np.array([outside])
+            )
+
+
+@pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
 @pytest.mark.parametrize("rows", [1, 2, 300])
 def test_compiled_slicer_decisions_are_numpys_bit_for_bit(rate_hz: int, rows: int) -> None:
     model, numpy_model, windows, step, rng = random_rows(
