@@ -684,21 +684,30 @@ static void held_run(const float *restrict windows, const int64_t *restrict row_
 
 /* The slicer's matched filter (PulseModel._filter): out[i, row] for bit i = res +
  * q pb is filter_residue's level[q] of the row at its step: the same numbers bit for
- * bit. */
+ * bit. FILTER_TILE rows at a time, so that their outputs go out as runs of
+ * consecutive floats: one row's bits, each a whole output row apart, were a
+ * scattered store each (the kernel takes a fifth less time in tiles). */
+#define FILTER_TILE 8
 KERNEL_CLONES
 static void filter_run(const float *restrict windows, Py_ssize_t rows, Py_ssize_t wlen,
                        const int64_t *restrict step, const float *restrict taps, int pb,
                        int nsteps, int ntaps, const int64_t *restrict origin, int ps, int nbits,
                        float *restrict out) {
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        const float *restrict w = windows + r * wlen;
+    for (Py_ssize_t r0 = 0; r0 < rows; r0 += FILTER_TILE) {
+        const int tile = rows - r0 < FILTER_TILE ? (int)(rows - r0) : FILTER_TILE;
         for (int res = 0; res < pb && res < nbits; res++) {
-            const float *restrict tap = taps + ((Py_ssize_t)res * nsteps + step[r]) * ntaps;
             const int nq = (nbits - res + pb - 1) / pb;
-            float level[MAX_BITS];
-            filter_residue(w, tap, ntaps, origin[res], ps, nq, level);
+            float level[FILTER_TILE][MAX_BITS];
+            for (int i = 0; i < tile; i++) {
+                const Py_ssize_t r = r0 + i;
+                const float *restrict tap = taps + ((Py_ssize_t)res * nsteps + step[r]) * ntaps;
+                filter_residue(windows + r * wlen, tap, ntaps, origin[res], ps, nq, level[i]);
+            }
             for (int q = 0; q < nq; q++) {
-                out[(Py_ssize_t)(res + q * pb) * rows + r] = level[q];
+                float *restrict to = out + (Py_ssize_t)(res + q * pb) * rows + r0;
+                for (int i = 0; i < tile; i++) {
+                    to[i] = level[i][q];
+                }
             }
         }
     }
