@@ -811,18 +811,20 @@ enum { MID, SWING, LP0, LN0, DLP, DLN, FIRST_OFFSET, BASE_SHIFT, EDGE_FIRST, EDG
 
 static inline __attribute__((always_inline)) void dfe_row(
     const float *restrict y, Py_ssize_t rows, float inv_amp, const float *restrict tables, int pb,
-    int nsteps, int64_t step, int passes, int short_bits, uint8_t *restrict bits_out,
-    float *restrict conf_out) {
+    int nsteps, int64_t step, int passes, int short_bits, const int uniform,
+    uint8_t *restrict bits_out, float *restrict conf_out) {
+    /* T(k, i): table k's value at bit i. `uniform` (pb 1, 2.0 MS/s): one value for
+     * every bit, kept as a scalar, where filling ten 112-float tables per row was a
+     * third of the kernel. */
+    float c[DFE_TABLES];
     float t[DFE_TABLES][MAX_BITS];
+#define T(k, i) (uniform ? c[k] : t[k][i])
     float z[MAX_BITS], base[MAX_BITS];
     uint8_t b[MAX_BITS], nb[MAX_BITS];
     for (int k = 0; k < DFE_TABLES; k++) {
         const float *col = tables + (Py_ssize_t)k * pb * nsteps + step;
-        if (pb == 1) { /* 2.0 MS/s: one value for every bit, stored as vectors */
-            const float v = col[0];
-            for (int i = 0; i < MAX_BITS; i++) {
-                t[k][i] = v;
-            }
+        if (uniform) {
+            c[k] = col[0];
             continue;
         }
         for (int res = 0; res < pb; res++) {
@@ -834,24 +836,24 @@ static inline __attribute__((always_inline)) void dfe_row(
     }
     for (int i = 0; i < MAX_BITS; i++) {
         z[i] = y[(Py_ssize_t)i * rows] * inv_amp;
-        z[i] -= t[FIRST_OFFSET][i];
-        base[i] = z[i] + t[BASE_SHIFT][i];
+        z[i] -= T(FIRST_OFFSET, i);
+        base[i] = z[i] + T(BASE_SHIFT, i);
     }
-    z[0] += t[EDGE_FIRST][0];
-    z[MAX_BITS - 1] += t[EDGE_LAST][MAX_BITS - 1];
+    z[0] += T(EDGE_FIRST, 0);
+    z[MAX_BITS - 1] += T(EDGE_LAST, MAX_BITS - 1);
     for (int i = 0; i < MAX_BITS; i++) {
         b[i] = z[i] > 0.0f;
     }
     if (passes) {
-        base[0] += t[LP0][0];
-        base[MAX_BITS - 1] += t[LN0][MAX_BITS - 1];
+        base[0] += T(LP0, 0);
+        base[MAX_BITS - 1] += T(LN0, MAX_BITS - 1);
         for (int pass = 0; pass < passes; pass++) {
             z[0] = base[0];
             for (int i = 1; i < MAX_BITS; i++) {
-                z[i] = base[i] - (float)b[i - 1] * t[DLP][i];
+                z[i] = base[i] - (float)b[i - 1] * T(DLP, i);
             }
             for (int i = 0; i < MAX_BITS - 1; i++) {
-                z[i] -= (float)b[i + 1] * t[DLN][i];
+                z[i] -= (float)b[i + 1] * T(DLN, i);
             }
             for (int i = 0; i < MAX_BITS; i++) {
                 nb[i] = z[i] > 0.0f;
@@ -860,16 +862,17 @@ static inline __attribute__((always_inline)) void dfe_row(
         }
         if (!b[0]) { /* a short frame ends with bit 55: no bit 56 leaks into it */
             const int last = short_bits - 1;
-            const float leak = t[LP0][last] + (float)b[last - 1] * t[DLP][last];
-            const float zl = y[(Py_ssize_t)last * rows] * inv_amp - t[MID][last];
+            const float leak = T(LP0, last) + (float)b[last - 1] * T(DLP, last);
+            const float zl = y[(Py_ssize_t)last * rows] * inv_amp - T(MID, last);
             z[last] = zl - leak;
             b[last] = z[last] > 0.0f;
         }
     }
     for (int i = 0; i < MAX_BITS; i++) {
         bits_out[i] = b[i];
-        conf_out[i] = fabsf(z[i]) / t[SWING][i];
+        conf_out[i] = fabsf(z[i]) / T(SWING, i);
     }
+#undef T
 }
 
 KERNEL_CLONES
@@ -878,8 +881,13 @@ static void dfe_run(const float *restrict y, Py_ssize_t rows, const float *restr
                     int nsteps, int passes, int short_bits, uint8_t *restrict bits,
                     float *restrict conf) {
     for (Py_ssize_t r = 0; r < rows; r++) {
-        dfe_row(y + r, rows, inv_amp[r], tables, pb, nsteps, step[r], passes, short_bits,
-                bits + r * MAX_BITS, conf + r * MAX_BITS);
+        if (pb == 1) {
+            dfe_row(y + r, rows, inv_amp[r], tables, pb, nsteps, step[r], passes, short_bits, 1,
+                    bits + r * MAX_BITS, conf + r * MAX_BITS);
+        } else {
+            dfe_row(y + r, rows, inv_amp[r], tables, pb, nsteps, step[r], passes, short_bits, 0,
+                    bits + r * MAX_BITS, conf + r * MAX_BITS);
+        }
     }
 }
 
