@@ -300,6 +300,7 @@ done:
  * two agree to float32 rounding, not bit for bit (tests/test_native_kernels.py). */
 #define MAX_HYPS 32
 #define MAX_SCREEN_LEN 64
+#define SCREEN_AHEAD 16 /* rows */
 
 /* Eight float32 lanes (gcc's and clang's vector extension: one AVX register, or
  * two SSE2 or NEON ones). */
@@ -377,6 +378,12 @@ static inline void screen_rows(const float *restrict mag, const int64_t *restric
                                const v8f *restrict pad8, int len, const int nvec,
                                float *restrict top, float *restrict energy) {
     for (Py_ssize_t r = 0; r < rows; r++) {
+        /* The windows lie a few dozen samples apart in a batch of magnitudes far
+         * larger than the L2 cache: fetch a later row's while this one is summed. */
+        if (r + SCREEN_AHEAD < rows) {
+            __builtin_prefetch(mag + origin[r + SCREEN_AHEAD]);
+            __builtin_prefetch(mag + origin[r + SCREEN_AHEAD] + len - 1);
+        }
         v8f corr[MAX_HYPS / 8];
         energy[r] = screen_row(mag + origin[r], noise[r], padded, sums8, len, nvec, corr);
         v8f most = corr[0] + pad8[0];
