@@ -1234,6 +1234,52 @@ done:
     return result;
 }
 
+/* CRC-24 residuals of `rows` frames of 14 bytes (crc_rows.mixed_residuals): row r
+ * XORs table[(long ? 0 : 1)][k][byte k] over its 14 bytes, the 56-bit table's
+ * bytes 7-13 being zero. XOR is exact in any order. */
+KERNEL_CLONES
+static void residuals_run(const uint8_t *restrict msgs, const uint8_t *restrict long_rows,
+                          Py_ssize_t rows, const uint32_t *restrict table,
+                          uint32_t *restrict out) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const uint8_t *restrict m = msgs + r * 14;
+        const uint32_t *restrict t = table + (long_rows[r] ? 0 : 14 * 256);
+        uint32_t residual = 0;
+        for (int k = 0; k < 14; k++) {
+            residual ^= t[k * 256 + m[k]];
+        }
+        out[r] = residual;
+    }
+}
+
+/* frame_residuals(msgs, long_rows, table, out): see residuals_run. msgs (rows, 14)
+ * and long_rows (rows,) uint8 (0 or 1), table (2, 14, 256) and out (rows,) uint32. */
+static PyObject *frame_residuals(PyObject *self, PyObject *args) {
+    Py_buffer msgs, long_rows, table, out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &msgs, &long_rows, &table, &out)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t rows = long_rows.len;
+    if (msgs.len != rows * 14 || table.len != 2 * 14 * 256 * (Py_ssize_t)sizeof(uint32_t) ||
+        out.len != rows * (Py_ssize_t)sizeof(uint32_t)) {
+        PyErr_SetString(PyExc_ValueError, "frame_residuals: msgs (rows, 14), a (2, 14, 256) table");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        residuals_run((const uint8_t *)msgs.buf, (const uint8_t *)long_rows.buf, rows,
+                      (const uint32_t *)table.buf, (uint32_t *)out.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&msgs);
+    PyBuffer_Release(&long_rows);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 /* Count and sum of the powers v^2 (each rounded to float32, as numpy's values *
  * values) below clip, the sum in double. The sum is exact, so its order does not
  * matter (numpy's is pairwise): magnitudes of u8 IQ are at least sqrt(0.5), so
@@ -1331,6 +1377,7 @@ static PyMethodDef methods[] = {
     {"dfe_slice", dfe_slice, METH_VARARGS, "The slicer's bit decisions and confidences."},
     {"max_plus_sweep", max_plus_sweep, METH_VARARGS, "Best path metrics of 2-state trellises."},
     {"sequence_metrics", sequence_metrics, METH_VARARGS, "The sequence detector's branch metrics."},
+    {"frame_residuals", frame_residuals, METH_VARARGS, "CRC-24 residuals of 14-byte frames."},
     {"clipped_noise_power", clipped_noise_power, METH_VARARGS,
      "Noise power of magnitudes by the clipped-mean iteration."},
     {NULL, NULL, 0, NULL},

@@ -124,3 +124,10 @@ def clipped_noise_power(
     max_iterations: int,
     /,
 ) -> float: ...
+def frame_residuals(
+    msgs: npt.NDArray[np.uint8],
+    long_rows: npt.NDArray[np.uint8],
+    table: npt.NDArray[np.uint32],
+    out: npt.NDArray[np.uint32],
+    /,
+) -> None: ...

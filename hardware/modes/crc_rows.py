@@ -17,6 +17,7 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
+from hardware.modes import native
 from hardware.modes.crc import single_bit_syndromes
 
 __all__ = ["LONG_BITS", "SHORT_BITS", "frame_residuals", "mixed_residuals", "one_bit_away"]
@@ -84,9 +85,23 @@ def _long_short_tables() -> U32:
     return out
 
 
-def mixed_residuals(msgs: U8, long_rows: npt.NDArray[np.bool_]) -> U32:
+def mixed_residuals(
+    msgs: U8, long_rows: npt.NDArray[np.bool_], *, compiled: bool = False
+) -> U32:
     """`frame_residuals` of each row of `msgs` (rows, 14) as a 112-bit frame where
-    `long_rows`, as a 56-bit frame elsewhere, in one gather."""
+    `long_rows`, as a 56-bit frame elsewhere, in one gather. `compiled`: in the
+    compiled kernel where it is built (`native`), one row's 14 lookups at a time,
+    where numpy gathers all rows' bytes and XORs them along a strided axis; XOR
+    gives the same residuals in any order."""
+    if compiled and native.KERNELS is not None:
+        residuals = np.empty(msgs.shape[0], np.uint32)
+        native.KERNELS.frame_residuals(
+            np.ascontiguousarray(msgs, np.uint8),
+            np.ascontiguousarray(long_rows, np.uint8),
+            _long_short_tables(),
+            residuals,
+        )
+        return residuals
     index = msgs.T + _BYTE_OFFSETS
     index += np.where(long_rows, 0, 14 * 256)
     out: U32 = np.bitwise_xor.reduce(np.take(_long_short_tables(), index), axis=0)

@@ -759,7 +759,7 @@ class Demodulator:
         df = (msg[:, 0] >> 3).astype(np.uint8)
         long_rows = df >= 16
         nbits = np.where(long_rows, LONG_BITS, SHORT_BITS).astype(np.int16)
-        residual = mixed_residuals(msg, long_rows)
+        residual = mixed_residuals(msg, long_rows, compiled=self.native)
         means = np.empty((confidence.shape[0], 2), np.float32)  # over 112 and 56 bits
         for lo in range(0, confidence.shape[0], 1024):  # single-threaded BLAS sizes
             np.matmul(confidence[lo : lo + 1024], _MEAN_WEIGHTS, out=means[lo : lo + 1024])

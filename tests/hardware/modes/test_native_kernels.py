@@ -17,6 +17,8 @@ from native_kernels import require_native
 from signal_gen import noise_iq, random_df17, synthesize
 
 from hardware.modes import native
+from hardware.modes.crc import residual
+from hardware.modes.crc_rows import mixed_residuals
 from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude, magnitude_table
 from hardware.modes.noise import clipped_noise_floor, estimate_noise_floor
@@ -264,6 +266,22 @@ def test_compiled_trellis_sweep_is_numpys_bit_for_bit(rows: int) -> None:
     with pytest.raises(ValueError, match="multiple of chunk"):
         cut = metrics[:, :, :, :111].copy()
         native.KERNELS.max_plus_sweep(cut, 2, 111, rows, 8, got[:, :, :111].copy())
+
+
+@pytest.mark.parametrize("rows", [1, 2, 300])
+def test_compiled_frame_residuals_are_the_crc_modules(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    msgs = rng.integers(0, 256, (rows, 14), dtype=np.uint8)
+    long_rows = rng.random(rows) < 0.5
+    got = mixed_residuals(msgs, long_rows, compiled=True)
+    want = [
+        residual(row[: 14 if is_long else 7].tobytes())
+        for row, is_long in zip(msgs, long_rows, strict=True)
+    ]
+    assert got.tolist() == want
+    np.testing.assert_array_equal(got, mixed_residuals(msgs, long_rows))
+    with pytest.raises(ValueError, match="rows, 14"):
+        native.KERNELS.frame_residuals(msgs[:, :7].copy(), long_rows.view(np.uint8), got, got)
 
 
 def noise_floor_cases() -> list[tuple[str, F32, float | None]]:
