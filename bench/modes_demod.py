@@ -36,7 +36,7 @@ samples): each batch costs ~1-1.4 ms of fixed work on this machine (a few hundre
 numpy calls), so larger batches trade latency for CPU (2^20 samples, 0.52 s at
 2 MS/s: ~10 % less CPU than 2^19).
 
-Nine stages of the demodulator run in compiled kernels where they are built
+Ten stages of the demodulator run in compiled kernels where they are built
 (hardware/modes/native.py); --numpy runs the numpy code that they replace, for the
 comparison (the same messages).
 

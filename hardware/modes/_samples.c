@@ -1,15 +1,16 @@
 /*
  * Compiled kernels of the Mode S receiver: the IQ magnitude, the noise floor's
- * clipped mean, the preamble prefilter, the preamble fit's plausibility screen,
- * the matched filter, the occupancy count, the fast slice's decisions, and the
- * sequence detector's branch metrics and trellis sweep. hardware/modes/native.py
- * loads this module and describes when it is used. The numpy code it replaces
- * stays as its test oracle (tests/hardware/modes/test_native_kernels.py,
- * test_prefilter.py): magnitude.py, noise.clipped_noise_floor,
- * Demodulator._prefilter_chunk, PulseModel.preamble_correlations with
- * Demodulator._plausible, PulseModel._filter, PulseModel.held_bits, PulseModel.slice,
- * PulseModel._expected_pulses with sequence_slice's metric lines, and
- * slicer._max_plus_sweep.
+ * clipped mean, the preamble prefilter, the preamble fit's plausibility screen and
+ * best hypothesis, the matched filter, the occupancy count, the fast slice's
+ * decisions, the sequence detector's branch metrics and trellis sweep, and the CRC
+ * residuals of the sliced rows. hardware/modes/native.py loads this module and
+ * describes when it is used. The numpy code it replaces stays as its test oracle
+ * (tests/hardware/modes/test_native_kernels.py, test_prefilter.py): magnitude.py,
+ * noise.clipped_noise_floor, Demodulator._prefilter_chunk,
+ * PulseModel.preamble_correlations with Demodulator._plausible and
+ * PulseModel.preamble_pick, PulseModel._filter, PulseModel.held_bits,
+ * PulseModel.slice, PulseModel._expected_pulses with sequence_slice's metric lines,
+ * slicer._max_plus_sweep, and crc_rows.mixed_residuals.
  *
  * Why compiled: numpy runs every step of these stages as a pass over whole arrays
  * (for a few hundred rows, the call costs more than its arithmetic); here the sums
@@ -17,7 +18,8 @@
  *
  * Same numbers: float32 arithmetic, each operation rounded on its own, in numpy's
  * order where numpy's order is defined (everything but the screen, bit for bit; the
- * screen's correlations differ from BLAS's by rounding). The build passes
+ * screen's correlations differ from BLAS's by rounding; the noise floor's float64
+ * sums and the CRC's XORs are exact in any order). The build passes
  * -ffp-contract=off so that no compiler fuses a multiply and an add (gcc does on
  * aarch64 by default), and nothing here uses -ffast-math. Buffers arrive through
  * the buffer protocol (numpy arrays, C-contiguous), so the module needs no numpy

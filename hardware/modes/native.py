@@ -1,20 +1,24 @@
 """The receiver's compiled kernels (`_samples.c`), when they were built.
 
-Nine stages of the receiver touch every sample, every preamble candidate or every
+Ten stages of the receiver touch every sample, every preamble candidate or every
 bit of a row: the IQ magnitude (`magnitude.magnitude`), the noise floor's
 clipped-mean iteration (`noise.clipped_noise_floor`), the preamble prefilter
 (`demod.Demodulator._prefilter_chunk`), the preamble fit's plausibility screen
+and, for the plausible candidates, its best hypothesis
 (`demod.Demodulator.fit_preambles`, ~4 % of the samples on dense air), and in
 `slicer.PulseModel` the matched filter (`_filter`), the occupancy count
-(`held_bits`), the fast slice's decisions (`slice`), and the sequence detector's
-branch metrics and trellis sweep (`sequence_slice`). numpy runs each step of them as
-a pass over whole arrays (for a few hundred rows, one call per step costs more than
-its arithmetic) and gathers a window per candidate; in C the sums stay in L1 and a
-row's steps run together. On modes1.bin the receiver takes about half the CPU with
-them (`bench/modes_demod.py` against `--numpy`).
+(`held_bits`, reading the windows where they lie in the magnitudes), the fast
+slice's decisions (`slice`), and the sequence detector's branch metrics and trellis
+sweep (`sequence_slice`), and the CRC residuals of the sliced rows
+(`crc_rows.mixed_residuals`). numpy runs each step of them as a pass over whole
+arrays (for a few hundred rows, one call per step costs more than its arithmetic)
+and gathers a window per candidate; in C the sums stay in L1 and a row's steps run
+together. On modes1.bin the receiver takes about half the CPU with them
+(`bench/modes_demod.py` against `--numpy`).
 
 Every stage but the screen gives the numpy code's numbers bit for bit (float32,
-numpy's order of operations). The screen's sums run in another order than BLAS's,
+numpy's order of operations; the noise floor's and the CRC's sums are exact in any
+order). The screen's sums run in another order than BLAS's,
 so its correlations agree to float32 rounding; a candidate whose plausibility
 margin is that small could go either way. The tests compare each kernel with the
 numpy code, and the receiver's messages on modes1.bin and on weak synthetic frames
