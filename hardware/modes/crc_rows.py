@@ -86,7 +86,7 @@ def _long_short_tables() -> U32:
 
 
 def mixed_residuals(
-    msgs: U8, long_rows: npt.NDArray[np.bool_], *, compiled: bool = False
+    msgs: U8, long_rows: npt.NDArray[np.bool_], *, compiled: bool = True
 ) -> U32:
     """`frame_residuals` of each row of `msgs` (rows, 14) as a 112-bit frame where
     `long_rows`, as a 56-bit frame elsewhere, in one gather. `compiled`: in the

@@ -898,12 +898,12 @@ class Demodulator:
         self, mag: F32, origin: I64, step: IDX, amplitude: F32, noise: F32, nbits: int
     ) -> npt.NDArray[np.uint8]:
         """`PulseModel.held_bits` of the rows sliced from `origin`: the compiled
-        kernel reads their windows where they lie in `mag`; numpy gathers the
-        `window_len_for(nbits)` samples it needs first."""
+        kernel reads their windows where they lie in `mag`; for numpy they are
+        gathered first (`_gather`: a copy per window, not per sample)."""
         model = self.model
         at = origin - model.lookback
         if self.native:
-            return model._held_bits_compiled(mag, step, amplitude, noise, nbits, at)
+            return model.held_bits(mag, step, amplitude, noise, nbits, at=at)
         windows = self._gather(mag, at, model.window_len_for(nbits))
         return model.held_bits(windows, step, amplitude, noise, nbits)
 

@@ -527,14 +527,28 @@ class PulseModel:
         return full
 
     def held_bits(
-        self, windows: F32, step: IDX, amplitude: F32, noise_mean: F32, nbits: int
+        self,
+        windows: F32,
+        step: IDX,
+        amplitude: F32,
+        noise_mean: F32,
+        nbits: int,
+        *,
+        at: npt.NDArray[np.int64] | None = None,
     ) -> npt.NDArray[np.uint8]:
         """How many of the first `nbits` bit periods hold a pulse (`occupancy`, not
         yet divided). Each bit is decided on its own, so the count over fewer bits
         is that of the same first bits of a longer count; `windows` need only
-        `window_len_for(nbits)` samples."""
+        `window_len_for(nbits)` samples.
+
+        With `at`, `windows` is a run of samples (the magnitudes) and row r's
+        window starts at windows[at[r]]: the compiled kernel reads the windows
+        there, numpy takes a copy of each first."""
         if self.native:
-            return self._held_bits_compiled(windows, step, amplitude, noise_mean, nbits)
+            return self._held_bits_compiled(windows, step, amplitude, noise_mean, nbits, at)
+        if at is not None:
+            view = np.lib.stride_tricks.sliding_window_view(windows, self.window_len_for(nbits))
+            windows = view[at]
         level = self._filter(windows, step, self._sum_taps, nbits)  # (nbits, rows)
         # (level - mu offset) / norm > A / 2, as one comparison per bit against a
         # per-row threshold (per bit at 2.4 MS/s).
@@ -557,10 +571,8 @@ class PulseModel:
         at: npt.NDArray[np.int64] | None = None,
     ) -> npt.NDArray[np.uint8]:
         """`held_bits` in the compiled kernel (`native`): the same filter sums in the
-        same order and the same thresholds, so the same counts. With `at`, the
-        windows are read in place: row r's `window_len_for(nbits)` samples start at
-        windows[at[r]] (`windows` being the magnitudes), where numpy would gather
-        them first."""
+        same order and the same thresholds, so the same counts; with `at`, each
+        row's `window_len_for(nbits)` samples read where they lie."""
         rows = step.shape[0]
         if at is None:
             wlen = windows.shape[1]

@@ -199,15 +199,15 @@ def test_compiled_occupancy_count_reads_windows_in_place(rate_hz: int) -> None:
     order = rng.permutation(300)
     at = order.astype(np.int64) * windows.shape[1]
     for nbits in (56, 32, 112):
-        got = model._held_bits_compiled(flat, step[order], amplitude, noise, nbits, at)
+        got = model.held_bits(flat, step[order], amplitude, noise, nbits, at=at)
         want = numpy_model.held_bits(windows[order], step[order], amplitude, noise, nbits)
         np.testing.assert_array_equal(got, want)
+        in_place = numpy_model.held_bits(flat, step[order], amplitude, noise, nbits, at=at)
+        np.testing.assert_array_equal(in_place, want)
     wlen = model.window_len_for(56)
     for outside in (-1, flat.size - wlen + 1):
         with pytest.raises(ValueError, match="out of range"):
-            model._held_bits_compiled(
-                flat, step[:1], amplitude[:1], noise[:1], 56, np.array([outside])
-            )
+            model.held_bits(flat, step[:1], amplitude[:1], noise[:1], 56, at=np.array([outside]))
 
 
 @pytest.mark.parametrize("rate_hz", [2_000_000, 2_400_000])
@@ -273,13 +273,13 @@ def test_compiled_frame_residuals_are_the_crc_modules(rows: int) -> None:
     rng = np.random.default_rng(rows)
     msgs = rng.integers(0, 256, (rows, 14), dtype=np.uint8)
     long_rows = rng.random(rows) < 0.5
-    got = mixed_residuals(msgs, long_rows, compiled=True)
+    got = mixed_residuals(msgs, long_rows)
     want = [
         residual(row[: 14 if is_long else 7].tobytes())
         for row, is_long in zip(msgs, long_rows, strict=True)
     ]
     assert got.tolist() == want
-    np.testing.assert_array_equal(got, mixed_residuals(msgs, long_rows))
+    np.testing.assert_array_equal(got, mixed_residuals(msgs, long_rows, compiled=False))
     with pytest.raises(ValueError, match="rows, 14"):
         native.KERNELS.frame_residuals(msgs[:, :7].copy(), long_rows.view(np.uint8), got, got)
 
