@@ -1332,7 +1332,7 @@ static Py_ssize_t clipped_sum(const float *restrict v, Py_ssize_t n, float clip,
  * tolerance x the power. Returns the noise power. */
 static double clipped_power_run(const float *v, Py_ssize_t n, double power, double clip_to_power,
                                 double share, double tolerance, int max_iterations) {
-    for (int i = 0; i < max_iterations; i++) {
+    for (int i = 0; n > 0 && i < max_iterations; i++) { /* no values: the start stands */
         double kept;
         const Py_ssize_t count = clipped_sum(v, n, (float)(clip_to_power * power), &kept);
         if (4 * count < n) {
