@@ -62,6 +62,7 @@ from hardware.modes.crc_rows import (
 from hardware.modes.noise import estimate_noise_floor
 from hardware.modes.slicer import PulseModel, SliceResult, pulse_model
 from hardware.modes.soft_decode import OsdResult, osd_candidates
+from hardware.modes.windows import gather_windows
 
 __all__ = ["Demodulator", "demodulate"]
 
@@ -174,19 +175,6 @@ def _frame_min(confidence: F32, nbits: npt.NDArray[np.int16]) -> F32:
     long_min = np.minimum(short_min, confidence[:, SHORT_BITS:].min(axis=1))
     out: F32 = np.where(nbits == LONG_BITS, long_min, short_min)
     return out
-
-
-def _windows_view(mag: F32, length: int) -> npt.NDArray[np.void]:
-    """Read-only view of len(mag) - length + 1 records of `length` float32 each:
-    record n is mag[n : n + length]. Gathering whole records copies each window
-    with one memcpy; a fancy index on the equivalent 2-D sliding window view
-    loops over its elements (three times the CPU for 18 samples)."""
-    flat = np.ascontiguousarray(mag, np.float32)
-    view: npt.NDArray[np.void] = np.ndarray(
-        (flat.size - length + 1,), np.dtype((np.void, length * 4)), flat, 0, (4,)
-    )
-    view.flags.writeable = False
-    return view
 
 
 _POPCOUNT = np.array([bin(v).count("1") for v in range(256)], np.uint8)
@@ -656,11 +644,6 @@ class Demodulator:
 
     # --- stages 2-4 --------------------------------------------------------------------
 
-    def _gather(self, mag: F32, origins: I64, length: int) -> F32:
-        """(rows, length) magnitude windows starting at `origins` (a copy)."""
-        rows: F32 = _windows_view(mag, length)[origins].view(np.float32)
-        return rows.reshape(origins.size, length)
-
     def fit_preambles(
         self, mag: F32, preambles: I64, noise_floor: F32, *, plausible_only: bool = False
     ) -> tuple[npt.NDArray[np.intp], F32, npt.NDArray[np.bool_]]:
@@ -680,14 +663,14 @@ class Demodulator:
         model = self.model
         origins = preambles - model.lookback
         if not plausible_only:
-            win = self._gather(mag, origins, model.preamble_len)
+            win = gather_windows(mag, origins, model.preamble_len)
             best, explained, amp, energy = model.preamble_fit(win, noise_floor)
             return best, amp, self._plausible(explained, energy, noise_floor)
         if self.native:
             screen = self._screen_compiled(mag, origins, noise_floor)
             kept, kept_best, kept_top = screen.kept, screen.best, screen.picked
         else:
-            win = self._gather(mag, origins, model.preamble_len)
+            win = gather_windows(mag, origins, model.preamble_len)
             corr, energy = model.preamble_correlations(win, noise_floor)
             top = np.maximum.reduce(corr, axis=0)  # the best fit's correlation
             explained = top * top
@@ -807,8 +790,9 @@ class Demodulator:
             origin, step, phase = origin[hopeful], step[hopeful], phase[hopeful]
             if preambles.size == 0:
                 return Candidates.empty()
-        # `PulseModel.occupancy` >= min_occupancy, counted in whole bits
-        held = self._held_bits(mag, origin, step, pre_amp, noise, SHORT_BITS)
+        # `PulseModel.occupancy` >= min_occupancy, counted in whole bits, each
+        # row's window read where it lies in `mag`
+        held = model.held_bits(mag, step, pre_amp, noise, SHORT_BITS, at=origin - model.lookback)
         full = held >= self._occupancy_need
         if not full.all():
             kept = np.flatnonzero(full)
@@ -817,7 +801,7 @@ class Demodulator:
             origin, step, phase = origin[kept], step[kept], phase[kept]
             if preambles.size == 0:
                 return Candidates.empty()
-        windows = self._gather(mag, origin - model.lookback, model.window_len)
+        windows = gather_windows(mag, origin - model.lookback, model.window_len)
         # Stage 4: fast slice at the fitted phase.
         fast = model.slice(windows, step)
         level = fast.amplitude * model.peak[step]
@@ -884,28 +868,15 @@ class Demodulator:
         weak = np.flatnonzero(amplitude < np.float32(self.strong_to_noise) * noise)
         if weak.size == 0:
             return None
-        held = self._held_bits(
-            mag, origin[weak], step[weak], amplitude[weak], noise[weak], _QUICK_BITS
-        )
+        model = self.model
+        at = origin[weak] - model.lookback
+        held = model.held_bits(mag, step[weak], amplitude[weak], noise[weak], _QUICK_BITS, at=at)
         hopeless = held < self._quick_need
         if not hopeless.any():
             return None
         keep = np.ones(origin.size, bool)
         keep[weak[hopeless]] = False
         return np.flatnonzero(keep)
-
-    def _held_bits(
-        self, mag: F32, origin: I64, step: IDX, amplitude: F32, noise: F32, nbits: int
-    ) -> npt.NDArray[np.uint8]:
-        """`PulseModel.held_bits` of the rows sliced from `origin`: the compiled
-        kernel reads their windows where they lie in `mag`; for numpy they are
-        gathered first (`_gather`: a copy per window, not per sample)."""
-        model = self.model
-        at = origin - model.lookback
-        if self.native:
-            return model.held_bits(mag, step, amplitude, noise, nbits, at=at)
-        windows = self._gather(mag, at, model.window_len_for(nbits))
-        return model.held_bits(windows, step, amplitude, noise, nbits)
 
     def _sequence_stage(
         self,
@@ -942,13 +913,13 @@ class Demodulator:
             origin, shifted, _ = self._hypothesis(
                 preambles[rep], best[rep] + np.repeat(search, w.size)
             )
-            shifted_windows = self._gather(mag, origin - model.lookback, model.window_len)
+            shifted_windows = gather_windows(mag, origin - model.lookback, model.window_len)
             timing = model.slice(
                 shifted_windows, shifted, amplitude[rep], passes=0, timing=True
             ).timing
             best_w = best[w] + search[np.argmax(timing.reshape(search.size, w.size), axis=0)]
             origin, step_w, phase_w = self._hypothesis(preambles[w], best_w)
-            windows_w = self._gather(mag, origin - model.lookback, model.window_len)
+            windows_w = gather_windows(mag, origin - model.lookback, model.window_len)
             fast_w = model.slice(windows_w, step_w, amplitude[w])
             step, phase, windows = step.copy(), phase.copy(), windows.copy()
             step[w], phase[w], windows[w] = step_w, phase_w, windows_w
@@ -1048,7 +1019,7 @@ class Demodulator:
         hyp = (best[None, :] + search[:, None]).reshape(-1)
         rep = np.tile(np.arange(n), search.size)
         origin, step, _ = self._hypothesis(preambles[rep], hyp)
-        windows = self._gather(mag, origin - model.lookback, model.window_len)
+        windows = gather_windows(mag, origin - model.lookback, model.window_len)
         amp, misfit = model.data_amplitude(windows, step, bits[rep], noise_mean[rep])
         pick = np.argmin(misfit.reshape(search.size, n), axis=0) * n + np.arange(n)
         data_samples = model.window_len - int(model._tap_origin.min())

@@ -46,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hardware.modes import native as native_kernels
+from hardware.modes.windows import gather_windows
 
 __all__ = [
     "FRAME_BITS",
@@ -543,12 +544,11 @@ class PulseModel:
 
         With `at`, `windows` is a run of samples (the magnitudes) and row r's
         window starts at windows[at[r]]: the compiled kernel reads the windows
-        there, numpy takes a copy of each first."""
+        there, numpy gathers a copy of each first."""
         if self.native:
             return self._held_bits_compiled(windows, step, amplitude, noise_mean, nbits, at)
         if at is not None:
-            view = np.lib.stride_tricks.sliding_window_view(windows, self.window_len_for(nbits))
-            windows = view[at]
+            windows = gather_windows(windows, at, self.window_len_for(nbits))
         level = self._filter(windows, step, self._sum_taps, nbits)  # (nbits, rows)
         # (level - mu offset) / norm > A / 2, as one comparison per bit against a
         # per-row threshold (per bit at 2.4 MS/s).

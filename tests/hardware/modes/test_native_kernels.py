@@ -24,6 +24,7 @@ from hardware.modes.magnitude import magnitude, magnitude_table
 from hardware.modes.noise import clipped_noise_floor, estimate_noise_floor
 from hardware.modes.receiver import ModeSMessage, Receiver
 from hardware.modes.slicer import PulseModel, _max_plus_sweep, _max_plus_sweep_compiled
+from hardware.modes.windows import gather_windows
 
 F32 = npt.NDArray[np.float32]
 MODES1 = Path(__file__).resolve().parents[3] / "recordings" / "adsb" / "modes1.bin"
@@ -96,7 +97,7 @@ def test_compiled_preamble_screen_matches_the_numpy_fit(rate_hz: int, mag: F32) 
         kept, np.flatnonzero(demod._plausible(explained, energy, noise))
     )
     corr, want_energy = model.preamble_correlations(
-        demod._gather(mag, origins, model.preamble_len), noise
+        gather_windows(mag, origins, model.preamble_len), noise
     )
     scale = np.float32(model.preamble_len) * np.maximum(mag.max(), 1.0) ** 2
     np.testing.assert_allclose(top, corr.max(axis=0), rtol=1e-5, atol=1e-5 * np.sqrt(scale))

@@ -13,6 +13,7 @@ from hardware.modes.demod import Demodulator
 from hardware.modes.magnitude import magnitude
 from hardware.modes.noise import NoiseTracker, estimate_noise_floor
 from hardware.modes.slicer import PulseModel, pulse_samples
+from hardware.modes.windows import gather_windows
 
 
 def test_pulse_model_matches_the_receiver_calibration() -> None:
@@ -140,7 +141,7 @@ def test_quick_occupancy_drops_only_rows_the_whole_test_rejects() -> None:
     at = np.flatnonzero(plausible)
     origin, step, _ = demod._hypothesis(found[at], best[at])
     model = demod.model
-    windows = demod._gather(mag, origin - model.lookback, model.window_len)
+    windows = gather_windows(mag, origin - model.lookback, model.window_len)
     passes = model.occupancy(windows, step, amp[at], noise[at]) >= np.float32(demod.min_occupancy)
     hopeful = demod._quick_occupancy(mag, origin, step, amp[at], noise[at])
     assert hopeful is not None  # noise candidates are plenty, and hopeless
