@@ -104,8 +104,14 @@ def clipped_noise_floor(
             _TOLERANCE,
             _MAX_ITERATIONS,
         )
-        return math.sqrt(math.pi * noise_power) / 2.0
-    power = values * values
+    else:
+        noise_power = _clipped_power(values * values, noise_power)
+    return math.sqrt(math.pi * noise_power) / 2.0
+
+
+def _clipped_power(power: npt.NDArray[np.float32], noise_power: float) -> float:
+    """`clipped_noise_floor`'s iteration in numpy: the noise power from `power`,
+    the values squared, starting at `noise_power`."""
     for _ in range(_MAX_ITERATIONS):
         count, kept = _clipped_sum(power, np.float32(CLIP_TO_POWER * noise_power))
         if 4 * count < power.size:
@@ -118,7 +124,7 @@ def clipped_noise_floor(
         noise_power = updated
         if done:
             break
-    return math.sqrt(math.pi * noise_power) / 2.0
+    return noise_power
 
 
 def _clipped_sum(power: npt.NDArray[np.float32], clip: np.float32) -> tuple[int, float]:
